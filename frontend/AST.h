@@ -1,0 +1,88 @@
+//===- frontend/AST.h - Syntax tree of a .net file ------------------------===//
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/Diagnostics.h"
+
+namespace dlc {
+
+struct Expr {
+  enum class Kind {
+    Number,    ///< 0.5
+    Name,      ///< v1
+    Call,      ///< relu(x), conv2d(x, K, pad = 1)
+    Binary,    ///< a + b, A @ v, x ^ 2  (op is the operator spelling)
+    Neg,       ///< -x
+    Transpose, ///< x.T
+    List,      ///< [8, 14, 14] (shape arguments)
+  };
+  Kind kind;
+  SourceLoc loc; ///< the operator, the name, or the literal
+  double number = 0;
+  bool isInteger = false;
+  std::string name; ///< Name: the name; Call: the callee; Binary: the operator
+  std::vector<std::unique_ptr<Expr>> args;
+  std::vector<std::string> argNames; ///< Call: keyword of each arg ("" if positional)
+};
+using ExprPtr = std::unique_ptr<Expr>;
+
+/// `name` or `name(args)` in an initializer or a train setting.
+struct CallSpec {
+  std::string name;
+  SourceLoc loc;
+  bool hasParens = false;
+  std::vector<ExprPtr> args;
+  std::vector<std::string> argNames;
+};
+
+struct ShapeSpec {
+  std::vector<int64_t> dims;
+  SourceLoc loc;
+};
+
+struct Decl {
+  enum class Kind { Input, Label, Param, Const, Fn, Output, Loss, Penalty, Assign };
+  Kind kind;
+  SourceLoc loc;     ///< the keyword (or the name, for an assignment)
+  std::string name;  ///< empty for loss and penalty
+  SourceLoc nameLoc;
+  ShapeSpec shape;   ///< input, label, param
+  int64_t classes = 0; ///< label y : class(10)
+  CallSpec init;     ///< param ... ~ init
+  std::vector<std::string> fnParams;
+  std::vector<SourceLoc> fnParamLocs;
+  ExprPtr value;     ///< const, fn body, output (optional), loss, penalty, assignment
+  bool broken = false; ///< a syntax error cut it short; only its name is known
+};
+
+struct ModelDecl {
+  std::string name;
+  SourceLoc loc;
+  std::vector<Decl> decls;
+};
+
+struct TrainSetting {
+  std::string key;
+  SourceLoc loc;
+  CallSpec value; ///< `adam(lr = 1e-3)`, or a bare number in value.args[0]
+};
+
+struct TrainDecl {
+  std::string model;
+  SourceLoc loc;
+  std::vector<TrainSetting> settings;
+};
+
+struct Program {
+  std::vector<ModelDecl> models;
+  std::vector<TrainDecl> trains;
+  std::vector<Decl> functions; ///< top-level fn definitions
+};
+
+/// A readable dump of the syntax tree (`dlc --emit=ast`).
+std::string printAST(const Program &p);
+
+} // namespace dlc

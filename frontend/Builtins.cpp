@@ -1,0 +1,369 @@
+//===- frontend/Builtins.cpp ----------------------------------------------===//
+#include "frontend/Builtins.h"
+
+#include <cmath>
+
+#include "ir/ShapeRules.h"
+
+namespace dlc {
+
+Node *IRBuilder::op(OpKind kind, std::vector<Node *> operands, const SourceLoc &loc, Attrs attrs) {
+  std::vector<TensorType> types;
+  for (Node *o : operands) {
+    if (!o) return nullptr;
+    types.push_back(o->type);
+  }
+  // Fold arithmetic on scalar constants so `-1`, `1/2` and `2 * c` stay constants.
+  if (opInfo(kind).is(Elementwise) && !opInfo(kind).is(NoGrad)) {
+    std::vector<double> v;
+    for (Node *o : operands)
+      if (auto c = constantValue(o)) v.push_back(*c);
+    if (v.size() == operands.size()) {
+      double r = NAN;
+      switch (kind) {
+      case OpKind::Neg: r = -v[0]; break;
+      case OpKind::Add: r = v[0] + v[1]; break;
+      case OpKind::Sub: r = v[0] - v[1]; break;
+      case OpKind::Mul: r = v[0] * v[1]; break;
+      case OpKind::Div: r = v[0] / v[1]; break;
+      case OpKind::Pow: r = std::pow(v[0], attrs.getFloat("exponent")); break;
+      default: break;
+      }
+      if (std::isfinite(r)) return scalar(r, loc);
+    }
+  }
+  TypeOrError t = inferType(kind, types, attrs);
+  if (!t.ok()) {
+    diags.error(loc, "{}", t.error);
+    return nullptr;
+  }
+  return graph.add(kind, std::move(operands), std::move(attrs), t.type, "", loc);
+}
+
+Node *IRBuilder::scalar(double v, const SourceLoc &loc) {
+  Attrs a;
+  a.set("value", v);
+  return graph.add(OpKind::Const, {}, std::move(a), TensorType{DType::F32, {}}, "", loc);
+}
+
+std::optional<double> IRBuilder::constantValue(const Node *n) {
+  if (n && n->kind == OpKind::Const && n->type.isScalar()) return n->attrs.getFloat("value");
+  return std::nullopt;
+}
+
+static Attrs axesAttr(const char *key, std::vector<int64_t> axes) {
+  Attrs a;
+  Shape s;
+  for (int64_t x : axes) s.push_back(Dim(x));
+  a.set(key, s);
+  return a;
+}
+
+Node *IRBuilder::reduceAll(OpKind kind, Node *x, const SourceLoc &loc) {
+  if (!x) return nullptr;
+  if (x->type.isScalar()) return x;
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < x->type.rank(); ++i) axes.push_back(i);
+  return op(kind, {x}, loc, axesAttr("axes", axes));
+}
+
+namespace {
+
+const SourceLoc &locOf(const BuiltinCall &c) { return c.expr.loc; }
+
+/// A compile-time integer argument (pad, stride, axis), or an error.
+std::optional<int64_t> intArg(IRBuilder &b, const BuiltinCall &c, const char *key, int64_t dflt) {
+  auto it = c.keywords.find(key);
+  if (it == c.keywords.end()) return dflt;
+  auto v = IRBuilder::constantValue(it->second);
+  if (!v || *v != std::floor(*v) || std::fabs(*v) > 1e9) {
+    b.diags.error(c.keywordExprs.at(key)->loc, "'{}' must be an integer constant", key);
+    return std::nullopt;
+  }
+  return int64_t(*v);
+}
+
+/// Resolves a possibly negative axis against rank.
+std::optional<int64_t> axisArg(IRBuilder &b, const BuiltinCall &c, Node *x, int64_t dflt) {
+  auto axis = intArg(b, c, "axis", dflt);
+  if (!axis || !x) return std::nullopt;
+  int64_t r = x->type.rank();
+  int64_t a = *axis < 0 ? *axis + r : *axis;
+  if (a < 0 || a >= r) {
+    b.diags.error(c.keywords.count("axis") ? c.keywordExprs.at("axis")->loc : locOf(c),
+                  "axis {} is out of range for {}", *axis, shapeStr(x->shape()));
+    return std::nullopt;
+  }
+  return a;
+}
+
+Node *unary(IRBuilder &b, const BuiltinCall &c, OpKind k) { return b.op(k, {c.args[0]}, locOf(c)); }
+
+#define DLC_UNARY(Fn, Kind) \
+  Node *Fn(IRBuilder &b, const BuiltinCall &c) { return unary(b, c, OpKind::Kind); }
+DLC_UNARY(lowerExp, Exp)
+DLC_UNARY(lowerLog, Log)
+DLC_UNARY(lowerSqrt, Sqrt)
+DLC_UNARY(lowerAbs, Abs)
+DLC_UNARY(lowerTanh, Tanh)
+DLC_UNARY(lowerSigmoid, Sigmoid)
+DLC_UNARY(lowerRelu, Relu)
+#undef DLC_UNARY
+
+Node *reduction(IRBuilder &b, const BuiltinCall &c, OpKind kind) {
+  Node *x = c.args[0];
+  if (!x) return nullptr;
+  if (!c.keywords.count("axis")) return b.reduceAll(kind, x, locOf(c));
+  auto axis = axisArg(b, c, x, 0);
+  if (!axis) return nullptr;
+  return b.op(kind, {x}, locOf(c), axesAttr("axes", {*axis}));
+}
+
+Node *lowerSum(IRBuilder &b, const BuiltinCall &c) { return reduction(b, c, OpKind::ReduceSum); }
+
+// mean(x) = sum(x) / count
+Node *lowerMean(IRBuilder &b, const BuiltinCall &c) {
+  Node *s = reduction(b, c, OpKind::ReduceSum);
+  if (!s) return nullptr;
+  auto all = numElements(c.args[0]->shape()), kept = numElements(s->shape());
+  if (!all || !kept) return nullptr;
+  int64_t count = *all / std::max<int64_t>(1, *kept);
+  return b.op(OpKind::Mul, {s, b.scalar(1.0 / double(std::max<int64_t>(1, count)), locOf(c))}, locOf(c));
+}
+
+// max(x) and max(x, axis = k) reduce; max(a, b) is the elementwise maximum.
+Node *lowerMax(IRBuilder &b, const BuiltinCall &c) {
+  if (c.args.size() == 2) {
+    if (c.keywords.count("axis")) {
+      b.diags.error(c.keywordExprs.at("axis")->loc, "max(a, b) is elementwise and takes no axis");
+      return nullptr;
+    }
+    return b.op(OpKind::Max, {c.args[0], c.args[1]}, locOf(c));
+  }
+  return reduction(b, c, OpKind::ReduceMax);
+}
+
+Node *softmaxLike(IRBuilder &b, const BuiltinCall &c, OpKind kind) {
+  Node *x = c.args[0];
+  if (x && x->type.isScalar()) {
+    b.diags.error(locOf(c), "'{}' needs a vector, got a scalar", c.expr.name);
+    return nullptr;
+  }
+  auto axis = axisArg(b, c, x, -1);
+  if (!axis) return nullptr;
+  Attrs a;
+  a.set("axis", *axis);
+  return b.op(kind, {x}, locOf(c), a);
+}
+Node *lowerSoftmax(IRBuilder &b, const BuiltinCall &c) { return softmaxLike(b, c, OpKind::Softmax); }
+Node *lowerLogSoftmax(IRBuilder &b, const BuiltinCall &c) { return softmaxLike(b, c, OpKind::LogSoftmax); }
+
+Node *lowerTranspose(IRBuilder &b, const BuiltinCall &c) {
+  Node *x = c.args[0];
+  if (x && x->type.rank() != 2) {
+    b.diags.error(locOf(c), "transpose needs a matrix, got {}", shapeStr(x->shape()));
+    return nullptr;
+  }
+  return b.op(OpKind::Transpose, {x}, locOf(c), axesAttr("perm", {1, 0}));
+}
+
+Node *reshapeTo(IRBuilder &b, Node *x, std::vector<int64_t> dims, const SourceLoc &loc) {
+  return b.op(OpKind::Reshape, {x}, loc, axesAttr("shape", std::move(dims)));
+}
+
+Node *lowerFlatten(IRBuilder &b, const BuiltinCall &c) {
+  Node *x = c.args[0];
+  if (!x) return nullptr;
+  auto n = numElements(x->shape());
+  return n ? reshapeTo(b, x, {*n}, locOf(c)) : nullptr;
+}
+
+// reshape(x, [a, b, ...])
+Node *lowerReshape(IRBuilder &b, const BuiltinCall &c) {
+  const Expr *list = c.argExprs[1];
+  if (list->kind != Expr::Kind::List) {
+    b.diags.error(list->loc, "reshape needs a shape like [8, 14, 14] as its second argument");
+    return nullptr;
+  }
+  std::vector<int64_t> dims;
+  for (const auto &item : list->args) {
+    if (!item->isInteger || item->number < 1) {
+      b.diags.error(item->loc, "shape extents must be positive integers");
+      return nullptr;
+    }
+    dims.push_back(int64_t(item->number));
+  }
+  return reshapeTo(b, c.args[0], dims, locOf(c));
+}
+
+Attrs convAttrs(std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> pad) {
+  Attrs a;
+  a.set("stride", Shape{Dim(stride.first), Dim(stride.second)});
+  a.set("pad", Shape{Dim(pad.first), Dim(pad.second)});
+  return a;
+}
+
+// conv2d(x : [C, H, W], K : [O, C, KH, KW], stride = 1, pad = 0) : [O, H', W']
+Node *lowerConv2D(IRBuilder &b, const BuiltinCall &c) {
+  auto stride = intArg(b, c, "stride", 1), pad = intArg(b, c, "pad", 0);
+  if (!stride || !pad) return nullptr;
+  return b.op(OpKind::Conv2D, {c.args[0], c.args[1]}, locOf(c),
+              convAttrs({*stride, *stride}, {*pad, *pad}));
+}
+
+// conv1d(x : [L], k : [K]) or conv1d(x : [C, L], k : [O, C, K]): a conv2d of height 1.
+Node *lowerConv1D(IRBuilder &b, const BuiltinCall &c) {
+  Node *x = c.args[0], *k = c.args[1];
+  auto stride = intArg(b, c, "stride", 1), pad = intArg(b, c, "pad", 0);
+  if (!x || !k || !stride || !pad) return nullptr;
+  const Shape &xs = x->shape(), &ks = k->shape();
+  bool vector = xs.size() == 1 && ks.size() == 1, channels = xs.size() == 2 && ks.size() == 3;
+  if (!vector && !channels) {
+    b.diags.error(locOf(c), "conv1d needs x : [L] with k : [K], or x : [C, L] with k : [O, C, K]; got {} and {}",
+                  shapeStr(xs), shapeStr(ks));
+    return nullptr;
+  }
+  const SourceLoc &loc = locOf(c);
+  Node *x4 = vector ? reshapeTo(b, x, {1, 1, xs[0].value()}, loc)
+                    : reshapeTo(b, x, {xs[0].value(), 1, xs[1].value()}, loc);
+  Node *k4 = vector ? reshapeTo(b, k, {1, 1, 1, ks[0].value()}, loc)
+                    : reshapeTo(b, k, {ks[0].value(), ks[1].value(), 1, ks[2].value()}, loc);
+  Node *y = b.op(OpKind::Conv2D, {x4, k4}, loc, convAttrs({1, *stride}, {0, *pad}));
+  if (!y) return nullptr;
+  const Shape &ys = y->shape();
+  return vector ? reshapeTo(b, y, {ys[2].value()}, loc) : reshapeTo(b, y, {ys[0].value(), ys[2].value()}, loc);
+}
+
+// maxpool2d(x : [C, H, W], s): windows of s x s with stride s, as a reshape
+// to [C, H/s, s, W/s, s] and a reduction over the two window axes.
+Node *pool(IRBuilder &b, const BuiltinCall &c, OpKind reduce) {
+  Node *x = c.args[0];
+  auto size = IRBuilder::constantValue(c.args[1]);
+  if (!x) return nullptr;
+  if (!size || *size != std::floor(*size) || *size < 1 || *size > 1e6) {
+    b.diags.error(c.argExprs[1]->loc, "pool size must be a positive integer constant");
+    return nullptr;
+  }
+  int64_t s = int64_t(*size);
+  auto stride = intArg(b, c, "stride", s);
+  if (!stride) return nullptr;
+  if (*stride != s) {
+    b.diags.error(c.keywordExprs.at("stride")->loc, "pooling supports stride equal to the window ({}), got {}", s, *stride);
+    return nullptr;
+  }
+  const Shape &xs = x->shape();
+  if (xs.size() != 3 || !isKnown(xs) || xs[1].value() % s || xs[2].value() % s) {
+    b.diags.error(locOf(c), "{} needs a [C, H, W] image whose H and W divide by {}, got {}", c.expr.name, s,
+                  shapeStr(xs));
+    return nullptr;
+  }
+  int64_t C = xs[0].value(), H = xs[1].value() / s, W = xs[2].value() / s;
+  Node *windows = reshapeTo(b, x, {C, H, s, W, s}, locOf(c));
+  Node *r = b.op(reduce, {windows}, locOf(c), axesAttr("axes", {2, 4}));
+  if (reduce == OpKind::ReduceSum) r = b.op(OpKind::Mul, {r, b.scalar(1.0 / double(s * s), locOf(c))}, locOf(c));
+  return r;
+}
+Node *lowerMaxPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::ReduceMax); }
+Node *lowerAvgPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::ReduceSum); }
+
+// ---- losses (per sample) ------------------------------------------------
+
+// cross_entropy(w, y) = -log softmax(w)[y] for a class label y, or
+// -sum(y * log_softmax(w)) for a target distribution y.
+Node *lowerCrossEntropy(IRBuilder &b, const BuiltinCall &c) {
+  Node *w = c.args[0], *y = c.args[1];
+  if (!w || !y) return nullptr;
+  const SourceLoc &loc = locOf(c);
+  if (w->type.rank() != 1) {
+    b.diags.error(loc, "cross_entropy needs a vector of logits, got {}", shapeStr(w->shape()));
+    return nullptr;
+  }
+  Node *target = y;
+  if (y->type.dtype == DType::I32) {
+    int64_t classes = y->attrs.getInt("classes");
+    if (Dim(classes) != w->shape()[0]) {
+      b.diags.error(loc, "cross_entropy: {} logits for a label of {} classes", w->shape()[0].str(), classes);
+      return nullptr;
+    }
+    Attrs a;
+    a.set("classes", classes);
+    target = b.op(OpKind::OneHot, {y}, loc, a);
+  }
+  Attrs axis;
+  axis.set("axis", int64_t(0));
+  Node *logp = b.op(OpKind::LogSoftmax, {w}, loc, axis);
+  return b.op(OpKind::Neg, {b.reduceAll(OpKind::ReduceSum, b.op(OpKind::Mul, {target, logp}, loc), loc)}, loc);
+}
+
+// square_loss(p, t) = sum((p - t)^2)
+Node *lowerSquareLoss(IRBuilder &b, const BuiltinCall &c) {
+  const SourceLoc &loc = locOf(c);
+  Attrs sq;
+  sq.set("exponent", 2.0);
+  return b.reduceAll(OpKind::ReduceSum, b.op(OpKind::Pow, {b.op(OpKind::Sub, {c.args[0], c.args[1]}, loc)}, loc, sq), loc);
+}
+
+// hinge(s, t) = sum(max(1 - t s, 0)) with t in {-1, +1}
+Node *lowerHinge(IRBuilder &b, const BuiltinCall &c) {
+  const SourceLoc &loc = locOf(c);
+  Node *margin = b.op(OpKind::Sub, {b.scalar(1, loc), b.op(OpKind::Mul, {c.args[1], c.args[0]}, loc)}, loc);
+  return b.reduceAll(OpKind::ReduceSum, b.op(OpKind::Max, {margin, b.scalar(0, loc)}, loc), loc);
+}
+
+// binary_cross_entropy(z, t) on logits z, targets t in [0, 1]:
+// sum(max(z, 0) - z t + log(1 + exp(-|z|))), stable for any z.
+Node *lowerBinaryCrossEntropy(IRBuilder &b, const BuiltinCall &c) {
+  const SourceLoc &loc = locOf(c);
+  Node *z = c.args[0], *t = c.args[1];
+  Node *pos = b.op(OpKind::Max, {z, b.scalar(0, loc)}, loc);
+  Node *soft = b.op(OpKind::Log, {b.op(OpKind::Add, {b.scalar(1, loc),
+                    b.op(OpKind::Exp, {b.op(OpKind::Neg, {b.op(OpKind::Abs, {z}, loc)}, loc)}, loc)}, loc)}, loc);
+  Node *terms = b.op(OpKind::Add, {b.op(OpKind::Sub, {pos, b.op(OpKind::Mul, {z, t}, loc)}, loc), soft}, loc);
+  return b.reduceAll(OpKind::ReduceSum, terms, loc);
+}
+
+const std::vector<Builtin> &builtins() {
+  static const std::vector<Builtin> table = {
+      {"exp", 1, 1, {}, false, lowerExp},
+      {"log", 1, 1, {}, false, lowerLog},
+      {"sqrt", 1, 1, {}, false, lowerSqrt},
+      {"abs", 1, 1, {}, false, lowerAbs},
+      {"tanh", 1, 1, {}, false, lowerTanh},
+      {"sigmoid", 1, 1, {}, false, lowerSigmoid},
+      {"relu", 1, 1, {}, false, lowerRelu},
+      {"sum", 1, 1, {"axis"}, false, lowerSum},
+      {"mean", 1, 1, {"axis"}, false, lowerMean},
+      {"max", 1, 2, {"axis"}, false, lowerMax},
+      {"softmax", 1, 1, {"axis"}, false, lowerSoftmax},
+      {"log_softmax", 1, 1, {"axis"}, false, lowerLogSoftmax},
+      {"transpose", 1, 1, {}, false, lowerTranspose},
+      {"flatten", 1, 1, {}, false, lowerFlatten},
+      {"reshape", 2, 2, {}, false, lowerReshape},
+      {"conv2d", 2, 2, {"stride", "pad"}, false, lowerConv2D},
+      {"conv1d", 2, 2, {"stride", "pad"}, false, lowerConv1D},
+      {"maxpool2d", 2, 2, {"stride"}, false, lowerMaxPool},
+      {"avgpool2d", 2, 2, {"stride"}, false, lowerAvgPool},
+      {"cross_entropy", 2, 2, {}, true, lowerCrossEntropy},
+      {"square_loss", 2, 2, {}, true, lowerSquareLoss},
+      {"hinge", 2, 2, {}, true, lowerHinge},
+      {"binary_cross_entropy", 2, 2, {}, true, lowerBinaryCrossEntropy},
+  };
+  return table;
+}
+
+} // namespace
+
+const Builtin *findBuiltin(std::string_view name) {
+  for (const Builtin &b : builtins())
+    if (name == b.name) return &b;
+  return nullptr;
+}
+
+std::string lossNames() {
+  std::string out;
+  for (const Builtin &b : builtins())
+    if (b.isLoss) out += (out.empty() ? "" : ", ") + std::string(b.name);
+  return out;
+}
+
+} // namespace dlc

@@ -1,0 +1,60 @@
+//===- frontend/Builtins.h - Built-in functions and losses of .net --------===//
+//
+// Each built-in lowers to a few IR ops through an IRBuilder that checks
+// shapes as it goes. Losses and pooling are compositions of IR ops, so their
+// gradients come from the ops' own VJP rules.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/AST.h"
+#include "ir/Graph.h"
+
+namespace dlc {
+
+/// Appends ops to a graph, checking each against its shape rule. A null
+/// operand (an earlier error) yields null without a new message.
+class IRBuilder {
+public:
+  IRBuilder(Graph &g, DiagnosticEngine &diags) : graph(g), diags(diags) {}
+
+  Node *op(OpKind kind, std::vector<Node *> operands, const SourceLoc &loc, Attrs attrs = {});
+  /// A scalar f32 constant.
+  Node *scalar(double v, const SourceLoc &loc);
+  /// The value of a scalar constant node (after folding), if it is one.
+  static std::optional<double> constantValue(const Node *n);
+
+  /// Reduces every axis of `x` (a per-sample full reduction).
+  Node *reduceAll(OpKind kind, Node *x, const SourceLoc &loc);
+
+  Graph &graph;
+  DiagnosticEngine &diags;
+};
+
+/// One call of a built-in, with its arguments evaluated.
+struct BuiltinCall {
+  const Expr &expr;
+  std::vector<Node *> args;             ///< positional args (null for lists or errors)
+  std::vector<const Expr *> argExprs;   ///< their syntax
+  std::map<std::string, Node *> keywords;
+  std::map<std::string, const Expr *> keywordExprs;
+};
+
+struct Builtin {
+  const char *name;
+  int minArgs, maxArgs;
+  std::vector<const char *> keywords;
+  bool isLoss;
+  Node *(*lower)(IRBuilder &b, const BuiltinCall &call);
+};
+
+const Builtin *findBuiltin(std::string_view name);
+/// Names of the loss built-ins, for messages ("cross_entropy, square_loss, ...").
+std::string lossNames();
+
+} // namespace dlc

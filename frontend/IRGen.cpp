@@ -1,0 +1,589 @@
+//===- frontend/IRGen.cpp -------------------------------------------------===//
+#include "frontend/IRGen.h"
+
+#include <cmath>
+#include <set>
+#include <unordered_map>
+
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/strong_components.hpp>
+#include <llvm/ADT/StringRef.h>
+
+#include "frontend/Builtins.h"
+#include "frontend/Parser.h"
+#include "ir/GraphTraits.h"
+#include "ir/Verifier.h"
+
+namespace dlc {
+
+namespace {
+
+struct Symbol {
+  Node *node = nullptr;     ///< a value (null after an error in its definition)
+  const Decl *fn = nullptr; ///< or a function
+  SourceLoc loc;
+};
+
+class IRGen {
+public:
+  IRGen(Graph &g, DiagnosticEngine &diags) : graph_(g), diags_(diags), b_(g, diags) {}
+
+  void run(const Program &program, const ModelDecl &model) {
+    for (const Decl &f : program.functions) declareFn(f);
+    for (const Decl &d : model.decls)
+      if (d.kind == Decl::Kind::Fn && !d.broken) declareFn(d);
+    findRecursion();
+    for (const Decl &d : model.decls) lowerDecl(d);
+    finishResults(model);
+  }
+
+  void lowerTrain(const TrainDecl &t);
+
+private:
+  // ---- names --------------------------------------------------------
+  bool define(const std::string &name, const SourceLoc &loc, Symbol sym) {
+    if (findBuiltin(name)) {
+      diags_.error(loc, "'{}' is a built-in function and cannot be redefined", name);
+      return false;
+    }
+    auto [it, inserted] = globals_.emplace(name, sym);
+    if (!inserted) {
+      diags_.error(loc, "redefinition of '{}'", name);
+      diags_.note(it->second.loc, "previous definition of '{}' is here", name);
+      return false;
+    }
+    return true;
+  }
+
+  const Symbol *lookup(const std::string &name) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      if (auto f = it->find(name); f != it->end()) return &f->second;
+    if (auto f = globals_.find(name); f != globals_.end()) return &f->second;
+    return nullptr;
+  }
+
+  void unknownName(const std::string &name, const SourceLoc &loc, const char *what) {
+    std::string best;
+    unsigned bestDist = 3;
+    auto consider = [&](const std::string &cand) {
+      unsigned d = llvm::StringRef(name).edit_distance(cand, true, bestDist);
+      if (d < bestDist) { bestDist = d; best = cand; }
+    };
+    for (const auto &[n, s] : globals_) consider(n);
+    for (const auto &scope : scopes_)
+      for (const auto &[n, s] : scope) consider(n);
+    if (best.empty()) diags_.error(loc, "unknown {} '{}'", what, name);
+    else diags_.error(loc, "unknown {} '{}'; did you mean '{}'?", what, name, best);
+  }
+
+  // ---- functions ----------------------------------------------------
+  void declareFn(const Decl &f) {
+    if (define(f.name, f.nameLoc, Symbol{nullptr, &f, f.nameLoc})) fns_.push_back(&f);
+  }
+
+  /// Collects the callees of `e` that are user functions not shadowed by params.
+  void callees(const Expr &e, const Decl &fn, std::vector<const Decl *> &out) const {
+    if (e.kind == Expr::Kind::Call) {
+      bool shadowed = std::find(fn.fnParams.begin(), fn.fnParams.end(), e.name) != fn.fnParams.end();
+      auto it = globals_.find(e.name);
+      if (!shadowed && it != globals_.end() && it->second.fn) out.push_back(it->second.fn);
+    }
+    for (const auto &a : e.args) callees(*a, fn, out);
+  }
+
+  /// Reports each cycle of the fn call graph (strong components, via Boost).
+  void findRecursion() {
+    using CallGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+    CallGraph cg(fns_.size());
+    std::unordered_map<const Decl *, size_t> index;
+    for (size_t i = 0; i < fns_.size(); ++i) index[fns_[i]] = i;
+    std::vector<bool> selfCall(fns_.size(), false);
+    for (size_t i = 0; i < fns_.size(); ++i) {
+      std::vector<const Decl *> called;
+      callees(*fns_[i]->value, *fns_[i], called);
+      for (const Decl *c : called) {
+        boost::add_edge(i, index[c], cg);
+        if (c == fns_[i]) selfCall[i] = true;
+      }
+    }
+    std::vector<size_t> component(fns_.size());
+    size_t n = boost::strong_components(cg, boost::make_iterator_property_map(component.begin(),
+                                                   boost::get(boost::vertex_index, cg)));
+    std::vector<std::vector<size_t>> members(n);
+    for (size_t i = 0; i < fns_.size(); ++i) members[component[i]].push_back(i);
+    for (const auto &m : members) {
+      if (m.size() == 1 && !selfCall[m[0]]) continue;
+      std::string cycle;
+      for (size_t i : m) cycle += fns_[i]->name + " -> ";
+      cycle += fns_[m[0]]->name;
+      diags_.error(fns_[m[0]]->nameLoc, "function '{}' is recursive ({}); functions are inlined and "
+                   "cannot call themselves", fns_[m[0]]->name, cycle);
+      for (size_t i : m) recursive_.insert(fns_[i]);
+    }
+  }
+
+  /// Evaluates a constant expression (numbers, consts, + - * / ^) without
+  /// emitting IR; reports why when it is not constant.
+  std::optional<double> constEval(const Expr &e, const char *what) {
+    switch (e.kind) {
+    case Expr::Kind::Number: return e.number;
+    case Expr::Kind::Name:
+      if (const Symbol *s = lookup(e.name); s && s->node)
+        if (auto v = IRBuilder::constantValue(s->node)) return v;
+      break;
+    case Expr::Kind::Neg:
+      if (auto v = constEval(*e.args[0], what)) return -*v;
+      return std::nullopt;
+    case Expr::Kind::Binary: {
+      auto a = constEval(*e.args[0], what);
+      if (!a) return std::nullopt;
+      auto b = constEval(*e.args[1], what);
+      if (!b) return std::nullopt;
+      if (e.name == "+") return *a + *b;
+      if (e.name == "-") return *a - *b;
+      if (e.name == "*") return *a * *b;
+      if (e.name == "/") return *a / *b;
+      if (e.name == "^") return std::pow(*a, *b);
+      break;
+    }
+    default: break;
+    }
+    diags_.error(e.loc, "{} must be a constant number", what);
+    return std::nullopt;
+  }
+
+  // ---- expressions --------------------------------------------------
+  Node *lowerExpr(const Expr &e) {
+    switch (e.kind) {
+    case Expr::Kind::Number: return b_.scalar(e.number, e.loc);
+    case Expr::Kind::Name: return lowerName(e);
+    case Expr::Kind::Neg: return b_.op(OpKind::Neg, {lowerExpr(*e.args[0])}, e.loc);
+    case Expr::Kind::Transpose: {
+      Node *x = lowerExpr(*e.args[0]);
+      if (x && x->type.rank() != 2) {
+        diags_.error(e.loc, "'.T' needs a matrix, got {}", shapeStr(x->shape()));
+        return nullptr;
+      }
+      Attrs a;
+      a.set("perm", Shape{Dim(1), Dim(0)});
+      return b_.op(OpKind::Transpose, {x}, e.loc, a);
+    }
+    case Expr::Kind::Binary: return lowerBinary(e);
+    case Expr::Kind::Call: return lowerCall(e);
+    case Expr::Kind::List:
+      diags_.error(e.loc, "a list like [8, 14] is only allowed as the shape argument of reshape");
+      return nullptr;
+    }
+    return nullptr;
+  }
+
+  Node *lowerName(const Expr &e) {
+    const Symbol *s = lookup(e.name);
+    if (!s) {
+      if (findBuiltin(e.name)) diags_.error(e.loc, "'{}' is a function; call it with arguments", e.name);
+      else unknownName(e.name, e.loc, "name");
+      return nullptr;
+    }
+    if (s->fn) {
+      diags_.error(e.loc, "'{}' is a function; call it with arguments", e.name);
+      return nullptr;
+    }
+    return s->node;
+  }
+
+  Node *lowerBinary(const Expr &e) {
+    Node *lhs = lowerExpr(*e.args[0]);
+    if (e.name == "^") {
+      auto exponent = constEval(*e.args[1], "the exponent of '^'");
+      if (!exponent) return nullptr;
+      Attrs a;
+      a.set("exponent", *exponent);
+      return b_.op(OpKind::Pow, {lhs}, e.loc, a);
+    }
+    Node *rhs = lowerExpr(*e.args[1]);
+    if (lhs && lhs->type.dtype == DType::I32) return classLabelMisuse(lhs, e.args[0]->loc);
+    if (rhs && rhs->type.dtype == DType::I32) return classLabelMisuse(rhs, e.args[1]->loc);
+    static const std::pair<const char *, OpKind> ops[] = {
+        {"+", OpKind::Add}, {"-", OpKind::Sub}, {"*", OpKind::Mul}, {"/", OpKind::Div}, {"@", OpKind::MatMul}};
+    for (auto [spelling, kind] : ops)
+      if (e.name == spelling) return b_.op(kind, {lhs, rhs}, e.loc);
+    return nullptr;
+  }
+
+  Node *classLabelMisuse(Node *label, const SourceLoc &loc) {
+    diags_.error(loc, "class label '{}' is an index, not a number; use it in cross_entropy(logits, {})",
+                 label->name, label->name);
+    return nullptr;
+  }
+
+  Node *lowerCall(const Expr &e) {
+    const Symbol *s = lookup(e.name);
+    if (s && s->fn) return inlineCall(e, *s->fn);
+    if (s && !s->node) return nullptr; // its definition failed and was reported
+    if (s) {
+      diags_.error(e.loc, "'{}' is a value, not a function", e.name);
+      return nullptr;
+    }
+    const Builtin *bi = findBuiltin(e.name);
+    if (!bi) {
+      unknownName(e.name, e.loc, "function");
+      return nullptr;
+    }
+    BuiltinCall call{e, {}, {}, {}, {}};
+    bool ok = true;
+    for (size_t i = 0; i < e.args.size(); ++i) {
+      const Expr &arg = *e.args[i];
+      const std::string &key = e.argNames[i];
+      Node *v = arg.kind == Expr::Kind::List ? nullptr : lowerExpr(arg);
+      if (arg.kind != Expr::Kind::List && !v) ok = false;
+      if (key.empty()) {
+        call.args.push_back(v);
+        call.argExprs.push_back(&arg);
+        continue;
+      }
+      if (std::find_if(bi->keywords.begin(), bi->keywords.end(), [&](const char *k) { return key == k; }) ==
+          bi->keywords.end()) {
+        std::string allowed;
+        for (const char *k : bi->keywords) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
+        diags_.error(arg.loc, "'{}' has no argument '{}'{}", e.name, key,
+                     allowed.empty() ? "" : " (it takes " + allowed + ")");
+        return nullptr;
+      }
+      call.keywords[key] = v;
+      call.keywordExprs[key] = &arg;
+    }
+    int n = int(call.args.size());
+    if (n < bi->minArgs || n > bi->maxArgs) {
+      std::string expected = bi->minArgs == bi->maxArgs ? std::to_string(bi->minArgs)
+                                                        : fmt::format("{} or {}", bi->minArgs, bi->maxArgs);
+      diags_.error(e.loc, "'{}' takes {} argument{}, got {}", e.name, expected, bi->maxArgs == 1 ? "" : "s", n);
+      return nullptr;
+    }
+    if (!ok) return nullptr;
+    for (size_t i = 0; i < call.args.size(); ++i) {
+      bool isLabelArg = bi->isLoss && i == 1;
+      if (call.args[i] && call.args[i]->type.dtype == DType::I32 && !(isLabelArg && std::string(bi->name) == "cross_entropy"))
+        return classLabelMisuse(call.args[i], call.argExprs[i]->loc);
+    }
+    return bi->lower(b_, call);
+  }
+
+  Node *inlineCall(const Expr &e, const Decl &fn) {
+    if (recursive_.count(&fn)) return nullptr; // reported at the definition
+    if (e.args.size() != fn.fnParams.size()) {
+      diags_.error(e.loc, "function '{}' takes {} argument{}, got {}", fn.name, fn.fnParams.size(),
+                   fn.fnParams.size() == 1 ? "" : "s", e.args.size());
+      diags_.note(fn.nameLoc, "'{}' is defined here", fn.name);
+      return nullptr;
+    }
+    std::unordered_map<std::string, Symbol> scope;
+    bool ok = true;
+    for (size_t i = 0; i < e.args.size(); ++i) {
+      if (!e.argNames[i].empty()) {
+        diags_.error(e.args[i]->loc, "function '{}' takes positional arguments only", fn.name);
+        return nullptr;
+      }
+      Node *v = lowerExpr(*e.args[i]);
+      ok = ok && v;
+      scope[fn.fnParams[i]] = Symbol{v, nullptr, fn.fnParamLocs[i]};
+    }
+    if (!ok) return nullptr;
+    scopes_.push_back(std::move(scope));
+    size_t errors = diags_.errorCount();
+    Node *result = lowerExpr(*fn.value);
+    scopes_.pop_back();
+    if (diags_.errorCount() > errors) diags_.note(e.loc, "in the call of '{}' here", fn.name);
+    return result;
+  }
+
+  // ---- declarations -------------------------------------------------
+  Shape shapeOf(const ShapeSpec &s) {
+    Shape out;
+    for (int64_t d : s.dims) out.push_back(Dim(d));
+    return out;
+  }
+
+  void lowerDecl(const Decl &d);
+  Node *lowerParam(const Decl &d);
+  /// Gives `n` the source name `name` unless it already has one.
+  Node *nameValue(Node *n, const std::string &name) {
+    if (n && n->name.empty() && !n->isLeaf()) n->name = name;
+    else if (n && n->name.empty() && n->kind == OpKind::Const) n->name = name;
+    return n;
+  }
+  void finishResults(const ModelDecl &model);
+
+  Graph &graph_;
+  DiagnosticEngine &diags_;
+  IRBuilder b_;
+  std::unordered_map<std::string, Symbol> globals_;
+  std::vector<std::unordered_map<std::string, Symbol>> scopes_;
+  std::vector<const Decl *> fns_;
+  std::set<const Decl *> recursive_;
+  Node *loss_ = nullptr;
+  const Decl *lossDecl_ = nullptr;
+  std::vector<std::pair<Node *, const Decl *>> penalties_;
+  std::vector<Node *> outputs_;
+};
+
+Node *IRGen::lowerParam(const Decl &d) {
+  struct InitKind { const char *name; size_t args; };
+  static const InitKind inits[] = {{"he", 0}, {"glorot", 0}, {"normal", 2}, {"uniform", 2},
+                                   {"zeros", 0}, {"ones", 0}, {"fill", 1}};
+  const CallSpec &init = d.init;
+  const InitKind *kind = nullptr;
+  for (const auto &k : inits)
+    if (init.name == k.name) kind = &k;
+  if (!kind) {
+    diags_.error(init.loc, "unknown initializer '{}'; expected he, glorot, normal(mean, std), "
+                 "uniform(low, high), zeros, ones or fill(value)", init.name.empty() ? "?" : init.name);
+    return nullptr;
+  }
+  if (init.args.size() != kind->args) {
+    diags_.error(init.loc, "initializer '{}' takes {} argument{}, got {}", kind->name, kind->args,
+                 kind->args == 1 ? "" : "s", init.args.size());
+    return nullptr;
+  }
+  std::vector<double> args;
+  for (const auto &a : init.args) {
+    auto v = constEval(*a, "an initializer argument");
+    if (!v) return nullptr;
+    args.push_back(*v);
+  }
+  if ((init.name == "normal" && args[1] < 0) || (init.name == "uniform" && args[0] > args[1])) {
+    diags_.error(init.loc, "bad range for initializer '{}'", init.name);
+    return nullptr;
+  }
+  Attrs a;
+  a.set("init", init.name);
+  if (!args.empty()) a.set("init_args", args);
+  return graph_.add(OpKind::Param, {}, a, TensorType{DType::F32, shapeOf(d.shape)}, d.name, d.nameLoc);
+}
+
+void IRGen::lowerDecl(const Decl &d) {
+  if (d.broken) { // reported by the parser; define the name so uses stay quiet
+    if (d.kind != Decl::Kind::Fn && !lookup(d.name)) globals_.emplace(d.name, Symbol{nullptr, nullptr, d.nameLoc});
+    return;
+  }
+  switch (d.kind) {
+  case Decl::Kind::Fn: return; // declared up front
+  case Decl::Kind::Input:
+    define(d.name, d.nameLoc,
+           {graph_.add(OpKind::Input, {}, {}, TensorType{DType::F32, shapeOf(d.shape)}, d.name, d.nameLoc), nullptr, d.nameLoc});
+    return;
+  case Decl::Kind::Label: {
+    Attrs a;
+    TensorType t{DType::F32, shapeOf(d.shape)};
+    if (d.classes) {
+      a.set("classes", d.classes);
+      t = TensorType{DType::I32, {}};
+    }
+    define(d.name, d.nameLoc, {graph_.add(OpKind::Label, {}, a, t, d.name, d.nameLoc), nullptr, d.nameLoc});
+    return;
+  }
+  case Decl::Kind::Param:
+    if (lookup(d.name)) { define(d.name, d.nameLoc, {}); return; }
+    define(d.name, d.nameLoc, {lowerParam(d), nullptr, d.nameLoc});
+    return;
+  case Decl::Kind::Const: {
+    Node *v = lowerExpr(*d.value);
+    if (v && !IRBuilder::constantValue(v)) {
+      diags_.error(d.value->loc, "the value of const '{}' must be a constant number", d.name);
+      v = nullptr;
+    }
+    define(d.name, d.nameLoc, {nameValue(v, d.name), nullptr, d.nameLoc});
+    return;
+  }
+  case Decl::Kind::Assign:
+    define(d.name, d.nameLoc, {nameValue(lowerExpr(*d.value), d.name), nullptr, d.nameLoc});
+    return;
+  case Decl::Kind::Output: {
+    Node *v = nullptr;
+    if (d.value) {
+      v = nameValue(lowerExpr(*d.value), d.name);
+      define(d.name, d.nameLoc, {v, nullptr, d.nameLoc});
+    } else if (const Symbol *s = lookup(d.name); s && !s->fn) {
+      v = s->node;
+    } else {
+      unknownName(d.name, d.nameLoc, "value");
+    }
+    if (v) outputs_.push_back(v);
+    return;
+  }
+  case Decl::Kind::Loss: {
+    if (lossDecl_) {
+      diags_.error(d.loc, "a model has one loss; add the terms into one expression");
+      diags_.note(lossDecl_->loc, "the first loss is here");
+      return;
+    }
+    lossDecl_ = &d;
+    const Expr &e = *d.value;
+    if (e.kind == Expr::Kind::Call && !lookup(e.name) && !findBuiltin(e.name)) {
+      diags_.error(e.loc, "unknown loss function '{}'; expected {}", e.name, lossNames());
+      return;
+    }
+    Node *v = lowerExpr(e);
+    if (v && !v->type.isScalar()) {
+      diags_.error(e.loc, "the loss must be a scalar per sample, got {}; reduce it, e.g. sum(...)",
+                   shapeStr(v->shape()));
+      return;
+    }
+    loss_ = v;
+    return;
+  }
+  case Decl::Kind::Penalty: {
+    Node *v = lowerExpr(*d.value);
+    if (v && !v->type.isScalar()) {
+      diags_.error(d.value->loc, "a penalty must be a scalar, got {}", shapeStr(v->shape()));
+      return;
+    }
+    if (v) penalties_.push_back({v, &d});
+    return;
+  }
+  }
+}
+
+void IRGen::finishResults(const ModelDecl &model) {
+  for (Node *o : outputs_) graph_.addResult(Role::Output, o);
+  Node *penalty = nullptr;
+  for (auto [p, decl] : penalties_) {
+    std::vector<bool> reach = reachesTo(graph_, p);
+    size_t i = 0;
+    for (const auto &n : graph_.nodes()) {
+      if (reach[i++] && (n->kind == OpKind::Input || n->kind == OpKind::Label)) {
+        diags_.error(decl->loc, "a penalty may depend on params only, but this one uses '{}'", n->name);
+        break;
+      }
+    }
+    penalty = penalty ? b_.op(OpKind::Add, {penalty, p}, decl->loc) : p;
+  }
+  if (loss_) graph_.addResult(Role::Loss, loss_);
+  if (penalty) graph_.addResult(Role::Penalty, penalty);
+  if (!lossDecl_ || !loss_ || diags_.hasErrors()) return;
+  // Training needs a loss that some param influences.
+  bool dependsOnParam = false;
+  for (Node *root : {loss_, penalty}) {
+    if (!root) continue;
+    std::vector<bool> reach = reachesTo(graph_, root);
+    size_t i = 0;
+    for (const auto &n : graph_.nodes())
+      dependsOnParam = dependsOnParam || (reach[i++] && n->kind == OpKind::Param);
+  }
+  if (!dependsOnParam)
+    diags_.error(lossDecl_->loc, "the loss of model '{}' does not depend on any param; there is nothing to train",
+                 model.name);
+}
+
+void IRGen::lowerTrain(const TrainDecl &t) {
+  struct Setting { const char *key; bool isInt; double min, max; };
+  static const Setting numeric[] = {
+      {"batch", true, 1, 1 << 24}, {"epochs", true, 1, 1e6}, {"seed", true, 0, 4294967295.0},
+      {"lr", false, 0, 1e6}, {"warmup", true, 0, 1e9}, {"val_split", false, 0, 0.99},
+      {"early_stop", true, 1, 1e6}, {"kfold", true, 2, 100}};
+  struct CallSetting { const char *key; std::vector<const char *> names; std::vector<const char *> args; };
+  static const CallSetting calls[] = {
+      {"optimizer", {"gd", "sgd", "adam"}, {"lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay"}},
+      {"schedule", {"constant", "step", "cosine"}, {"every", "gamma", "min_lr"}},
+  };
+  for (const TrainSetting &s : t.settings) {
+    auto constantArg = [&](const Expr &e) { return constEval(e, ("'" + s.key + "'").c_str()); };
+    if (graph_.train.has(s.key) || (s.key == "optimizer" && graph_.train.has("optimizer"))) {
+      diags_.error(s.loc, "'{}' is set twice", s.key);
+      continue;
+    }
+    const Setting *num = nullptr;
+    for (const auto &n : numeric)
+      if (s.key == n.key) num = &n;
+    if (num) {
+      if (!s.value.name.empty() || s.value.args.size() != 1) {
+        diags_.error(s.value.loc, "'{}' needs a number", s.key);
+        continue;
+      }
+      auto v = constantArg(*s.value.args[0]);
+      if (!v) continue;
+      if (*v < num->min || *v > num->max || (num->isInt && *v != std::floor(*v))) {
+        diags_.error(s.value.args[0]->loc, "'{}' must be {} in [{}, {}]", s.key, num->isInt ? "an integer" : "a number",
+                     num->min, num->max);
+        continue;
+      }
+      if (num->isInt) graph_.train.set(s.key, int64_t(*v));
+      else graph_.train.set(s.key, *v);
+      continue;
+    }
+    const CallSetting *call = nullptr;
+    for (const auto &c : calls)
+      if (s.key == c.key) call = &c;
+    if (!call) {
+      diags_.error(s.loc, "unknown train setting '{}'; expected optimizer, schedule, batch, epochs, seed, lr, "
+                   "warmup, val_split, early_stop or kfold", s.key);
+      continue;
+    }
+    if (std::find_if(call->names.begin(), call->names.end(), [&](const char *n) { return s.value.name == n; }) ==
+        call->names.end()) {
+      std::string names;
+      for (const char *n : call->names) names += (names.empty() ? "" : ", ") + std::string(n);
+      diags_.error(s.value.loc, "unknown {} '{}'; expected {}", s.key, s.value.name, names);
+      continue;
+    }
+    graph_.train.set(s.key, s.value.name);
+    for (size_t i = 0; i < s.value.args.size(); ++i) {
+      const std::string &arg = s.value.argNames[i];
+      bool known = std::find_if(call->args.begin(), call->args.end(), [&](const char *a) { return arg == a; }) !=
+                   call->args.end();
+      if (!known) {
+        diags_.error(s.value.args[i]->loc, "{} arguments are named ({}= ...); '{}' is not one", s.key,
+                     call->args.front(), arg.empty() ? "a positional value" : arg);
+        continue;
+      }
+      if (auto v = constantArg(*s.value.args[i])) graph_.train.set(arg, *v);
+    }
+  }
+}
+
+/// Removes unnamed constants nobody uses: literals that were consumed at
+/// compile time (pad = 1, an exponent, a pool size).
+void dropUnusedLiterals(Graph &g) {
+  std::set<const Node *> used;
+  for (const auto &n : g.nodes())
+    for (const Node *o : n->operands) used.insert(o);
+  for (const auto &r : g.results) used.insert(r.node);
+  g.eraseIf([&](const Node *n) { return n->kind == OpKind::Const && n->name.empty() && !used.count(n); });
+}
+
+} // namespace
+
+std::unique_ptr<Graph> generateIR(const Program &program, std::shared_ptr<const SourceFile> file,
+                                  DiagnosticEngine &diags) {
+  if (program.models.empty()) {
+    if (!diags.hasErrors()) diags.error(SourceLoc{file, 1, 1, 1}, "no model in '{}'; expected 'model NAME {{ ... }}'", file->name);
+    return nullptr;
+  }
+  const ModelDecl &model = program.models.front();
+  for (size_t i = 1; i < program.models.size(); ++i)
+    diags.error(program.models[i].loc, "a file holds one model; '{}' is the second", program.models[i].name);
+  auto g = std::make_unique<Graph>(model.name);
+  g->sources.push_back(file);
+  IRGen gen(*g, diags);
+  gen.run(program, model);
+  for (const TrainDecl &t : program.trains) {
+    if (t.model != model.name) {
+      diags.error(t.loc, "train block names model '{}', but the model is '{}'", t.model, model.name);
+      continue;
+    }
+    gen.lowerTrain(t);
+  }
+  if (diags.hasErrors()) return nullptr;
+  dropUnusedLiterals(*g);
+  if (!verify(*g, diags)) return nullptr;
+  return g;
+}
+
+std::unique_ptr<Graph> compileNet(std::shared_ptr<const SourceFile> file, DiagnosticEngine &diags) {
+  Program p = parseProgram(file, diags);
+  // Name and shape checks run on whatever parsed, so one run reports both
+  // kinds of error; statements cut short by a syntax error are skipped.
+  auto g = generateIR(p, file, diags);
+  return diags.hasErrors() ? nullptr : std::move(g);
+}
+
+} // namespace dlc

@@ -1,0 +1,84 @@
+//===- ir/Verifier.cpp ----------------------------------------------------===//
+#include "ir/Verifier.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/GraphTraits.h"
+#include "ir/ShapeRules.h"
+
+namespace dlc {
+
+namespace {
+
+std::string valueName(const Node *n, size_t index) {
+  return n->name.empty() ? fmt::format("%{}", index) : "%" + n->name;
+}
+
+void verifyLeaf(const Node &n, const std::string &id, DiagnosticEngine &diags) {
+  switch (n.kind) {
+  case OpKind::Label:
+    if (n.type.dtype == DType::I32 && n.attrs.getInt("classes") <= 0)
+      diags.error(n.loc, "class label {} needs a positive 'classes' attribute", id);
+    return;
+  case OpKind::Const:
+    if (!n.attrs.has("value")) diags.error(n.loc, "const {} needs a 'value' attribute", id);
+    break;
+  default: break;
+  }
+  if (n.type.dtype != DType::F32)
+    diags.error(n.loc, "{} {} must be f32, is {}", n.info().mnemonic, id, n.type.str());
+}
+
+} // namespace
+
+bool verify(const Graph &g, DiagnosticEngine &diags) {
+  unsigned before = diags.errorCount();
+  std::unordered_map<const Node *, size_t> position;
+  std::unordered_set<std::string> names;
+  size_t index = 0;
+  for (const auto &up : g.nodes()) {
+    const Node &n = *up;
+    std::string id = valueName(&n, index);
+    if (!n.name.empty() && !names.insert(n.name).second)
+      diags.error(n.loc, "value name {} is defined twice", id);
+    bool operandsOk = int(n.operands.size()) == n.info().arity;
+    if (!operandsOk)
+      diags.error(n.loc, "{} ({}) has {} operand(s); '{}' takes {}", id, n.info().mnemonic,
+                  n.operands.size(), n.info().mnemonic, n.info().arity);
+    for (const Node *op : n.operands) {
+      if (!op || !position.count(op)) {
+        diags.error(n.loc, "{} uses a value that is not defined before it", id);
+        operandsOk = false;
+      }
+    }
+    if (n.isLeaf()) {
+      verifyLeaf(n, id, diags);
+    } else if (operandsOk) {
+      std::vector<TensorType> types;
+      for (const Node *op : n.operands) types.push_back(op->type);
+      TypeOrError t = inferType(n.kind, types, n.attrs);
+      if (!t.ok())
+        diags.error(n.loc, "{}: {}", id, t.error);
+      else if (t.type != n.type)
+        diags.error(n.loc, "{} is declared {} but '{}' gives {}", id, n.type.str(),
+                    n.info().mnemonic, t.type.str());
+    }
+    position[&n] = index++;
+  }
+  for (const auto &r : g.results) {
+    if (!r.node || !position.count(r.node)) {
+      diags.error({}, "{} result refers to a value that is not in graph '{}'", roleName(r.role), g.name);
+      continue;
+    }
+    bool scalarRole = r.role == Role::Loss || r.role == Role::Penalty;
+    if (scalarRole && (!r.node->type.isScalar() || r.node->type.dtype != DType::F32))
+      diags.error(r.node->loc, "{} must be an f32 scalar, {} is {}", roleName(r.role),
+                  valueName(r.node, position[r.node]), r.node->type.str());
+  }
+  if (!topologicalOrder(g))
+    diags.error({}, "graph '{}' has a cycle", g.name);
+  return diags.errorCount() == before;
+}
+
+} // namespace dlc
