@@ -26,6 +26,7 @@ struct Expr {
   std::string name; ///< Name: the name; Call: the callee; Binary: the operator
   std::vector<std::unique_ptr<Expr>> args;
   std::vector<std::string> argNames; ///< Call: keyword of each arg ("" if positional)
+  std::vector<SourceLoc> argNameLocs; ///< Call: where each keyword is written
 };
 using ExprPtr = std::unique_ptr<Expr>;
 

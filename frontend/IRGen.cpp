@@ -2,6 +2,7 @@
 #include "frontend/IRGen.h"
 
 #include <cmath>
+#include <tuple>
 #include <set>
 #include <unordered_map>
 
@@ -63,11 +64,15 @@ private:
   }
 
   void unknownName(const std::string &name, const SourceLoc &loc, const char *what) {
+    // Suggest the closest name when it is close relative to the name's length;
+    // ties go to a name with the same first letter, then the smaller name.
     std::string best;
-    unsigned bestDist = 3;
+    std::tuple<unsigned, bool, std::string> bestKey{~0u, true, ""};
     auto consider = [&](const std::string &cand) {
-      unsigned d = llvm::StringRef(name).edit_distance(cand, true, bestDist);
-      if (d < bestDist) { bestDist = d; best = cand; }
+      unsigned d = llvm::StringRef(name).edit_distance(cand, true, 3);
+      if (d == 0 || 2 * d > name.size()) return;
+      std::tuple<unsigned, bool, std::string> key{d, cand[0] != name[0], cand};
+      if (key < bestKey) { bestKey = key; best = cand; }
     };
     for (const auto &[n, s] : globals_) consider(n);
     for (const auto &scope : scopes_)
@@ -245,7 +250,7 @@ private:
           bi->keywords.end()) {
         std::string allowed;
         for (const char *k : bi->keywords) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
-        diags_.error(arg.loc, "'{}' has no argument '{}'{}", e.name, key,
+        diags_.error(e.argNameLocs[i], "'{}' has no argument '{}'{}", e.name, key,
                      allowed.empty() ? "" : " (it takes " + allowed + ")");
         return nullptr;
       }
@@ -457,7 +462,7 @@ void IRGen::finishResults(const ModelDecl &model) {
     }
     penalty = penalty ? b_.op(OpKind::Add, {penalty, p}, decl->loc) : p;
   }
-  if (loss_) graph_.addResult(Role::Loss, loss_);
+  if (loss_) graph_.addResult(Role::Loss, loss_, lossDecl_->loc);
   if (penalty) graph_.addResult(Role::Penalty, penalty);
   if (!lossDecl_ || !loss_ || diags_.hasErrors()) return;
   // Training needs a loss that some param influences.

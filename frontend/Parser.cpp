@@ -267,14 +267,17 @@ private:
   }
 
   // args := [arg {',' arg}] ')'      arg := [NAME '='] expr
-  bool parseArgs(std::vector<ExprPtr> &args, std::vector<std::string> &names) {
+  bool parseArgs(std::vector<ExprPtr> &args, std::vector<std::string> &names,
+                 std::vector<SourceLoc> *nameLocs = nullptr) {
     while (!tok_.isPunct(")")) {
       std::string key;
+      SourceLoc keyLoc;
       if (tok_.is(TokenKind::Ident)) {
         Token save = tok_;
         take();
         if (tok_.isPunct("=")) {
           key = save.text;
+          keyLoc = save.loc;
           take();
         } else {
           // Not a keyword: the name starts an expression.
@@ -282,6 +285,7 @@ private:
           if (!e) return false;
           args.push_back(std::move(e));
           names.push_back("");
+          if (nameLocs) nameLocs->push_back(SourceLoc{});
           if (!finishArg()) return false;
           continue;
         }
@@ -290,6 +294,7 @@ private:
       if (!e) return false;
       args.push_back(std::move(e));
       names.push_back(key);
+      if (nameLocs) nameLocs->push_back(keyLoc);
       if (!finishArg()) return false;
     }
     take();
@@ -443,7 +448,7 @@ private:
     e->kind = Expr::Kind::Call;
     e->name = name.text;
     e->loc = name.loc;
-    if (!parseArgs(e->args, e->argNames)) return nullptr;
+    if (!parseArgs(e->args, e->argNames, &e->argNameLocs)) return nullptr;
     return e;
   }
 

@@ -44,6 +44,7 @@ std::optional<Role> parseRole(std::string_view s);
 struct GraphResult {
   Role role;
   Node *node;
+  SourceLoc loc; ///< where the result was declared, if anywhere
 };
 
 class Graph {
@@ -64,7 +65,7 @@ public:
   size_t size() const { return nodes_.size(); }
 
   std::vector<GraphResult> results;
-  void addResult(Role r, Node *n) { results.push_back({r, n}); }
+  void addResult(Role r, Node *n, SourceLoc loc = {}) { results.push_back({r, n, std::move(loc)}); }
   /// The first result with this role, or null.
   Node *result(Role r) const;
   std::vector<Node *> resultsWith(Role r) const;

@@ -204,10 +204,11 @@ private:
     }
     if (tok_.kind == Tok::Name) {
       if (auto role = parseRole(tok_.text)) {
+        SourceLoc loc = locOf(tok_);
         take();
         Node *n = parseUse();
         if (!n) return false;
-        graph_->addResult(*role, n);
+        graph_->addResult(*role, n, loc);
         return true;
       }
     }

@@ -5,15 +5,12 @@
 #include <unordered_set>
 
 #include "ir/GraphTraits.h"
+#include "ir/Printer.h"
 #include "ir/ShapeRules.h"
 
 namespace dlc {
 
 namespace {
-
-std::string valueName(const Node *n, size_t index) {
-  return n->name.empty() ? fmt::format("%{}", index) : "%" + n->name;
-}
 
 void verifyLeaf(const Node &n, const std::string &id, DiagnosticEngine &diags) {
   switch (n.kind) {
@@ -36,10 +33,11 @@ bool verify(const Graph &g, DiagnosticEngine &diags) {
   unsigned before = diags.errorCount();
   std::unordered_map<const Node *, size_t> position;
   std::unordered_set<std::string> names;
+  std::vector<std::string> printed = printedNames(g);
   size_t index = 0;
   for (const auto &up : g.nodes()) {
     const Node &n = *up;
-    std::string id = valueName(&n, index);
+    const std::string &id = printed[index];
     if (!n.name.empty() && !names.insert(n.name).second)
       diags.error(n.loc, "value name {} is defined twice", id);
     bool operandsOk = int(n.operands.size()) == n.info().arity;
@@ -73,8 +71,8 @@ bool verify(const Graph &g, DiagnosticEngine &diags) {
     }
     bool scalarRole = r.role == Role::Loss || r.role == Role::Penalty;
     if (scalarRole && (!r.node->type.isScalar() || r.node->type.dtype != DType::F32))
-      diags.error(r.node->loc, "{} must be an f32 scalar, {} is {}", roleName(r.role),
-                  valueName(r.node, position[r.node]), r.node->type.str());
+      diags.error(r.loc.valid() ? r.loc : r.node->loc, "{} must be an f32 scalar, {} is {}",
+                  roleName(r.role), printed[position[r.node]], r.node->type.str());
   }
   if (!topologicalOrder(g))
     diags.error({}, "graph '{}' has a cycle", g.name);

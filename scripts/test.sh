@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, runs every test (Catch2
+# unit tests and lit golden tests under CTest), then runs the front-end fuzz
+# and diagnostics tests again under AddressSanitizer and UBSan.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/setup.sh"
+
+"$root/scripts/build.sh"
+ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)"
+
+if [ "${DLC_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== front end under AddressSanitizer + UBSan"
+  DLC_BUILD_DIR="$root/build-asan" DLC_BUILD_TYPE=Debug "$root/scripts/build.sh" -DDLC_SANITIZE=ON
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$root/build-asan/tests/dlc_unit_tests" "[fuzz],[frontend],[ir]"
+fi

@@ -1,0 +1,49 @@
+//===- tests/unit/TestUtil.h - Helpers shared by the unit tests -----------===//
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "frontend/IRGen.h"
+#include "ir/IRParser.h"
+#include "ir/Printer.h"
+
+namespace dlc::test {
+
+inline std::shared_ptr<SourceFile> source(std::string text, std::string name = "test.net") {
+  auto f = std::make_shared<SourceFile>();
+  f->name = std::move(name);
+  f->text = std::move(text);
+  return f;
+}
+
+inline std::string readExample(const std::string &name) {
+  std::ifstream in(std::string(DLC_EXAMPLES_DIR) + "/" + name);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Compiles .net text; the diagnostics are left in `diags`.
+inline std::unique_ptr<Graph> compile(const std::string &text, DiagnosticEngine &diags,
+                                      const std::string &name = "test.net") {
+  return compileNet(source(text, name), diags);
+}
+
+inline std::unique_ptr<Graph> parseIRText(const std::string &text, DiagnosticEngine &diags) {
+  return parseIR(source(text, "test.ir"), diags);
+}
+
+/// The first diagnostic as `line:col: message`.
+inline std::string firstError(const DiagnosticEngine &diags) {
+  if (diags.diagnostics().empty()) return "<no diagnostic>";
+  const Diagnostic &d = diags.diagnostics().front();
+  return std::to_string(d.loc.line) + ":" + std::to_string(d.loc.col) + ": " + d.message;
+}
+
+inline const char *kExamples[] = {"mnist_mlp.net", "mnist_cnn.net", "fashion_cnn.net", "quadratic.net",
+                                  "linear_chain.net", "residual.net", "hinge.net"};
+
+} // namespace dlc::test
