@@ -13,28 +13,9 @@
 #include <vector>
 
 #include "frontend/AST.h"
-#include "ir/Graph.h"
+#include "ir/Builder.h"
 
 namespace dlc {
-
-/// Appends ops to a graph, checking each against its shape rule. A null
-/// operand (an earlier error) yields null without a new message.
-class IRBuilder {
-public:
-  IRBuilder(Graph &g, DiagnosticEngine &diags) : graph(g), diags(diags) {}
-
-  Node *op(OpKind kind, std::vector<Node *> operands, const SourceLoc &loc, Attrs attrs = {});
-  /// A scalar f32 constant.
-  Node *scalar(double v, const SourceLoc &loc);
-  /// The value of a scalar constant node (after folding), if it is one.
-  static std::optional<double> constantValue(const Node *n);
-
-  /// Reduces every axis of `x` (a per-sample full reduction).
-  Node *reduceAll(OpKind kind, Node *x, const SourceLoc &loc);
-
-  Graph &graph;
-  DiagnosticEngine &diags;
-};
 
 /// One call of a built-in, with its arguments evaluated.
 struct BuiltinCall {

@@ -44,7 +44,8 @@ std::optional<Role> parseRole(std::string_view s);
 struct GraphResult {
   Role role;
   Node *node;
-  SourceLoc loc; ///< where the result was declared, if anywhere
+  SourceLoc loc;      ///< where the result was declared, if anywhere
+  Node *of = nullptr; ///< Grad: the param (or input) this is the gradient of
 };
 
 class Graph {
@@ -65,7 +66,9 @@ public:
   size_t size() const { return nodes_.size(); }
 
   std::vector<GraphResult> results;
-  void addResult(Role r, Node *n, SourceLoc loc = {}) { results.push_back({r, n, std::move(loc)}); }
+  void addResult(Role r, Node *n, SourceLoc loc = {}, Node *of = nullptr) {
+    results.push_back({r, n, std::move(loc), of});
+  }
   /// The first result with this role, or null.
   Node *result(Role r) const;
   std::vector<Node *> resultsWith(Role r) const;

@@ -2,7 +2,7 @@
 //
 //   file    := 'graph' NAME '{' stmt* '}'
 //   stmt    := VALUE '=' MNEMONIC '(' [VALUE {',' VALUE}] ')' [attrs] ':' type [COMMENT]
-//            | ROLE VALUE
+//            | ROLE VALUE | ROLE VALUE '=' VALUE   (grad %param = %gradient)
 //            | 'train' attrs
 //   attrs   := '{' [NAME '=' attr {',' NAME '=' attr}] '}'
 //   attr    := INT | FLOAT | 'true' | 'false' | NAME | STRING | '[' [attr {',' attr}] ']'
@@ -208,7 +208,14 @@ private:
         take();
         Node *n = parseUse();
         if (!n) return false;
-        graph_->addResult(*role, n, loc);
+        Node *of = nullptr;
+        if (isPunct("=")) { // grad %param = %gradient
+          take();
+          of = n;
+          n = parseUse();
+          if (!n) return false;
+        }
+        graph_->addResult(*role, n, loc, of);
         return true;
       }
     }

@@ -56,7 +56,10 @@ std::string printGraph(const Graph &g) {
     if (!n.note.empty()) line += "  # " + n.note;
     out += line + "\n";
   }
-  for (const auto &r : g.results) out += fmt::format("  {} {}\n", roleName(r.role), ref(r.node));
+  for (const auto &r : g.results) {
+    if (r.of) out += fmt::format("  {} {} = {}\n", roleName(r.role), ref(r.of), ref(r.node));
+    else out += fmt::format("  {} {}\n", roleName(r.role), ref(r.node));
+  }
   if (!g.train.empty()) out += "  train " + formatAttrs(g.train) + "\n";
   return out + "}\n";
 }

@@ -21,6 +21,10 @@ void verifyLeaf(const Node &n, const std::string &id, DiagnosticEngine &diags) {
   case OpKind::Const:
     if (!n.attrs.has("value")) diags.error(n.loc, "const {} needs a 'value' attribute", id);
     break;
+  case OpKind::DimSize:
+    if (n.attrs.getString("symbol").empty() || !n.type.isScalar())
+      diags.error(n.loc, "dim {} needs a 'symbol' attribute and a scalar type", id);
+    break;
   default: break;
   }
   if (n.type.dtype != DType::F32)
@@ -69,6 +73,9 @@ bool verify(const Graph &g, DiagnosticEngine &diags) {
       diags.error({}, "{} result refers to a value that is not in graph '{}'", roleName(r.role), g.name);
       continue;
     }
+    if (r.of && (!position.count(r.of) || r.of->type != r.node->type))
+      diags.error(r.loc.valid() ? r.loc : r.node->loc, "gradient {} does not match the type of what it is the gradient of",
+                  printed[position[r.node]]);
     bool scalarRole = r.role == Role::Loss || r.role == Role::Penalty;
     if (scalarRole && (!r.node->type.isScalar() || r.node->type.dtype != DType::F32))
       diags.error(r.loc.valid() ? r.loc : r.node->loc, "{} must be an f32 scalar, {} is {}",

@@ -20,6 +20,7 @@
 #include "ir/GraphTraits.h"
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
+#include "passes/Pass.h"
 
 namespace cl = llvm::cl;
 using namespace dlc;
@@ -28,11 +29,25 @@ namespace {
 
 cl::OptionCategory category("dlc options");
 
-enum class Emit { AST, IR, Dot };
+enum class Emit { AST, IR, Grad, Opt, Dot };
 cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::cat(category),
                    cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree of a .net file"),
-                              clEnumValN(Emit::IR, "ir", "the graph IR (text form, parses back)"),
-                              clEnumValN(Emit::Dot, "dot", "the graph IR as a Graphviz picture")));
+                              clEnumValN(Emit::IR, "ir", "the per-sample graph IR (text form, parses back)"),
+                              clEnumValN(Emit::Grad, "grad", "the gradient graph (batch, autodiff, simplify)"),
+                              clEnumValN(Emit::Opt, "opt", "the IR after the whole pipeline, with the chain-order report"),
+                              clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
+
+cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated) instead of --emit's pipeline"),
+                              cl::value_desc("p1,p2,..."), cl::cat(category));
+cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after each pass"), cl::cat(category));
+cl::opt<int64_t> nominalBatch("batch",
+                              cl::desc("Batch size assumed by cost models while N is symbolic "
+                                       "(default: the train block's batch, else 64)"),
+                              cl::init(0), cl::cat(category));
+cl::opt<bool> dotGrad("grad", cl::desc("With --emit=dot: draw the gradient graph, backward edges dashed"),
+                      cl::cat(category));
+cl::list<std::string> wrtInputs("wrt", cl::desc("Also differentiate with respect to this input"),
+                                cl::value_desc("input"), cl::cat(category));
 
 enum class Lang { Auto, Net, IR };
 cl::opt<Lang> language("x", cl::desc("Input language (default: from the extension; .ir is IR)"),
@@ -52,7 +67,18 @@ int usageError(const std::string &msg) {
 
 } // namespace
 
+/// LLVM itself registers --print-after-all (for its own passes) in the shared
+/// library; dlc reuses that flag for its passes rather than clash with it.
+cl::opt<bool> &printAfterAllFlag() {
+  auto &options = cl::getRegisteredOptions();
+  auto *opt = static_cast<cl::opt<bool> *>(options["print-after-all"]);
+  return *opt;
+}
+
 int main(int argc, char **argv) {
+  cl::opt<bool> &printAfterAll = printAfterAllFlag();
+  printAfterAll.setDescription("Print the IR after each pass (to stderr)");
+  printAfterAll.addCategory(category);
   cl::HideUnrelatedOptions(category);
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
@@ -88,12 +114,44 @@ int main(int argc, char **argv) {
   } else {
     std::unique_ptr<Graph> g = lang == Lang::IR ? parseIR(file, diags) : compileNet(file, diags);
     if (!g) return fail();
-    if (emit == Emit::IR) {
-      text = printGraph(*g);
-    } else {
+    std::vector<std::string> pipeline;
+    if (emit == Emit::Grad || (emit == Emit::Dot && dotGrad)) pipeline = gradPipeline();
+    if (emit == Emit::Opt) pipeline = defaultPipeline();
+    if (!passList.empty()) {
+      pipeline.clear();
+      llvm::SmallVector<llvm::StringRef> names;
+      llvm::StringRef(passList).split(names, ',', -1, false);
+      for (auto n : names) pipeline.push_back(n.trim().str());
+    }
+    if (nominalBatch < 0) return usageError("--batch must be positive");
+    PassContext ctx(diags);
+    ctx.nominalBatch = nominalBatch;
+    ctx.verifyEach = verifyEach;
+    ctx.gradInputs.assign(wrtInputs.begin(), wrtInputs.end());
+    if (printAfterAll) ctx.printAfterEach = &std::cerr;
+    if (!runPipeline(g, pipeline, ctx)) return fail();
+    std::string remarks;
+    for (const std::string &r : ctx.remarks) remarks += "# " + r + "\n";
+    if (emit == Emit::Dot) {
       std::ostringstream os;
-      writeDot(*g, os);
+      DotOptions opts;
+      size_t forwardCount = 0;
+      if (dotGrad) { // nodes past the forward part are the backward sweep
+        Node *firstGrad = nullptr;
+        for (const auto &n : g->nodes())
+          if (n->name.rfind("dL/", 0) == 0 || (!n->note.empty() && n->note.rfind("dL/", 0) == 0)) { firstGrad = n.get(); break; }
+        for (const auto &n : g->nodes()) {
+          if (n.get() == firstGrad) break;
+          ++forwardCount;
+        }
+        std::unordered_map<const Node *, size_t> index;
+        for (size_t i = 0; i < g->size(); ++i) index[g->nodes()[i].get()] = i;
+        opts.isBackward = [index, forwardCount](const Node *n) { return index.at(n) >= forwardCount; };
+      }
+      writeDot(*g, os, opts);
       text = os.str();
+    } else {
+      text = remarks + printGraph(*g);
     }
   }
   llvm::errs() << renderDiagnostics(diags, color); // warnings, if any

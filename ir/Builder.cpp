@@ -1,0 +1,108 @@
+//===- ir/Builder.cpp -----------------------------------------------------===//
+#include "ir/Builder.h"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "ir/ShapeRules.h"
+
+namespace dlc {
+
+Node *IRBuilder::op(OpKind kind, std::vector<Node *> operands, const SourceLoc &loc, Attrs attrs) {
+  std::vector<TensorType> types;
+  for (Node *o : operands) {
+    if (!o) return nullptr;
+    types.push_back(o->type);
+  }
+  // Fold arithmetic on scalar constants so `-1`, `1/2` and `2 * c` stay constants.
+  if (opInfo(kind).is(Elementwise) && !opInfo(kind).is(NoGrad)) {
+    std::vector<double> v;
+    for (Node *o : operands)
+      if (auto c = constantValue(o)) v.push_back(*c);
+    if (v.size() == operands.size()) {
+      double r = NAN;
+      switch (kind) {
+      case OpKind::Neg: r = -v[0]; break;
+      case OpKind::Add: r = v[0] + v[1]; break;
+      case OpKind::Sub: r = v[0] - v[1]; break;
+      case OpKind::Mul: r = v[0] * v[1]; break;
+      case OpKind::Div: r = v[0] / v[1]; break;
+      case OpKind::Pow: r = std::pow(v[0], attrs.getFloat("exponent")); break;
+      default: break;
+      }
+      if (std::isfinite(r)) return scalar(r, loc);
+    }
+  }
+  TypeOrError t = inferType(kind, types, attrs);
+  if (!t.ok()) {
+    diags.error(loc, "{}", t.error);
+    return nullptr;
+  }
+  return graph.add(kind, std::move(operands), std::move(attrs), t.type, "", loc);
+}
+
+Node *IRBuilder::scalar(double v, const SourceLoc &loc) {
+  Attrs a;
+  a.set("value", v);
+  return graph.add(OpKind::Const, {}, std::move(a), TensorType{DType::F32, {}}, "", loc);
+}
+
+std::optional<double> IRBuilder::constantValue(const Node *n) {
+  if (n && n->kind == OpKind::Const && n->type.isScalar()) return n->attrs.getFloat("value");
+  return std::nullopt;
+}
+
+Attrs axesAttr(const char *key, std::vector<int64_t> axes) {
+  Attrs a;
+  Shape s;
+  for (int64_t x : axes) s.push_back(Dim(x));
+  a.set(key, s);
+  return a;
+}
+
+Node *IRBuilder::reduceAll(OpKind kind, Node *x, const SourceLoc &loc) {
+  if (!x) return nullptr;
+  if (x->type.isScalar()) return x;
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < x->type.rank(); ++i) axes.push_back(i);
+  return op(kind, {x}, loc, axesAttr("axes", axes));
+}
+
+std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst) {
+  std::unordered_map<const Node *, Node *> map;
+  for (const auto &n : src.nodes()) {
+    std::vector<Node *> ops;
+    for (const Node *o : n->operands) ops.push_back(map.at(o));
+    Node *c = dst.add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
+    c->note = n->note;
+    map[n.get()] = c;
+  }
+  return map;
+}
+
+size_t eliminateDeadNodes(Graph &g) {
+  std::unordered_set<const Node *> live;
+  for (const auto &r : g.results) {
+    live.insert(r.node);
+    if (r.of) live.insert(r.of);
+  }
+  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it)
+    if (live.count(it->get()))
+      for (const Node *o : (*it)->operands) live.insert(o);
+  size_t before = g.size();
+  // Graph inputs stay: they are the model's interface even when unused.
+  g.eraseIf([&](const Node *n) {
+    return !live.count(n) && n->kind != OpKind::Input && n->kind != OpKind::Label && n->kind != OpKind::Param;
+  });
+  return before - g.size();
+}
+
+std::unordered_map<const Node *, int> useCounts(const Graph &g) {
+  std::unordered_map<const Node *, int> uses;
+  for (const auto &n : g.nodes())
+    for (const Node *o : n->operands) ++uses[o];
+  for (const auto &r : g.results) ++uses[r.node];
+  return uses;
+}
+
+} // namespace dlc

@@ -1,0 +1,319 @@
+//===- ir/Interpreter.cpp -------------------------------------------------===//
+#include "ir/Interpreter.h"
+
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace dlc {
+
+Tensor::Tensor(std::vector<int64_t> s, double fill) : shape(std::move(s)) {
+  data.assign(size_t(std::accumulate(shape.begin(), shape.end(), int64_t(1), std::multiplies<>())), fill);
+}
+
+namespace {
+
+std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> st(shape.size(), 1);
+  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i) st[size_t(i)] = st[size_t(i) + 1] * shape[size_t(i) + 1];
+  return st;
+}
+
+/// Calls f(index) for every multi-index of `shape`, in row-major order.
+template <typename F> void forEachIndex(const std::vector<int64_t> &shape, F f) {
+  for (int64_t d : shape)
+    if (d == 0) return;
+  std::vector<int64_t> idx(shape.size(), 0);
+  while (true) {
+    f(idx);
+    int64_t k = int64_t(shape.size()) - 1;
+    while (k >= 0 && ++idx[size_t(k)] == shape[size_t(k)]) idx[size_t(k--)] = 0;
+    if (k < 0) return;
+  }
+}
+
+/// Offset into `t` of the broadcast element at `outIdx` (dims aligned right).
+int64_t broadcastOffset(const Tensor &t, const std::vector<int64_t> &st, const std::vector<int64_t> &outIdx) {
+  int64_t off = 0;
+  size_t shift = outIdx.size() - t.shape.size();
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    if (t.shape[i] != 1) off += outIdx[i + shift] * st[i];
+  return off;
+}
+
+double unary(OpKind k, double x, const Attrs &a) {
+  switch (k) {
+  case OpKind::Neg: return -x;
+  case OpKind::Exp: return std::exp(x);
+  case OpKind::Log: return std::log(x);
+  case OpKind::Sqrt: return std::sqrt(x);
+  case OpKind::Abs: return std::fabs(x);
+  case OpKind::Sign: return double((x > 0) - (x < 0));
+  case OpKind::Tanh: return std::tanh(x);
+  case OpKind::Sigmoid: return 1 / (1 + std::exp(-x));
+  case OpKind::Relu: return x > 0 ? x : 0;
+  case OpKind::Pow: return std::pow(x, a.getFloat("exponent"));
+  default: throw std::logic_error("not unary");
+  }
+}
+
+double binary(OpKind k, double x, double y) {
+  switch (k) {
+  case OpKind::Add: return x + y;
+  case OpKind::Sub: return x - y;
+  case OpKind::Mul: return x * y;
+  case OpKind::Div: return x / y;
+  case OpKind::Max: return x > y ? x : y;
+  case OpKind::Gt: return x > y ? 1 : 0;
+  case OpKind::Eq: return x == y ? 1 : 0;
+  default: throw std::logic_error("not binary");
+  }
+}
+
+Tensor matmul(const Tensor &a, const Tensor &b, bool ta, bool tb, const std::vector<int64_t> &outShape) {
+  // View both as matrices: a vector on the left is a row, on the right a column.
+  int64_t ar = a.shape.size() == 2 ? a.shape[0] : 1, ac = a.shape.size() == 2 ? a.shape[1] : a.shape[0];
+  int64_t br = b.shape.size() == 2 ? b.shape[0] : b.shape[0], bc = b.shape.size() == 2 ? b.shape[1] : 1;
+  auto A = [&](int64_t i, int64_t j) { return ta ? a[size_t(j * ac + i)] : a[size_t(i * ac + j)]; };
+  auto B = [&](int64_t i, int64_t j) { return tb ? b[size_t(j * bc + i)] : b[size_t(i * bc + j)]; };
+  int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
+  Tensor out(outShape);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < k; ++p) s += A(i, p) * B(p, j);
+      out[size_t(i * n + j)] = s;
+    }
+  return out;
+}
+
+struct ConvGeometry {
+  int64_t batch, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw;
+};
+
+ConvGeometry geometry(const std::vector<int64_t> &x, const std::vector<int64_t> &k, const Attrs &a) {
+  ConvGeometry g{};
+  size_t c = x.size() - 3;
+  g.batch = c ? x[0] : 1;
+  g.C = x[c], g.H = x[c + 1], g.W = x[c + 2];
+  g.O = k[0], g.KH = k[2], g.KW = k[3];
+  auto stride = a.getInts("stride"), pad = a.getInts("pad");
+  g.sh = stride.size() == 2 ? stride[0] : 1, g.sw = stride.size() == 2 ? stride[1] : 1;
+  g.ph = pad.size() == 2 ? pad[0] : 0, g.pw = pad.size() == 2 ? pad[1] : 0;
+  g.OH = (g.H + 2 * g.ph - g.KH) / g.sh + 1, g.OW = (g.W + 2 * g.pw - g.KW) / g.sw + 1;
+  return g;
+}
+
+/// Visits every (image element, filter element, output element) triple of a
+/// convolution: f(xOffset, kOffset, yOffset).
+template <typename F> void forEachConvTap(const ConvGeometry &g, F f) {
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        for (int64_t ox = 0; ox < g.OW; ++ox)
+          for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t ky = 0; ky < g.KH; ++ky)
+              for (int64_t kx = 0; kx < g.KW; ++kx) {
+                int64_t iy = oy * g.sh - g.ph + ky, ix = ox * g.sw - g.pw + kx;
+                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                f(((b * g.C + c) * g.H + iy) * g.W + ix, ((o * g.C + c) * g.KH + ky) * g.KW + kx,
+                  ((b * g.O + o) * g.OH + oy) * g.OW + ox);
+              }
+}
+
+} // namespace
+
+bool Interpreter::set(const std::string &name, Tensor value) {
+  Node *n = graph_.findByName(name);
+  if (!n) return false;
+  values_[n] = std::move(value);
+  return true;
+}
+
+const Tensor &Interpreter::value(const std::string &name) const {
+  Node *n = graph_.findByName(name);
+  if (!n) throw std::out_of_range("no value named " + name);
+  return values_.at(n);
+}
+
+std::vector<int64_t> Interpreter::resolve(const Shape &s) const {
+  std::vector<int64_t> out;
+  for (const Dim &d : s) {
+    if (d.isKnown()) {
+      out.push_back(d.value());
+      continue;
+    }
+    auto it = symbols_.find(d.symbolName());
+    if (it == symbols_.end()) throw std::runtime_error("unbound symbolic dim " + d.symbolName());
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+bool Interpreter::run(std::string &error) {
+  try {
+    for (const auto &n : graph_.nodes()) {
+      if (n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param) {
+        auto it = values_.find(n.get());
+        std::vector<int64_t> expected = resolve(n->shape());
+        if (it == values_.end()) {
+          error = fmt::format("no value for {} '{}'", n->info().mnemonic, n->name);
+          return false;
+        }
+        if (it->second.shape != expected) {
+          error = fmt::format("value of '{}' has the wrong shape", n->name);
+          return false;
+        }
+        continue;
+      }
+      values_[n.get()] = evaluate(*n, error);
+      if (!error.empty()) return false;
+    }
+  } catch (const std::exception &e) {
+    error = e.what();
+    return false;
+  }
+  return true;
+}
+
+Tensor Interpreter::evaluate(const Node &n, std::string &error) {
+  std::vector<int64_t> shape = resolve(n.shape());
+  auto in = [&](size_t i) -> const Tensor & { return values_.at(n.operands[i]); };
+  const Attrs &a = n.attrs;
+  const OpInfo &info = n.info();
+  if (n.kind == OpKind::Const) return Tensor(shape, a.getFloat("value"));
+  if (n.kind == OpKind::DimSize) return Tensor({}, double(symbols_.at(a.getString("symbol"))));
+  if (info.is(Elementwise) && info.arity == 1) {
+    Tensor out(shape);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = unary(n.kind, in(0)[i], a);
+    return out;
+  }
+  if (info.is(Elementwise) && info.arity == 2) {
+    Tensor out(shape);
+    const Tensor &x = in(0), &y = in(1);
+    auto sx = stridesOf(x.shape), sy = stridesOf(y.shape);
+    size_t i = 0;
+    forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
+      out[i++] = binary(n.kind, x[size_t(broadcastOffset(x, sx, idx))], y[size_t(broadcastOffset(y, sy, idx))]);
+    });
+    return out;
+  }
+  switch (n.kind) {
+  case OpKind::MatMul: return matmul(in(0), in(1), a.getBool("transpose_a"), a.getBool("transpose_b"), shape);
+  case OpKind::Transpose: {
+    Tensor out(shape);
+    const Tensor &x = in(0);
+    auto perm = a.has("perm") ? a.getInts("perm") : std::vector<int64_t>{1, 0};
+    auto sx = stridesOf(x.shape);
+    size_t i = 0;
+    forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
+      int64_t off = 0;
+      for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * sx[size_t(perm[d])];
+      out[i++] = x[size_t(off)];
+    });
+    return out;
+  }
+  case OpKind::Reshape: {
+    Tensor out(shape);
+    out.data = in(0).data;
+    return out;
+  }
+  case OpKind::Broadcast: {
+    Tensor out(shape);
+    const Tensor &x = in(0);
+    auto dims = a.getInts("dims");
+    auto sx = stridesOf(x.shape);
+    size_t i = 0;
+    forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
+      int64_t off = 0;
+      for (size_t d = 0; d < dims.size(); ++d)
+        if (x.shape[d] != 1) off += idx[size_t(dims[d])] * sx[d];
+      out[i++] = x[size_t(off)];
+    });
+    return out;
+  }
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMax: {
+    bool isMax = n.kind == OpKind::ReduceMax;
+    Tensor out(shape, isMax ? -INFINITY : 0.0);
+    const Tensor &x = in(0);
+    std::vector<bool> reduced(x.shape.size(), false);
+    for (int64_t ax : a.getInts("axes")) reduced[size_t(ax)] = true;
+    auto so = stridesOf(shape);
+    size_t i = 0;
+    forEachIndex(x.shape, [&](const std::vector<int64_t> &idx) {
+      int64_t off = 0;
+      for (size_t d = 0, o = 0; d < idx.size(); ++d)
+        if (!reduced[d]) off += idx[d] * so[o++];
+      double v = x[i++];
+      double &r = out[size_t(off)];
+      r = isMax ? std::max(r, v) : r + v;
+    });
+    return out;
+  }
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax: {
+    const Tensor &x = in(0);
+    Tensor out(shape);
+    int64_t axis = a.getInt("axis", int64_t(shape.size()) - 1);
+    int64_t len = shape[size_t(axis)], stride = stridesOf(shape)[size_t(axis)];
+    std::vector<int64_t> outer = shape;
+    outer[size_t(axis)] = 1;
+    auto st = stridesOf(shape);
+    forEachIndex(outer, [&](const std::vector<int64_t> &idx) {
+      int64_t base = 0;
+      for (size_t d = 0; d < idx.size(); ++d) base += idx[d] * st[d];
+      double m = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < len; ++j) m = std::max(m, x[size_t(base + j * stride)]);
+      for (int64_t j = 0; j < len; ++j) sum += std::exp(x[size_t(base + j * stride)] - m);
+      for (int64_t j = 0; j < len; ++j) {
+        double v = x[size_t(base + j * stride)] - m;
+        out[size_t(base + j * stride)] = n.kind == OpKind::Softmax ? std::exp(v) / sum : v - std::log(sum);
+      }
+    });
+    return out;
+  }
+  case OpKind::OneHot: {
+    const Tensor &y = in(0);
+    int64_t classes = a.getInt("classes");
+    Tensor out(shape);
+    for (size_t i = 0; i < y.size(); ++i) {
+      int64_t c = int64_t(y[i]);
+      if (c < 0 || c >= classes) {
+        error = fmt::format("class label {} is outside 0..{}", c, classes - 1);
+        return out;
+      }
+      out[i * size_t(classes) + size_t(c)] = 1;
+    }
+    return out;
+  }
+  case OpKind::Conv2D: {
+    const Tensor &x = in(0), &k = in(1);
+    Tensor out(shape);
+    forEachConvTap(geometry(x.shape, k.shape, a),
+                   [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(yi)] += x[size_t(xi)] * k[size_t(ki)]; });
+    return out;
+  }
+  case OpKind::Conv2DBwdData: {
+    const Tensor &g = in(0), &k = in(1);
+    Tensor out(shape);
+    forEachConvTap(geometry(shape, k.shape, a),
+                   [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(xi)] += g[size_t(yi)] * k[size_t(ki)]; });
+    return out;
+  }
+  case OpKind::Conv2DBwdFilter: {
+    const Tensor &x = in(0), &g = in(1);
+    Tensor out(shape);
+    forEachConvTap(geometry(x.shape, shape, a),
+                   [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(ki)] += x[size_t(xi)] * g[size_t(yi)]; });
+    return out;
+  }
+  default: break;
+  }
+  error = fmt::format("the interpreter has no rule for '{}'", info.mnemonic);
+  return {};
+}
+
+} // namespace dlc

@@ -1,0 +1,57 @@
+//===- ir/Interpreter.h - A plain reference evaluator of the IR -----------===//
+//
+// Evaluates a graph in double precision with straightforward loops. It is the
+// oracle the tests hold every other stage to (gradients, passes, and later
+// the compiled kernels), so it favours obviousness over speed.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace dlc {
+
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<double> data;
+
+  Tensor() = default;
+  explicit Tensor(std::vector<int64_t> s, double fill = 0);
+  size_t size() const { return data.size(); }
+  double &operator[](size_t i) { return data[i]; }
+  double operator[](size_t i) const { return data[i]; }
+};
+
+class Interpreter {
+public:
+  explicit Interpreter(const Graph &g) : graph_(g) {}
+
+  /// Binds a symbolic dim (the batch size N).
+  void bindSymbol(const std::string &name, int64_t value) { symbols_[name] = value; }
+  /// Sets the value of an input, label or param (labels of classes hold the index).
+  void set(const Node *leaf, Tensor value) { values_[leaf] = std::move(value); }
+  bool set(const std::string &name, Tensor value);
+
+  /// Evaluates every node in order; on failure returns false and sets `error`.
+  bool run(std::string &error);
+
+  const Tensor &value(const Node *n) const { return values_.at(n); }
+  const Tensor &value(const std::string &name) const;
+  /// The concrete extents of a shape under the bound symbols.
+  std::vector<int64_t> resolve(const Shape &s) const;
+
+private:
+  Tensor evaluate(const Node &n, std::string &error);
+
+  const Graph &graph_;
+  std::map<std::string, int64_t> symbols_;
+  std::unordered_map<const Node *, Tensor> values_;
+};
+
+} // namespace dlc

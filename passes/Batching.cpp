@@ -1,0 +1,203 @@
+//===- passes/Batching.cpp - Add the batch dim N to a per-sample graph ----===//
+//
+// Every value that depends on an input or label gets a leading dim `N`
+// (like vmap). Each op keeps its per-sample meaning: axes shift by one,
+// matrix-vector products become matrix-matrix products (A v for each sample
+// is V A^T for the batch), and the loss becomes the batch mean plus the
+// penalties, one scalar named L.
+//
+//===----------------------------------------------------------------------===//
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/Builder.h"
+#include "passes/Pass.h"
+
+namespace dlc {
+
+namespace {
+
+class Batcher {
+public:
+  Batcher(Graph &out, PassContext &ctx) : out_(out), b_(out, ctx.diags), diags_(ctx.diags) {}
+
+  Node *batch(const Node &n, std::vector<Node *> ops) {
+    bool any = false;
+    std::vector<bool> isB;
+    for (Node *o : ops) {
+      isB.push_back(batched_.count(o) != 0);
+      any = any || isB.back();
+    }
+    Node *r;
+    if (n.kind == OpKind::Input || n.kind == OpKind::Label) {
+      TensorType t = n.type;
+      t.shape.insert(t.shape.begin(), N);
+      r = out_.add(n.kind, {}, n.attrs, t, n.name, n.loc);
+      batched_.insert(r);
+      return r;
+    }
+    if (!any) {
+      r = out_.add(n.kind, ops, n.attrs, n.type, n.name, n.loc);
+      r->note = n.note;
+      return r;
+    }
+    r = rewrite(n, ops, isB);
+    if (!r) return nullptr;
+    r->name = n.name;
+    r->note = n.note;
+    batched_.insert(r);
+    return r;
+  }
+
+  bool isBatched(const Node *n) const { return batched_.count(n) != 0; }
+
+private:
+  Node *reshapeBatched(Node *x, Shape sample, const SourceLoc &loc) {
+    sample.insert(sample.begin(), N);
+    Attrs a;
+    a.set("shape", sample);
+    return b_.op(OpKind::Reshape, {x}, loc, a);
+  }
+
+  /// Axis numbers moved past the new leading dim (and that dim itself first, if `withBatch`).
+  static Shape shifted(const Shape &s, bool withBatch) {
+    Shape out;
+    if (withBatch) out.push_back(Dim(0));
+    for (const Dim &d : s) out.push_back(Dim(d.value() + 1));
+    return out;
+  }
+
+  Node *rewrite(const Node &n, std::vector<Node *> ops, const std::vector<bool> &isB) {
+    const SourceLoc &loc = n.loc;
+    Attrs a = n.attrs;
+    const OpInfo &info = n.info();
+    if (info.is(Elementwise)) {
+      // A batched operand of lower per-sample rank gets explicit unit dims so
+      // that N does not align with a per-sample dim of the other operand.
+      int64_t rank = n.type.rank();
+      for (size_t i = 0; i < ops.size(); ++i) {
+        int64_t r = ops[i]->type.rank() - 1;
+        if (!isB[i] || r == rank) continue;
+        Shape s(size_t(rank - r), Dim(1));
+        s.insert(s.end(), ops[i]->shape().begin() + 1, ops[i]->shape().end());
+        ops[i] = reshapeBatched(ops[i], s, loc);
+      }
+      return b_.op(n.kind, ops, loc, a);
+    }
+    switch (n.kind) {
+    case OpKind::MatMul: return batchMatMul(n, ops, isB);
+    case OpKind::Transpose: {
+      Shape perm{Dim(0)};
+      for (int64_t p : a.getInts("perm")) perm.push_back(Dim(p + 1));
+      a.set("perm", perm);
+      return b_.op(n.kind, ops, loc, a);
+    }
+    case OpKind::Reshape: return reshapeBatched(ops[0], a.getShape("shape"), loc);
+    case OpKind::Broadcast: {
+      Shape s = a.getShape("shape");
+      s.insert(s.begin(), N);
+      a.set("shape", s);
+      a.set("dims", shifted(a.getShape("dims"), true));
+      return b_.op(n.kind, ops, loc, a);
+    }
+    case OpKind::ReduceSum:
+    case OpKind::ReduceMax:
+      a.set("axes", shifted(a.getShape("axes"), false));
+      return b_.op(n.kind, ops, loc, a);
+    case OpKind::Softmax:
+    case OpKind::LogSoftmax:
+      a.set("axis", a.getInt("axis") + 1);
+      return b_.op(n.kind, ops, loc, a);
+    case OpKind::OneHot: return b_.op(n.kind, ops, loc, a);
+    case OpKind::Conv2D:
+      if (!isB[1]) return b_.op(n.kind, ops, loc, a);
+      break;
+    default: break;
+    }
+    diags_.error(loc, "batching: '{}' with a per-sample {} is not supported", info.mnemonic,
+                 isB[0] ? "first operand" : "second operand");
+    return nullptr;
+  }
+
+  // Per sample: A @ v (matrix, vector), v @ B, u @ v, with transpose flags.
+  Node *batchMatMul(const Node &n, std::vector<Node *> ops, const std::vector<bool> &isB) {
+    const SourceLoc &loc = n.loc;
+    bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+    int64_t ra = ops[0]->type.rank() - (isB[0] ? 1 : 0), rb = ops[1]->type.rank() - (isB[1] ? 1 : 0);
+    Attrs a;
+    if (isB[0] && isB[1] && ra == 1 && rb == 1) { // u . v for each sample
+      Node *prod = b_.op(OpKind::Mul, ops, loc);
+      return b_.op(OpKind::ReduceSum, {prod}, loc, axesAttr("axes", {1}));
+    }
+    if (!isB[0] && isB[1] && rb == 1 && ra == 2) { // A v -> V A^T (A^T v -> V A)
+      if (!ta) a.set("transpose_b", true);
+      return b_.op(OpKind::MatMul, {ops[1], ops[0]}, loc, a);
+    }
+    if (!isB[0] && isB[1] && rb == 1 && ra == 1) // u . v with u shared -> V u
+      return b_.op(OpKind::MatMul, {ops[1], ops[0]}, loc);
+    if (isB[0] && !isB[1] && ra == 1) { // v B -> V B (v B^T -> V B^T); v . u -> V u
+      if (tb) a.set("transpose_b", true);
+      return b_.op(OpKind::MatMul, {ops[0], ops[1]}, loc, a);
+    }
+    diags_.error(loc, "batching: products of per-sample matrices ({} @ {}) are not supported yet",
+                 shapeStr(ops[0]->shape()), shapeStr(ops[1]->shape()));
+    return nullptr;
+  }
+
+  const Dim N = Dim::symbol(kBatchSymbol);
+  Graph &out_;
+  IRBuilder b_;
+  DiagnosticEngine &diags_;
+  std::unordered_set<const Node *> batched_;
+};
+
+bool alreadyBatched(const Graph &g) {
+  for (const auto &n : g.nodes())
+    if (n->kind == OpKind::DimSize) return true;
+  for (const Node *in : g.nodesOfKind(OpKind::Input))
+    if (!in->shape().empty() && in->shape()[0].isSymbolic()) return true;
+  return false;
+}
+
+} // namespace
+
+bool runBatching(std::unique_ptr<Graph> &g, PassContext &ctx) {
+  if (alreadyBatched(*g)) return false;
+  auto out = std::make_unique<Graph>(g->name);
+  out->train = g->train;
+  out->sources = g->sources;
+  Batcher batcher(*out, ctx);
+  std::unordered_map<const Node *, Node *> map;
+  for (const auto &n : g->nodes()) {
+    std::vector<Node *> ops;
+    for (const Node *o : n->operands) ops.push_back(map.at(o));
+    Node *r = batcher.batch(*n, ops);
+    if (!r) return false;
+    map[n.get()] = r;
+  }
+  IRBuilder b(*out, ctx.diags);
+  Node *loss = g->result(Role::Loss) ? map.at(g->result(Role::Loss)) : nullptr;
+  Node *penalty = g->result(Role::Penalty) ? map.at(g->result(Role::Penalty)) : nullptr;
+  for (const auto &r : g->results)
+    if (r.role == Role::Output || r.role == Role::Grad)
+      out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+  if (loss) {
+    SourceLoc loc = loss->loc;
+    Node *total = loss;
+    if (batcher.isBatched(loss)) { // L = (1/N) sum_n loss_n
+      Attrs sym;
+      sym.set("symbol", std::string(kBatchSymbol));
+      Node *count = out->add(OpKind::DimSize, {}, sym, TensorType{DType::F32, {}}, kBatchSymbol, loc);
+      Node *sum = b.op(OpKind::ReduceSum, {loss}, loc, axesAttr("axes", {0}));
+      total = b.op(OpKind::Div, {sum, count}, loc);
+    }
+    if (penalty) total = b.op(OpKind::Add, {total, penalty}, loc);
+    if (!total) return false;
+    if (total->name.empty() && !out->findByName("L")) total->name = "L";
+    out->addResult(Role::Loss, total, loc);
+  }
+  g = std::move(out);
+  return true;
+}
+
+} // namespace dlc

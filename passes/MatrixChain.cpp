@@ -1,0 +1,207 @@
+//===- passes/MatrixChain.cpp - Re-associate matrix-product chains --------===//
+//
+// A chain is a tree of matmuls whose inner products are used once; its leaves
+// (with transposes folded in: (A B)^T = B^T A^T) are the factors. The chain
+// is re-associated by the classic O(n^3) dynamic program on the factors'
+// shapes, using the nominal batch size for the symbolic N. The choice and its
+// cost against the tree as written are recorded as a remark.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/MatrixChain.h"
+
+#include <functional>
+#include <limits>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "ir/Builder.h"
+#include "ir/Printer.h"
+#include "passes/Pass.h"
+
+namespace dlc {
+
+ChainOrder solveChainOrder(const std::vector<ChainFactor> &f) {
+  size_t n = f.size();
+  ChainOrder order;
+  order.split.assign(n, std::vector<size_t>(n, 0));
+  std::vector<std::vector<int64_t>> cost(n, std::vector<int64_t>(n, 0));
+  for (size_t len = 2; len <= n; ++len)
+    for (size_t i = 0; i + len <= n; ++i) {
+      size_t j = i + len - 1;
+      cost[i][j] = std::numeric_limits<int64_t>::max();
+      for (size_t s = i; s < j; ++s) {
+        int64_t c = cost[i][s] + cost[s + 1][j] + productCost(f[i].rows, f[s].cols, f[j].cols);
+        if (c < cost[i][j]) {
+          cost[i][j] = c;
+          order.split[i][j] = s;
+        }
+      }
+    }
+  order.cost = n ? cost[0][n - 1] : 0;
+  return order;
+}
+
+int64_t leftToRightCost(const std::vector<ChainFactor> &f) {
+  int64_t c = 0;
+  for (size_t i = 1; i < f.size(); ++i) c += productCost(f[0].rows, f[i - 1].cols, f[i].cols);
+  return c;
+}
+
+std::string ChainOrder::bracketing(const std::vector<std::string> &names) const {
+  std::function<std::string(size_t, size_t, bool)> go = [&](size_t i, size_t j, bool top) -> std::string {
+    if (i == j) return names[i];
+    size_t s = split[i][j];
+    std::string inner = go(i, s, false) + " " + go(s + 1, j, false);
+    return top ? inner : "(" + inner + ")";
+  };
+  return names.empty() ? "" : go(0, names.size() - 1, true);
+}
+
+namespace {
+
+struct Factor {
+  Node *node;
+  bool transposed;
+};
+
+class ChainRewriter {
+public:
+  ChainRewriter(const Graph &g, PassContext &ctx) : ctx_(ctx), uses_(useCounts(g)) {
+    for (const auto &r : g.results) isResult_.insert({r.node, true});
+    auto names = printedNames(g);
+    for (size_t i = 0; i < g.size(); ++i) printed_[g.nodes()[i].get()] = names[i];
+  }
+
+  /// Is `n` an inner product of a chain (folded into its user)?
+  bool isInterior(const Node *n) const {
+    auto it = uses_.find(n);
+    return n->kind == OpKind::MatMul && it != uses_.end() && it->second == 1 && !isResult_.count(n);
+  }
+
+  void collect(Node *n, bool transposed, bool root, std::vector<Factor> &out) const {
+    bool expand = n->kind == OpKind::MatMul && (root || isInterior(n)) && (!transposed || n->type.rank() == 2);
+    if (!expand) {
+      out.push_back({n, transposed});
+      return;
+    }
+    Node *a = n->operands[0], *b = n->operands[1];
+    bool ta = n->attrs.getBool("transpose_a"), tb = n->attrs.getBool("transpose_b");
+    if (!transposed) {
+      collect(a, ta, false, out);
+      collect(b, tb, false, out);
+    } else { // (A B)^T = B^T A^T
+      collect(b, !tb, false, out);
+      collect(a, !ta, false, out);
+    }
+  }
+
+  int64_t extent(const Dim &d) const { return d.isKnown() ? d.value() : batch; }
+
+  ChainFactor shapeOf(const Factor &f, bool first) const {
+    const Shape &s = f.node->shape();
+    if (s.size() == 1) return first ? ChainFactor{1, extent(s[0])} : ChainFactor{extent(s[0]), 1};
+    int64_t r = extent(s[0]), c = extent(s[1]);
+    return f.transposed ? ChainFactor{c, r} : ChainFactor{r, c};
+  }
+
+  /// Cost of the tree as written.
+  int64_t writtenCost(const Node *n, bool root) const {
+    if (n->kind != OpKind::MatMul || !(root || isInterior(n))) return 0;
+    const Node *a = n->operands[0], *b = n->operands[1];
+    bool ta = n->attrs.getBool("transpose_a");
+    const Shape &as = a->shape();
+    int64_t m = as.size() == 2 ? extent(ta ? as[1] : as[0]) : 1;
+    int64_t k = as.size() == 2 ? extent(ta ? as[0] : as[1]) : extent(as[0]);
+    int64_t cols = 1;
+    if (n->type.rank() == 2) cols = extent(n->shape()[1]);
+    else if (n->type.rank() == 1 && as.size() == 1) cols = extent(n->shape()[0]);
+    return writtenCost(a, false) + writtenCost(b, false) + productCost(m, k, cols);
+  }
+
+  std::string factorName(const Factor &f) const {
+    std::string s = printed_.at(f.node).substr(1);
+    return f.transposed ? s + "^T" : s;
+  }
+
+  PassContext &ctx_;
+  int64_t batch = 64; ///< the extent assumed for the symbolic N
+  std::unordered_map<const Node *, int> uses_;
+  std::unordered_map<const Node *, bool> isResult_;
+  std::unordered_map<const Node *, std::string> printed_;
+};
+
+/// Emits the product of factors i..j in the chosen order; returns the node
+/// and whether the parent must treat it as transposed.
+std::pair<Node *, bool> emit(IRBuilder &b, const std::vector<Factor> &f, const std::vector<Node *> &mapped,
+                             const ChainOrder &order, size_t i, size_t j, const SourceLoc &loc) {
+  if (i == j) return {mapped[i], f[i].transposed};
+  size_t s = order.split[i][j];
+  auto [l, lt] = emit(b, f, mapped, order, i, s, loc);
+  auto [r, rt] = emit(b, f, mapped, order, s + 1, j, loc);
+  Attrs a;
+  if (lt) a.set("transpose_a", true);
+  if (rt) a.set("transpose_b", true);
+  return {b.op(OpKind::MatMul, {l, r}, loc, a), false};
+}
+
+} // namespace
+
+bool runChainOrder(std::unique_ptr<Graph> &g, PassContext &ctx) {
+  ChainRewriter chains(*g, ctx);
+  chains.batch = ctx.nominalBatch > 0 ? ctx.nominalBatch : g->train.getInt("batch", 64);
+  auto out = std::make_unique<Graph>(g->name);
+  out->train = g->train;
+  out->sources = g->sources;
+  IRBuilder b(*out, ctx.diags);
+  std::unordered_map<const Node *, Node *> map;
+  bool changed = false;
+  for (const auto &up : g->nodes()) {
+    Node *n = up.get();
+    std::vector<Node *> ops;
+    for (const Node *o : n->operands) ops.push_back(map.at(o));
+    std::vector<Factor> factors;
+    if (n->kind == OpKind::MatMul && !chains.isInterior(n)) chains.collect(n, false, true, factors);
+    if (factors.size() < 3) {
+      Node *c = out->add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
+      c->note = n->note;
+      map[n] = c;
+      continue;
+    }
+    std::vector<ChainFactor> dims;
+    std::vector<std::string> names;
+    std::vector<Node *> mapped;
+    for (size_t i = 0; i < factors.size(); ++i) {
+      dims.push_back(chains.shapeOf(factors[i], i == 0));
+      names.push_back(chains.factorName(factors[i]));
+      mapped.push_back(map.at(factors[i].node));
+    }
+    ChainOrder order = solveChainOrder(dims);
+    int64_t written = chains.writtenCost(n, true);
+    std::string what = n->name.empty() ? "a product" : "%" + n->name;
+    ctx.remarks.push_back(fmt::format("chain {}: {} = {} multiplies (as written: {}; N = {})", what,
+                                      order.bracketing(names), order.cost, written, chains.batch));
+    if (order.cost >= written) {
+      Node *c = out->add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
+      c->note = n->note;
+      map[n] = c;
+      continue;
+    }
+    Node *root = emit(b, factors, mapped, order, 0, factors.size() - 1, n->loc).first;
+    if (!root || root->type != n->type) {
+      ctx.diags.error(n->loc, "chain: re-associated product has type {} instead of {}",
+                      root ? root->type.str() : "?", n->type.str());
+      return false;
+    }
+    root->name = n->name;
+    root->note = fmt::format("chain order: {} multiplies instead of {}", order.cost, written);
+    map[n] = root;
+    changed = true;
+  }
+  for (const auto &r : g->results) out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+  eliminateDeadNodes(*out);
+  g = std::move(out);
+  return changed;
+}
+
+} // namespace dlc
