@@ -80,6 +80,15 @@ std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst)
   return map;
 }
 
+std::unique_ptr<Graph> cloneGraph(const Graph &g) {
+  auto out = std::make_unique<Graph>(g.name);
+  out->train = g.train;
+  out->sources = g.sources;
+  auto map = copyNodes(g, *out);
+  for (const auto &r : g.results) out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+  return out;
+}
+
 size_t eliminateDeadNodes(Graph &g) {
   std::unordered_set<const Node *> live;
   for (const auto &r : g.results) {

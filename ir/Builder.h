@@ -35,6 +35,9 @@ Attrs axesAttr(const char *key, std::vector<int64_t> axes);
 /// of each source node.
 std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst);
 
+/// A deep copy of a graph: nodes, results, train settings.
+std::unique_ptr<Graph> cloneGraph(const Graph &g);
+
 /// Removes nodes that no result depends on; returns how many were removed.
 size_t eliminateDeadNodes(Graph &g);
 

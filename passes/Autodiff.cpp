@@ -41,12 +41,10 @@ bool runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
     ctx.diags.error(lossOld->loc, "autodiff: the loss must be a scalar, got {}", lossOld->type.str());
     return false;
   }
-  auto out = std::make_unique<Graph>(g->name);
-  out->train = g->train;
-  out->sources = g->sources;
-  auto map = copyNodes(*g, *out);
-  for (const auto &r : g->results) out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
-  Node *loss = map.at(lossOld);
+  size_t lossIndex = 0;
+  while (g->nodes()[lossIndex].get() != lossOld) ++lossIndex;
+  auto out = cloneGraph(*g);
+  Node *loss = out->nodes()[lossIndex].get();
   if (loss->name.empty() && !out->findByName("L")) loss->name = "L";
   const std::string lossName = loss->name.empty() ? "L" : loss->name;
 

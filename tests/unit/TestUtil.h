@@ -8,6 +8,7 @@
 
 #include "frontend/IRGen.h"
 #include "ir/IRParser.h"
+#include "ir/Builder.h"
 #include "ir/Printer.h"
 
 namespace dlc::test {

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Independent reference gradients for dlc's examples, from PyTorch autograd.
+
+Each example model is written here by hand in PyTorch (float64). Its leaves get
+deterministic values (the same formula the C++ test uses), and the loss and the
+gradient of every param are written to <example>.ref as small text files:
+
+    loss VALUE
+    grad NAME COUNT SUM SUMSQ v0 v1 ... v15     (16 entries at evenly spaced indices)
+
+Run with Debian's python3-torch:  /usr/bin/python3 tests/reference/make_reference.py
+"""
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+BATCH = 4
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def values(k, shape):
+    """Leaf k's value: 0.5 sin(0.37 i + 1.1 k + 0.2) over the flat index i."""
+    n = math.prod(shape)
+    i = torch.arange(n, dtype=torch.float64)
+    return (0.5 * torch.sin(0.37 * i + 1.1 * k + 0.2)).reshape(shape)
+
+
+def classes(count):
+    return torch.tensor([(3 * n + 1) % count for n in range(BATCH)])
+
+
+def leaves(spec):
+    """spec: list of (name, per-sample or param shape, is_param); order = k."""
+    out = {}
+    for k, (name, shape, is_param) in enumerate(spec):
+        full = list(shape) if is_param else [BATCH] + list(shape)
+        t = values(k, full)
+        out[name] = t.requires_grad_(True) if is_param else t
+    return out
+
+
+def mnist_mlp():
+    v = leaves([("v0", [784], False), ("A1", [256, 784], True), ("b1", [256], True),
+                ("A2", [10, 256], True), ("b2", [10], True)])
+    v1 = torch.relu(v["v0"] @ v["A1"].T + v["b1"])
+    w = v1 @ v["A2"].T + v["b2"]
+    loss = F.cross_entropy(w, classes(10)) + 1e-5 * ((v["A1"] ** 2).sum() + (v["A2"] ** 2).sum())
+    return loss, v
+
+
+def cnn(channels, hidden, penalty):
+    spec = [("x", [1, 28, 28], False), ("K1", [channels[0], 1, 3, 3], True), ("c1", [channels[0], 1, 1], True),
+            ("K2", [channels[1], channels[0], 3, 3], True), ("c2", [channels[1], 1, 1], True)]
+    if hidden:
+        spec += [("A1", [hidden, channels[1] * 49], True), ("b1", [hidden], True), ("A2", [10, hidden], True),
+                 ("b2", [10], True)]
+    else:
+        spec += [("A", [10, channels[1] * 49], True), ("b", [10], True)]
+    v = leaves(spec)
+    h1 = F.max_pool2d(torch.relu(F.conv2d(v["x"], v["K1"], padding=1) + v["c1"]), 2)
+    h2 = F.max_pool2d(torch.relu(F.conv2d(h1, v["K2"], padding=1) + v["c2"]), 2)
+    flat = h2.flatten(1)
+    if hidden:
+        w = torch.relu(flat @ v["A1"].T + v["b1"]) @ v["A2"].T + v["b2"]
+    else:
+        w = flat @ v["A"].T + v["b"]
+    loss = F.cross_entropy(w, classes(10))
+    if penalty:
+        loss = loss + 1e-5 * (v["A1"] ** 2).sum()
+    return loss, v
+
+
+def quadratic():
+    v = leaves([("x", [], True), ("y", [], True)])
+    return v["x"] ** 2 + 0.01 * v["y"] ** 2, v
+
+
+def linear_chain():
+    v = leaves([("v", [64], False), ("t", [64], False), ("A1", [64, 64], True), ("A2", [64, 64], True),
+                ("A3", [64, 64], True)])
+    u = ((v["v"] @ v["A1"].T) @ v["A2"].T) @ v["A3"].T
+    return ((u - v["t"]) ** 2).sum(1).mean(), v
+
+
+def residual():
+    v = leaves([("x", [32], False), ("A1", [64, 32], True), ("b1", [64], True), ("A2", [64, 64], True),
+                ("b2", [64], True), ("A3", [4, 64], True), ("b3", [4], True)])
+    v1 = torch.tanh(v["x"] @ v["A1"].T + v["b1"])
+    v2 = v1 + torch.tanh(v1 @ v["A2"].T + v["b2"])
+    w = v2 @ v["A3"].T + v["b3"]
+    return F.cross_entropy(w, classes(4)), v
+
+
+def hinge():
+    v = leaves([("x", [2], False), ("t", [], False), ("w", [2], True), ("c", [], True)])
+    s = v["x"] @ v["w"] + v["c"]
+    loss = torch.clamp(1 - v["t"] * s, min=0).mean() + 1e-3 * (v["w"] ** 2).sum()
+    return loss, v
+
+
+MODELS = {
+    "mnist_mlp": mnist_mlp,
+    "mnist_cnn": lambda: cnn((8, 16), 0, False),
+    "fashion_cnn": lambda: cnn((16, 32), 128, True),
+    "quadratic": quadratic,
+    "linear_chain": linear_chain,
+    "residual": residual,
+    "hinge": hinge,
+}
+
+
+def main():
+    for name, build in MODELS.items():
+        loss, v = build()
+        loss.backward()
+        lines = [f"loss {loss.item():.17g}"]
+        for pname, t in v.items():
+            if not t.requires_grad:
+                continue
+            g = t.grad.reshape(-1)
+            n = g.numel()
+            picks = [g[(j * n) // 16].item() for j in range(min(16, n))]
+            lines.append(f"grad {pname} {n} {g.sum().item():.17g} {(g * g).sum().item():.17g} "
+                         + " ".join(f"{p:.17g}" for p in picks))
+        with open(os.path.join(HERE, name + ".ref"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print(f"{name}: loss {loss.item():.6f}, {len(lines) - 1} gradients")
+
+
+if __name__ == "__main__":
+    main()
