@@ -135,18 +135,17 @@ int main(int argc, char **argv) {
     if (emit == Emit::Dot) {
       std::ostringstream os;
       DotOptions opts;
-      size_t forwardCount = 0;
-      if (dotGrad) { // nodes past the forward part are the backward sweep
-        Node *firstGrad = nullptr;
-        for (const auto &n : g->nodes())
-          if (n->name.rfind("dL/", 0) == 0 || (!n->note.empty() && n->note.rfind("dL/", 0) == 0)) { firstGrad = n.get(); break; }
-        for (const auto &n : g->nodes()) {
-          if (n.get() == firstGrad) break;
-          ++forwardCount;
+      if (dotGrad) {
+        // Backward values: those the loss does not depend on but a gradient does.
+        std::vector<bool> forward(g->size(), false), backward(g->size(), false);
+        if (Node *loss = g->result(Role::Loss)) forward = reachesTo(*g, loss);
+        for (Node *grad : g->resultsWith(Role::Grad)) {
+          std::vector<bool> r = reachesTo(*g, grad);
+          for (size_t i = 0; i < r.size(); ++i) backward[i] = backward[i] || (r[i] && !forward[i]);
         }
-        std::unordered_map<const Node *, size_t> index;
-        for (size_t i = 0; i < g->size(); ++i) index[g->nodes()[i].get()] = i;
-        opts.isBackward = [index, forwardCount](const Node *n) { return index.at(n) >= forwardCount; };
+        std::unordered_map<const Node *, bool> isBackward;
+        for (size_t i = 0; i < g->size(); ++i) isBackward[g->nodes()[i].get()] = backward[i];
+        opts.isBackward = [isBackward](const Node *n) { return isBackward.at(n); };
       }
       writeDot(*g, os, opts);
       text = os.str();
