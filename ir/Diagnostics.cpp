@@ -49,7 +49,7 @@ static llvm::SourceMgr::DiagKind toKind(Severity s) {
 std::string renderDiagnostic(const Diagnostic &d, bool color) {
   std::string out;
   llvm::raw_string_ostream os(out);
-  std::string fileName = d.loc.file ? d.loc.file->name : "<unknown>";
+  std::string fileName = d.loc.file ? d.loc.file->name : "dlc";
   std::string lineText;
   std::vector<std::pair<unsigned, unsigned>> ranges;
   int col = -1;
