@@ -1,0 +1,34 @@
+//===- codegen/JIT.h - ORC JIT behind one small class ---------------------===//
+//
+// Optimizes a module with the new pass manager for the host CPU (AVX2/FMA
+// here), hands it to LLJIT and looks up its functions. The ORC API drifts
+// between LLVM releases; it stays in this class and JIT.cpp.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/Module.h>
+
+namespace dlc {
+
+class JIT {
+public:
+  /// A JIT for the host; null with `error` set when LLVM cannot target it.
+  static std::unique_ptr<JIT> create(std::string &error);
+
+  /// Optimizes at -O`optLevel` (0..3) and adds the module; false with `error` on failure.
+  bool add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, int optLevel, std::string &error);
+
+  /// The address of a compiled function, or null.
+  void *lookup(const std::string &name, std::string &error);
+
+private:
+  explicit JIT(std::unique_ptr<llvm::orc::LLJIT> jit) : jit_(std::move(jit)) {}
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+};
+
+} // namespace dlc
