@@ -1,14 +1,13 @@
 //===- codegen/JIT.cpp ----------------------------------------------------===//
 #include "codegen/JIT.h"
 
+#include "codegen/Target.h"
+
 #include <mutex>
 
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
-#include <llvm/Target/TargetMachine.h>
-#include <llvm/TargetParser/Host.h>
 
 namespace dlc {
 
@@ -41,40 +40,10 @@ std::unique_ptr<JIT> JIT::create(std::string &error) {
 
 bool JIT::add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, int optLevel,
               std::string &error) {
+  auto tm = hostTargetMachine(error);
+  if (!tm) return false;
+  optimizeModule(*m, *tm, optLevel);
   m->setDataLayout(jit_->getDataLayout());
-  m->setTargetTriple(jit_->getTargetTriple().str());
-  // Host features on every function, so the optimizer vectorizes for AVX2/FMA.
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  std::string featureString;
-  for (auto &f : features) featureString += (featureString.empty() ? "" : ",") + std::string(f.second ? "+" : "-") + f.first().str();
-  for (llvm::Function &f : *m) {
-    if (f.isDeclaration()) continue;
-    f.addFnAttr("target-cpu", llvm::sys::getHostCPUName());
-    f.addFnAttr("target-features", featureString);
-  }
-  if (optLevel > 0) {
-    auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-    std::unique_ptr<llvm::TargetMachine> tm;
-    if (jtmb) {
-      if (auto t = jtmb->createTargetMachine()) tm = std::move(*t);
-      else llvm::consumeError(t.takeError());
-    } else {
-      llvm::consumeError(jtmb.takeError());
-    }
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(tm.get());
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    static const llvm::OptimizationLevel levels[] = {llvm::OptimizationLevel::O0, llvm::OptimizationLevel::O1,
-                                                     llvm::OptimizationLevel::O2, llvm::OptimizationLevel::O3};
-    pb.buildPerModuleDefaultPipeline(levels[std::min(optLevel, 3)]).run(*m, mam);
-  }
   if (auto err = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx)))) {
     error = llvm::toString(std::move(err));
     return false;

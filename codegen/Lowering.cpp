@@ -1,6 +1,8 @@
 //===- codegen/Lowering.cpp -----------------------------------------------===//
 #include "codegen/Lowering.h"
 
+#include "ir/Printer.h"
+
 #include <functional>
 
 #include <llvm/IR/IRBuilder.h>
@@ -34,11 +36,12 @@ public:
     fn_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, opts_.functionName, m_);
     fn_->getArg(0)->setName("slots");
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
+    std::vector<std::string> names = printedNames(g_);
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node *n = g_.nodes()[i].get();
       index_[n] = i;
       llvm::Value *slot = b_.CreateGEP(ptr_, fn_->getArg(0), b_.getInt64(int64_t(i)));
-      buffers_[n] = b_.CreateLoad(ptr_, slot, "%" + (n->name.empty() ? std::to_string(i) : n->name));
+      buffers_[n] = b_.CreateLoad(ptr_, slot, names[i].substr(1));
       shapes_[n] = resolve(n->shape());
     }
     for (const auto &n : g_.nodes())

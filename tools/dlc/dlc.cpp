@@ -20,6 +20,8 @@
 #include "ir/GraphTraits.h"
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
+#include "codegen/Lowering.h"
+#include "codegen/Target.h"
 #include "passes/Pass.h"
 
 namespace cl = llvm::cl;
@@ -29,12 +31,14 @@ namespace {
 
 cl::OptionCategory category("dlc options");
 
-enum class Emit { AST, IR, Grad, Opt, Dot };
+enum class Emit { AST, IR, Grad, Opt, LLVM, Obj, Dot };
 cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::cat(category),
                    cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree of a .net file"),
                               clEnumValN(Emit::IR, "ir", "the per-sample graph IR (text form, parses back)"),
                               clEnumValN(Emit::Grad, "grad", "the gradient graph (batch, autodiff, simplify)"),
                               clEnumValN(Emit::Opt, "opt", "the IR after the whole pipeline, with the chain-order report"),
+                              clEnumValN(Emit::LLVM, "llvm", "the optimized LLVM IR of the whole graph (batch from --batch)"),
+                              clEnumValN(Emit::Obj, "obj", "an object file of the whole graph (needs -o)"),
                               clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
 
 cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated) instead of --emit's pipeline"),
@@ -44,6 +48,8 @@ cl::opt<int64_t> nominalBatch("batch",
                               cl::desc("Batch size assumed by cost models while N is symbolic "
                                        "(default: the train block's batch, else 64)"),
                               cl::init(0), cl::cat(category));
+cl::opt<int> optLevel("O", cl::desc("LLVM optimization level 0..3 (default 2)"), cl::init(2), cl::Prefix,
+                      cl::cat(category));
 cl::opt<bool> dotGrad("grad", cl::desc("With --emit=dot: draw the gradient graph, backward edges dashed"),
                       cl::cat(category));
 cl::list<std::string> wrtInputs("wrt", cl::desc("Also differentiate with respect to this input"),
@@ -73,6 +79,33 @@ cl::opt<bool> &printAfterAllFlag() {
   auto &options = cl::getRegisteredOptions();
   auto *opt = static_cast<cl::opt<bool> *>(options["print-after-all"]);
   return *opt;
+}
+
+/// --emit=llvm and --emit=obj: lower the optimized graph for a fixed batch.
+int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
+  if (optLevel < 0 || optLevel > 3) return usageError("-O takes 0, 1, 2 or 3");
+  if (emit == Emit::Obj && outputFile == "-") return usageError("--emit=obj needs -o FILE");
+  llvm::LLVMContext ctx;
+  LoweringOptions opts;
+  opts.functionName = g.name;
+  opts.batch = nominalBatch > 0 ? nominalBatch.getValue() : g.train.getInt("batch", 64);
+  auto module = lowerGraph(g, opts, ctx, diags);
+  if (!module) {
+    llvm::errs() << renderDiagnostics(diags, llvm::errs().has_colors());
+    return 1;
+  }
+  std::string error;
+  auto tm = hostTargetMachine(error);
+  if (!tm) return usageError(error);
+  optimizeModule(*module, *tm, optLevel);
+  if (emit == Emit::Obj)
+    return emitObjectFile(*module, *tm, outputFile, error) ? 0 : usageError(error);
+  std::error_code ec;
+  llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_Text);
+  if (ec) return usageError(fmt::format("cannot write '{}': {}", outputFile.getValue(), ec.message()));
+  module->print(out.os(), nullptr);
+  out.keep();
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -116,7 +149,7 @@ int main(int argc, char **argv) {
     if (!g) return fail();
     std::vector<std::string> pipeline;
     if (emit == Emit::Grad || (emit == Emit::Dot && dotGrad)) pipeline = gradPipeline();
-    if (emit == Emit::Opt) pipeline = defaultPipeline();
+    if (emit == Emit::Opt || emit == Emit::LLVM || emit == Emit::Obj) pipeline = defaultPipeline();
     if (!passList.empty()) {
       pipeline.clear();
       llvm::SmallVector<llvm::StringRef> names;
@@ -130,6 +163,7 @@ int main(int argc, char **argv) {
     ctx.gradInputs.assign(wrtInputs.begin(), wrtInputs.end());
     if (printAfterAll) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
+    if (emit == Emit::LLVM || emit == Emit::Obj) return emitMachineCode(*g, diags);
     std::string remarks;
     for (const std::string &r : ctx.remarks) remarks += "# " + r + "\n";
     if (emit == Emit::Dot) {
