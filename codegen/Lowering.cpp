@@ -4,6 +4,7 @@
 #include "ir/Printer.h"
 
 #include <functional>
+#include <unordered_set>
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
@@ -15,52 +16,70 @@ namespace dlc {
 namespace {
 
 using Index = std::vector<llvm::Value *>;
+using Dims = std::vector<llvm::Value *>; ///< extents as i64 values (constants, or the batch n)
 
-std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
-  std::vector<int64_t> st(shape.size(), 1);
-  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i) st[size_t(i)] = st[size_t(i) + 1] * shape[size_t(i) + 1];
-  return st;
-}
-
-class Lowerer {
+/// Emits one entry function: the ops of `nodes`, in order, on the arena.
+class FunctionEmitter {
 public:
-  Lowerer(const Graph &g, const LoweringOptions &opts, llvm::Module &m, DiagnosticEngine &diags)
-      : g_(g), opts_(opts), m_(m), ctx_(m.getContext()), b_(ctx_), diags_(diags) {
+  FunctionEmitter(llvm::Module &m, const ModelLayout &layout, DiagnosticEngine &diags)
+      : m_(m), ctx_(m.getContext()), b_(ctx_), layout_(layout), diags_(diags) {
     f32_ = b_.getFloatTy();
     i64_ = b_.getInt64Ty();
     ptr_ = b_.getPtrTy();
   }
 
-  bool run() {
-    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {ptr_}, false);
-    fn_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, opts_.functionName, m_);
-    fn_->getArg(0)->setName("slots");
+  /// void name(float *arena, int64_t n [, const float *hyper])
+  llvm::Function *begin(const std::string &name, bool withHyper) {
+    std::vector<llvm::Type *> params{ptr_, i64_};
+    if (withHyper) params.push_back(ptr_);
+    fn_ = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
+                                 llvm::Function::ExternalLinkage, name, m_);
+    fn_->getArg(0)->setName("arena");
+    fn_->getArg(1)->setName("n");
+    fn_->addParamAttr(0, llvm::Attribute::NoAlias);
+    if (withHyper) fn_->getArg(2)->setName("hyper");
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
-    std::vector<std::string> names = printedNames(g_);
-    for (size_t i = 0; i < g_.size(); ++i) {
-      const Node *n = g_.nodes()[i].get();
-      index_[n] = i;
-      llvm::Value *slot = b_.CreateGEP(ptr_, fn_->getArg(0), b_.getInt64(int64_t(i)));
-      buffers_[n] = b_.CreateLoad(ptr_, slot, names[i].substr(1));
+    batch_ = fn_->getArg(1);
+    return fn_;
+  }
+
+  bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node *n = nodes[i];
+      buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.slots.at(n).first), names[i]);
       shapes_[n] = resolve(n->shape());
     }
-    for (const auto &n : g_.nodes())
+    for (const Node *n : nodes)
       if (!lower(*n)) return false;
-    b_.CreateRetVoid();
     return true;
   }
 
+  /// The fused optimizer update of one param from its gradient.
+  void update(const Node *param, const Node *grad);
+
+  void finish() { b_.CreateRetVoid(); }
+
 private:
-  std::vector<int64_t> resolve(const Shape &s) const {
-    std::vector<int64_t> out;
-    for (const Dim &d : s) out.push_back(d.isKnown() ? d.value() : opts_.batch);
+  Dims resolve(const Shape &s) {
+    Dims out;
+    for (const Dim &d : s) out.push_back(d.isKnown() ? c(d.value()) : batch_);
     return out;
+  }
+  Dims stridesOf(const Dims &shape) {
+    Dims st(shape.size(), c(1));
+    for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i) st[size_t(i)] = b_.CreateMul(st[size_t(i) + 1], shape[size_t(i) + 1]);
+    return st;
+  }
+  llvm::Value *product(const Dims &d) {
+    llvm::Value *p = c(1);
+    for (llvm::Value *x : d) p = b_.CreateMul(p, x);
+    return p;
   }
   llvm::Value *c(int64_t v) { return b_.getInt64(v); }
   llvm::Value *cf(double v) { return llvm::ConstantFP::get(f32_, v); }
 
   /// Emits nested counted loops over `bounds`, calling body with the indices.
-  void loops(const std::vector<int64_t> &bounds, const std::function<void(const Index &)> &body) {
+  void loops(const Dims &bounds, const std::function<void(const Index &)> &body) {
     Index idx;
     std::function<void(size_t)> level = [&](size_t d) {
       if (d == bounds.size()) {
@@ -79,17 +98,20 @@ private:
       idx.pop_back();
       llvm::Value *next = b_.CreateAdd(i, c(1), "", true, true);
       i->addIncoming(next, b_.GetInsertBlock());
-      b_.CreateCondBr(b_.CreateICmpSLT(next, c(bounds[d])), loop, exit);
+      b_.CreateCondBr(b_.CreateICmpSLT(next, bounds[d]), loop, exit);
       b_.SetInsertPoint(exit);
     };
     level(0);
   }
 
   /// sum_d idx[d] * strides[d]
-  llvm::Value *offset(const Index &idx, const std::vector<int64_t> &strides) {
+  llvm::Value *offset(const Index &idx, const Dims &strides) {
     llvm::Value *off = c(0);
-    for (size_t d = 0; d < idx.size(); ++d)
-      if (strides[d]) off = b_.CreateAdd(off, b_.CreateMul(idx[d], c(strides[d])));
+    for (size_t d = 0; d < idx.size(); ++d) {
+      auto *k = llvm::dyn_cast<llvm::ConstantInt>(strides[d]);
+      if (k && k->isZero()) continue;
+      off = b_.CreateAdd(off, b_.CreateMul(idx[d], strides[d]));
+    }
     return off;
   }
   llvm::Value *load(const Node *n, llvm::Value *off) {
@@ -99,12 +121,12 @@ private:
     b_.CreateStore(v, b_.CreateGEP(f32_, buffers_.at(n), off));
   }
   /// Strides that read operand `x` at the result index of shape `out` (numpy broadcasting).
-  std::vector<int64_t> broadcastStrides(const Node *x, const std::vector<int64_t> &out) {
-    const auto &xs = shapes_.at(x);
-    auto st = stridesOf(xs);
-    std::vector<int64_t> r(out.size(), 0);
+  Dims broadcastStrides(const Node *x, const Dims &out) {
+    auto st = stridesOf(shapes_.at(x));
+    const Shape &xs = x->shape();
+    Dims r(out.size(), c(0));
     size_t shift = out.size() - xs.size();
-    for (size_t i = 0; i < xs.size(); ++i) r[i + shift] = xs[i] == 1 ? 0 : st[i];
+    for (size_t i = 0; i < xs.size(); ++i) r[i + shift] = xs[i] == Dim(1) ? c(0) : st[i];
     return r;
   }
   llvm::Value *intrinsic(llvm::Intrinsic::ID id, llvm::Value *x) {
@@ -147,7 +169,7 @@ private:
   }
 
   /// out[idx] = f(operands at strided offsets)
-  void elementwise(const Node &n, const std::vector<std::vector<int64_t>> &operandStrides,
+  void elementwise(const Node &n, const std::vector<Dims> &operandStrides,
                    const std::function<llvm::Value *(const std::vector<llvm::Value *> &)> &f) {
     const auto &out = shapes_.at(&n);
     auto st = stridesOf(out);
@@ -167,20 +189,18 @@ private:
     case OpKind::Param: return true;
     case OpKind::Const:
     case OpKind::DimSize: {
-      double v = n.kind == OpKind::Const ? a.getFloat("value") : double(opts_.batch);
-      elementwise(n, {}, [&](const std::vector<llvm::Value *> &) { return cf(v); });
+      llvm::Value *v = n.kind == OpKind::Const ? cf(a.getFloat("value")) : b_.CreateSIToFP(batch_, f32_);
+      elementwise(n, {}, [&](const std::vector<llvm::Value *> &) { return v; });
       return true;
     }
     case OpKind::Reshape: { // the same elements in the same order
-      int64_t count = 1;
-      for (int64_t d : out) count *= d;
-      loops({count}, [&](const Index &i) { store(&n, i[0], load(n.operands[0], i[0])); });
+      loops({product(out)}, [&](const Index &i) { store(&n, i[0], load(n.operands[0], i[0])); });
       return true;
     }
     case OpKind::Transpose: {
       auto perm = a.has("perm") ? a.getInts("perm") : std::vector<int64_t>{1, 0};
       auto xs = stridesOf(shapes_.at(n.operands[0]));
-      std::vector<int64_t> st;
+      Dims st;
       for (int64_t p : perm) st.push_back(xs[size_t(p)]);
       elementwise(n, {st}, [&](const std::vector<llvm::Value *> &v) { return v[0]; });
       return true;
@@ -189,9 +209,9 @@ private:
       const Node *x = n.operands[0];
       auto dims = a.getInts("dims");
       auto xs = stridesOf(shapes_.at(x));
-      std::vector<int64_t> st(out.size(), 0);
+      Dims st(out.size(), c(0));
       for (size_t i = 0; i < dims.size(); ++i)
-        if (shapes_.at(x)[i] != 1) st[size_t(dims[i])] = xs[i];
+        if (x->shape()[i] != Dim(1)) st[size_t(dims[i])] = xs[i];
       elementwise(n, {st}, [&](const std::vector<llvm::Value *> &v) { return v[0]; });
       return true;
     }
@@ -202,8 +222,8 @@ private:
     case OpKind::MatMul: return lowerMatMul(n);
     case OpKind::OneHot: {
       const Node *y = n.operands[0];
-      std::vector<int64_t> st = stridesOf(shapes_.at(y));
-      st.push_back(0);
+      Dims st = stridesOf(shapes_.at(y));
+      st.push_back(c(0));
       auto ost = stridesOf(out);
       loops(out, [&](const Index &idx) {
         llvm::Value *label = b_.CreateFPToSI(load(y, offset(idx, st)), i64_);
@@ -217,7 +237,7 @@ private:
     default: break;
     }
     if (n.info().is(Elementwise)) {
-      std::vector<std::vector<int64_t>> st;
+      std::vector<Dims> st;
       for (const Node *o : n.operands) st.push_back(broadcastStrides(o, out));
       elementwise(n, st, [&](const std::vector<llvm::Value *> &v) { return scalarOp(n, v); });
       return true;
@@ -232,7 +252,7 @@ private:
     auto axes = n.attrs.getInts("axes");
     std::vector<bool> reduced(xs.size(), false);
     for (int64_t ax : axes) reduced[size_t(ax)] = true;
-    std::vector<int64_t> outer, inner, outerSt, innerSt;
+    Dims outer, inner, outerSt, innerSt;
     auto st = stridesOf(xs);
     for (size_t d = 0; d < xs.size(); ++d) {
       (reduced[d] ? inner : outer).push_back(xs[d]);
@@ -259,14 +279,14 @@ private:
     const auto &xs = shapes_.at(x);
     size_t axis = size_t(n.attrs.getInt("axis"));
     auto st = stridesOf(xs);
-    std::vector<int64_t> outer, outerSt;
+    Dims outer, outerSt;
     for (size_t d = 0; d < xs.size(); ++d)
       if (d != axis) outer.push_back(xs[d]), outerSt.push_back(st[d]);
     llvm::Value *mx = b_.CreateAlloca(f32_), *sum = b_.CreateAlloca(f32_);
     bool isLog = n.kind == OpKind::LogSoftmax;
     loops(outer, [&](const Index &o) {
       llvm::Value *base = offset(o, outerSt);
-      auto at = [&](const Index &j) { return b_.CreateAdd(base, b_.CreateMul(j[0], c(st[axis]))); };
+      auto at = [&](const Index &j) { return b_.CreateAdd(base, b_.CreateMul(j[0], st[axis])); };
       b_.CreateStore(cf(-INFINITY), mx);
       b_.CreateStore(cf(0), sum);
       loops({xs[axis]}, [&](const Index &j) {
@@ -293,12 +313,12 @@ private:
     bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
     const auto &as = shapes_.at(a), &bs = shapes_.at(bm);
     // View both as matrices (a vector is a row on the left, a column on the right).
-    int64_t ar = as.size() == 2 ? as[0] : 1, ac = as.size() == 2 ? as[1] : as[0];
-    int64_t br = bs[0], bc = bs.size() == 2 ? bs[1] : 1;
-    int64_t m = ta ? ac : ar, k = ta ? ar : ac, nn = tb ? br : bc;
+    llvm::Value *ar = as.size() == 2 ? as[0] : c(1), *ac = as.size() == 2 ? as[1] : as[0];
+    llvm::Value *br = bs[0], *bc = bs.size() == 2 ? bs[1] : c(1);
+    llvm::Value *m = ta ? ac : ar, *k = ta ? ar : ac, *nn = tb ? br : bc;
     // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
-    std::vector<int64_t> aSt = ta ? std::vector<int64_t>{1, 0, ac} : std::vector<int64_t>{ac, 0, 1};
-    std::vector<int64_t> bSt = tb ? std::vector<int64_t>{0, bc, 1} : std::vector<int64_t>{0, 1, bc};
+    Dims aSt = ta ? Dims{c(1), c(0), ac} : Dims{ac, c(0), c(1)};
+    Dims bSt = tb ? Dims{c(0), bc, c(1)} : Dims{c(0), c(1), bc};
     llvm::Value *acc = b_.CreateAlloca(f32_);
     loops({m, nn}, [&](const Index &ij) {
       b_.CreateStore(cf(0), acc);
@@ -307,30 +327,30 @@ private:
         llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), prod), acc);
       });
-      store(&n, b_.CreateAdd(b_.CreateMul(ij[0], c(nn)), ij[1]), b_.CreateLoad(f32_, acc));
+      store(&n, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), b_.CreateLoad(f32_, acc));
     });
     return true;
   }
 
   bool lowerConv(const Node &n) {
     // Geometry from the image x and the filter k, whichever op this is.
-    std::vector<int64_t> xs, ks;
+    Dims xs, ks;
     const Node *x = nullptr, *k = nullptr, *gy = nullptr;
     if (n.kind == OpKind::Conv2D) x = n.operands[0], k = n.operands[1], xs = shapes_.at(x), ks = shapes_.at(k);
     if (n.kind == OpKind::Conv2DBwdData) gy = n.operands[0], k = n.operands[1], xs = shapes_.at(&n), ks = shapes_.at(k);
     if (n.kind == OpKind::Conv2DBwdFilter) x = n.operands[0], gy = n.operands[1], xs = shapes_.at(x), ks = shapes_.at(&n);
     size_t cAxis = xs.size() - 3;
-    int64_t B = cAxis ? xs[0] : 1, C = xs[cAxis], H = xs[cAxis + 1], W = xs[cAxis + 2];
-    int64_t O = ks[0], KH = ks[2], KW = ks[3];
+    auto known = [](llvm::Value *v) { return llvm::cast<llvm::ConstantInt>(v)->getSExtValue(); };
+    llvm::Value *B = cAxis ? xs[0] : c(1);
+    int64_t C = known(xs[cAxis]), H = known(xs[cAxis + 1]), W = known(xs[cAxis + 2]);
+    int64_t O = known(ks[0]), KH = known(ks[2]), KW = known(ks[3]);
     auto stride = n.attrs.getInts("stride"), pad = n.attrs.getInts("pad");
     int64_t sh = stride.size() == 2 ? stride[0] : 1, sw = stride.size() == 2 ? stride[1] : 1;
     int64_t ph = pad.size() == 2 ? pad[0] : 0, pw = pad.size() == 2 ? pad[1] : 0;
     int64_t OH = (H + 2 * ph - KH) / sh + 1, OW = (W + 2 * pw - KW) / sw + 1;
     // Zero the accumulating result, then visit every tap in bounds.
-    int64_t total = 1;
-    for (int64_t d : shapes_.at(&n)) total *= d;
-    loops({total}, [&](const Index &i) { store(&n, i[0], cf(0)); });
-    loops({B, O, OH, OW, C, KH, KW}, [&](const Index &i) {
+    loops({product(shapes_.at(&n))}, [&](const Index &i) { store(&n, i[0], cf(0)); });
+    loops({B, c(O), c(OH), c(OW), c(C), c(KH), c(KW)}, [&](const Index &i) {
       llvm::Value *iy = b_.CreateAdd(b_.CreateMul(i[2], c(sh)), b_.CreateSub(i[5], c(ph)));
       llvm::Value *ix = b_.CreateAdd(b_.CreateMul(i[3], c(sw)), b_.CreateSub(i[6], c(pw)));
       llvm::Value *inside = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(iy, c(0)), b_.CreateICmpSLT(iy, c(H))),
@@ -339,8 +359,8 @@ private:
       b_.CreateCondBr(inside, then, done);
       b_.SetInsertPoint(then);
       llvm::Value *xo = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(i[0], c(C)), i[4]), c(H)), iy), c(W)), ix);
-      llvm::Value *ko = offset({i[1], i[4], i[5], i[6]}, {C * KH * KW, KH * KW, KW, 1});
-      llvm::Value *yo = offset({i[0], i[1], i[2], i[3]}, {O * OH * OW, OH * OW, OW, 1});
+      llvm::Value *ko = offset({i[1], i[4], i[5], i[6]}, {c(C * KH * KW), c(KH * KW), c(KW), c(1)});
+      llvm::Value *yo = offset({i[0], i[1], i[2], i[3]}, {c(O * OH * OW), c(OH * OW), c(OW), c(1)});
       llvm::Value *target = n.kind == OpKind::Conv2D ? yo : n.kind == OpKind::Conv2DBwdData ? xo : ko;
       llvm::Value *lhs = n.kind == OpKind::Conv2DBwdData ? load(gy, yo) : load(x, xo);
       llvm::Value *rhs = n.kind == OpKind::Conv2DBwdFilter ? load(gy, yo) : load(k, ko);
@@ -351,26 +371,103 @@ private:
     return true;
   }
 
-  const Graph &g_;
-  const LoweringOptions &opts_;
   llvm::Module &m_;
   llvm::LLVMContext &ctx_;
   llvm::IRBuilder<> b_;
+  const ModelLayout &layout_;
   DiagnosticEngine &diags_;
   llvm::Function *fn_ = nullptr;
+  llvm::Value *batch_ = nullptr;
   llvm::Type *f32_, *i64_, *ptr_;
-  std::unordered_map<const Node *, size_t> index_;
   std::unordered_map<const Node *, llvm::Value *> buffers_;
-  std::unordered_map<const Node *, std::vector<int64_t>> shapes_;
+  std::unordered_map<const Node *, Dims> shapes_;
 };
+
+// SGD:  z = g + beta z;  p -= lr (nesterov ? g + beta z : z)
+// Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//       p -= lr (c1 m / (sqrt(c2 v) + eps) + wd p)
+void FunctionEmitter::update(const Node *param, const Node *grad) {
+  llvm::Value *hyper = fn_->getArg(2);
+  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, hyper, c(i))); };
+  llvm::Value *arena = fn_->getArg(0);
+  auto at = [&](int64_t off) { return b_.CreateGEP(f32_, arena, c(off)); };
+  llvm::Value *p = at(layout_.slots.at(param).first), *g = at(layout_.slots.at(grad).first);
+  const auto &state = layout_.state.at(param);
+  int64_t count = layout_.slots.at(param).second;
+  llvm::Value *lr = h(kLearningRate);
+  if (layout_.optimizer == Optimizer::SGD) {
+    llvm::Value *beta = h(kMomentum), *nesterov = b_.CreateFCmpONE(h(kNesterov), cf(0));
+    llvm::Value *z = at(state[0]);
+    loops({c(count)}, [&](const Index &i) {
+      auto ld = [&](llvm::Value *base) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, base, i[0])); };
+      llvm::Value *gi = ld(g);
+      llvm::Value *zi = b_.CreateFAdd(gi, b_.CreateFMul(beta, ld(z)));
+      b_.CreateStore(zi, b_.CreateGEP(f32_, z, i[0]));
+      llvm::Value *dir = b_.CreateSelect(nesterov, b_.CreateFAdd(gi, b_.CreateFMul(beta, zi)), zi);
+      b_.CreateStore(b_.CreateFSub(ld(p), b_.CreateFMul(lr, dir)), b_.CreateGEP(f32_, p, i[0]));
+    });
+    return;
+  }
+  llvm::Value *b1 = h(kBeta1), *b2 = h(kBeta2), *eps = h(kEpsilon), *c1 = h(kCorrection1), *c2 = h(kCorrection2),
+              *wd = h(kWeightDecay);
+  llvm::Value *mBuf = at(state[0]), *vBuf = at(state[1]);
+  loops({c(count)}, [&](const Index &i) {
+    auto ptr = [&](llvm::Value *base) { return b_.CreateGEP(f32_, base, i[0]); };
+    llvm::Value *gi = b_.CreateLoad(f32_, ptr(g)), *pi = b_.CreateLoad(f32_, ptr(p));
+    llvm::Value *mi = b_.CreateFAdd(b_.CreateFMul(b1, b_.CreateLoad(f32_, ptr(mBuf))), b_.CreateFMul(b_.CreateFSub(cf(1), b1), gi));
+    llvm::Value *vi = b_.CreateFAdd(b_.CreateFMul(b2, b_.CreateLoad(f32_, ptr(vBuf))),
+                                    b_.CreateFMul(b_.CreateFSub(cf(1), b2), b_.CreateFMul(gi, gi)));
+    b_.CreateStore(mi, ptr(mBuf));
+    b_.CreateStore(vi, ptr(vBuf));
+    llvm::Value *denom = b_.CreateFAdd(intrinsic(llvm::Intrinsic::sqrt, b_.CreateFMul(c2, vi)), eps);
+    llvm::Value *step = b_.CreateFAdd(b_.CreateFDiv(b_.CreateFMul(c1, mi), denom), b_.CreateFMul(wd, pi));
+    b_.CreateStore(b_.CreateFSub(pi, b_.CreateFMul(lr, step)), ptr(p));
+  });
+}
+
+/// The nodes the given results depend on, in program order.
+std::vector<const Node *> needed(const Graph &g, const std::vector<const Node *> &roots) {
+  std::unordered_set<const Node *> live(roots.begin(), roots.end());
+  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it)
+    if (live.count(it->get()))
+      for (const Node *o : (*it)->operands) live.insert(o);
+  std::vector<const Node *> out;
+  for (const auto &n : g.nodes())
+    if (live.count(n.get())) out.push_back(n.get());
+  return out;
+}
 
 } // namespace
 
-std::unique_ptr<llvm::Module> lowerGraph(const Graph &g, const LoweringOptions &opts, llvm::LLVMContext &ctx,
-                                         DiagnosticEngine &diags) {
+std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
+                                         llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
   auto m = std::make_unique<llvm::Module>(g.name, ctx);
-  Lowerer l(g, opts, *m, diags);
-  if (!l.run()) return nullptr;
+  std::vector<std::string> printed = printedNames(g);
+  std::unordered_map<const Node *, std::string> nameOf;
+  for (size_t i = 0; i < g.size(); ++i) nameOf[g.nodes()[i].get()] = printed[i].substr(1);
+  auto namesOf = [&](const std::vector<const Node *> &nodes) {
+    std::vector<std::string> out;
+    for (const Node *n : nodes) out.push_back(nameOf.at(n));
+    return out;
+  };
+  std::vector<const Node *> outputs, training;
+  for (const auto &r : g.results) (r.role == Role::Output ? outputs : training).push_back(r.node);
+  auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots, bool step) {
+    FunctionEmitter e(*m, layout, diags);
+    e.begin(prefix + suffix, step);
+    std::vector<const Node *> nodes = needed(g, roots);
+    if (!e.emit(nodes, namesOf(nodes))) return false;
+    if (step)
+      for (const auto &r : g.results)
+        if (r.role == Role::Grad && r.of->kind == OpKind::Param) e.update(r.of, r.node);
+    e.finish();
+    return true;
+  };
+  if (!emitEntry("_forward", outputs, false)) return nullptr;
+  if (g.result(Role::Loss)) {
+    if (!emitEntry("_loss_and_grad", training, false)) return nullptr;
+    if (!emitEntry("_train_step", training, true)) return nullptr;
+  }
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) {

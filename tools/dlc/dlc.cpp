@@ -37,8 +37,8 @@ cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::ca
                               clEnumValN(Emit::IR, "ir", "the per-sample graph IR (text form, parses back)"),
                               clEnumValN(Emit::Grad, "grad", "the gradient graph (batch, autodiff, simplify)"),
                               clEnumValN(Emit::Opt, "opt", "the IR after the whole pipeline, with the chain-order report"),
-                              clEnumValN(Emit::LLVM, "llvm", "the optimized LLVM IR of the whole graph (batch from --batch)"),
-                              clEnumValN(Emit::Obj, "obj", "an object file of the whole graph (needs -o)"),
+                              clEnumValN(Emit::LLVM, "llvm", "the optimized LLVM IR of the entry points (batch capacity from --batch)"),
+                              clEnumValN(Emit::Obj, "obj", "an object file of the entry points (needs -o)"),
                               clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
 
 cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated) instead of --emit's pipeline"),
@@ -86,10 +86,10 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
   if (optLevel < 0 || optLevel > 3) return usageError("-O takes 0, 1, 2 or 3");
   if (emit == Emit::Obj && outputFile == "-") return usageError("--emit=obj needs -o FILE");
   llvm::LLVMContext ctx;
-  LoweringOptions opts;
-  opts.functionName = g.name;
-  opts.batch = nominalBatch > 0 ? nominalBatch.getValue() : g.train.getInt("batch", 64);
-  auto module = lowerGraph(g, opts, ctx, diags);
+  int64_t capacity = nominalBatch > 0 ? nominalBatch.getValue() : g.train.getInt("batch", 64);
+  Optimizer optimizer = g.train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
+  ModelLayout layout = planLayout(g, capacity, optimizer);
+  auto module = lowerModel(g, layout, g.name, ctx, diags);
   if (!module) {
     llvm::errs() << renderDiagnostics(diags, llvm::errs().has_colors());
     return 1;

@@ -1,0 +1,53 @@
+//===- codegen/Layout.h - Where every value lives in a model's arena ------===//
+//
+// A compiled model keeps all its state in one float arena: params, optimizer
+// state, inputs, labels and every intermediate, each at a fixed offset sized
+// for the batch capacity chosen at creation. A call runs on any batch n
+// between 1 and that capacity.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace dlc {
+
+enum class Optimizer { SGD, Adam };
+
+/// The run-time hyperparameters of train_step, in this order in its
+/// `hyper` argument (the host computes the Adam bias corrections).
+enum HyperIndex : int {
+  kLearningRate,
+  kMomentum,      ///< SGD: beta of z = g + beta z (0 for plain gradient descent)
+  kBeta1,         ///< Adam
+  kBeta2,
+  kEpsilon,
+  kCorrection1,   ///< Adam: 1 / (1 - beta1^t)
+  kCorrection2,   ///< Adam: 1 / (1 - beta2^t)
+  kWeightDecay,   ///< Adam: decoupled weight decay
+  kNesterov,      ///< SGD: 1 for Nesterov momentum
+  kHyperCount
+};
+
+struct ModelLayout {
+  int64_t capacity = 1; ///< the largest batch a call may use
+  Optimizer optimizer = Optimizer::SGD;
+  /// Offset and element count (at capacity) of each node's buffer.
+  std::unordered_map<const Node *, std::pair<int64_t, int64_t>> slots;
+  /// Optimizer state per param: SGD's z, or Adam's m and v.
+  std::unordered_map<const Node *, std::vector<int64_t>> state;
+  int64_t arenaSize = 0; ///< floats
+
+  /// Elements of `shape` with N = capacity.
+  int64_t elements(const Shape &shape) const;
+};
+
+/// Lays out every node of `g` and the optimizer state of each param.
+ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer);
+
+} // namespace dlc
