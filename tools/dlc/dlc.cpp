@@ -20,6 +20,7 @@
 #include "ir/GraphTraits.h"
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
+#include "codegen/AOT.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
 #include "passes/Pass.h"
@@ -61,7 +62,8 @@ cl::opt<Lang> language("x", cl::desc("Input language (default: from the extensio
                        cl::values(clEnumValN(Lang::Net, "net", "network description"),
                                   clEnumValN(Lang::IR, "ir", "graph IR text")));
 
-cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"), cl::value_desc("file"),
+cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout); a .so builds the model's library and header"),
+                                cl::value_desc("file"),
                                 cl::init("-"), cl::cat(category));
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input file, or - for stdin>"), cl::Required,
                                cl::cat(category));
@@ -147,9 +149,11 @@ int main(int argc, char **argv) {
   } else {
     std::unique_ptr<Graph> g = lang == Lang::IR ? parseIR(file, diags) : compileNet(file, diags);
     if (!g) return fail();
+    // `dlc model.net -o model.so` builds the library (and model.h beside it).
+    bool buildLibrary = emit.getNumOccurrences() == 0 && llvm::StringRef(outputFile).ends_with(".so");
     std::vector<std::string> pipeline;
     if (emit == Emit::Grad || (emit == Emit::Dot && dotGrad)) pipeline = gradPipeline();
-    if (emit == Emit::Opt || emit == Emit::LLVM || emit == Emit::Obj) pipeline = defaultPipeline();
+    if (emit == Emit::Opt || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary) pipeline = defaultPipeline();
     if (!passList.empty()) {
       pipeline.clear();
       llvm::SmallVector<llvm::StringRef> names;
@@ -164,6 +168,14 @@ int main(int argc, char **argv) {
     if (printAfterAll) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
     if (emit == Emit::LLVM || emit == Emit::Obj) return emitMachineCode(*g, diags);
+    if (buildLibrary) {
+      AOTOptions aot;
+      aot.outputPath = outputFile;
+      aot.maxBatch = nominalBatch;
+      aot.optLevel = optLevel;
+      if (!buildSharedLibrary(*g, aot, diags)) return fail();
+      return 0;
+    }
     std::string remarks;
     for (const std::string &r : ctx.remarks) remarks += "# " + r + "\n";
     if (emit == Emit::Dot) {

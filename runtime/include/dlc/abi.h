@@ -1,0 +1,96 @@
+/*===- dlc/abi.h - The C ABI every dlc-compiled model exports -------------===*
+ *
+ * A shared library written by `dlc model.net -o model.so` exports one entry,
+ * dlc_get_api(), through which a host that has never seen the model can list
+ * its tensors and create, run, train and inspect instances. The model's own
+ * header (model.h) adds typed wrappers named after the model.
+ *
+ * Every call returns a dlc_status; on failure last_error() says why. Bad
+ * arguments (null pointers, a batch outside 1..max_batch, unknown names,
+ * buffers of the wrong size, class labels out of range) are rejected; they
+ * never crash the host. C99 and C++ clean.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef DLC_ABI_H
+#define DLC_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLC_ABI_VERSION 1
+#define DLC_MAX_RANK 8
+
+typedef enum dlc_status {
+  DLC_OK = 0,
+  DLC_ERR_NULL = 1,   /* a required pointer is null */
+  DLC_ERR_BATCH = 2,  /* batch size outside 1..max_batch */
+  DLC_ERR_NAME = 3,   /* no tensor or setting of that name */
+  DLC_ERR_SIZE = 4,   /* a buffer's element count does not match */
+  DLC_ERR_VALUE = 5,  /* a value is out of range (a class label, a hyperparameter) */
+  DLC_ERR_NOMEM = 6,  /* out of memory */
+  DLC_ERR_STATE = 7   /* the model has no loss, so it cannot be trained */
+} dlc_status;
+
+typedef enum dlc_role { DLC_ROLE_INPUT = 0, DLC_ROLE_LABEL = 1, DLC_ROLE_PARAM = 2, DLC_ROLE_OUTPUT = 3 } dlc_role;
+typedef enum dlc_dtype { DLC_F32 = 0, DLC_I32 = 1 } dlc_dtype;
+
+/* One tensor of the model. dims[i] == -1 marks the batch dim. */
+typedef struct dlc_tensor_info {
+  const char *name;
+  dlc_role role;
+  dlc_dtype dtype;
+  int rank;
+  int64_t dims[DLC_MAX_RANK];
+} dlc_tensor_info;
+
+typedef struct dlc_model dlc_model;
+
+typedef struct dlc_api {
+  int abi_version;         /* DLC_ABI_VERSION of the library */
+  const char *model_name;
+  int64_t max_batch;       /* the batch capacity fixed at compile time */
+  int has_loss;            /* 0: forward only */
+  int tensor_count;
+  const dlc_tensor_info *tensors; /* inputs, labels, params, outputs, in declaration order */
+
+  /* A new instance with params initialized from their declared initializers
+   * (seeded, reproducible) and optimizer state at zero. */
+  dlc_status (*create)(uint64_t seed, dlc_model **out);
+  void (*destroy)(dlc_model *m);
+
+  /* inputs: one pointer per DLC_ROLE_INPUT tensor, in table order, each
+   * holding n samples; outputs: one per DLC_ROLE_OUTPUT tensor (a null entry
+   * skips that output). */
+  dlc_status (*forward)(dlc_model *m, int64_t n, const float *const *inputs, float *const *outputs);
+  /* labels: one pointer per DLC_ROLE_LABEL tensor (int32_t for class labels,
+   * float otherwise). loss may be null. Gradients are read with get_grad. */
+  dlc_status (*loss_and_grad)(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
+                              float *loss);
+  /* loss_and_grad, then the optimizer update; loss is the loss before it. */
+  dlc_status (*train_step)(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
+                           float *loss);
+
+  /* Params and gradients by name; count is the buffer's element count. */
+  dlc_status (*get_param)(const dlc_model *m, const char *name, float *data, int64_t count);
+  dlc_status (*set_param)(dlc_model *m, const char *name, const float *data, int64_t count);
+  dlc_status (*get_grad)(const dlc_model *m, const char *name, float *data, int64_t count);
+
+  /* Optimizer settings: "lr", "momentum", "nesterov", "beta1", "beta2",
+   * "eps", "weight_decay". Defaults come from the model's train block. */
+  dlc_status (*set_hyper)(dlc_model *m, const char *key, double value);
+
+  /* Why the last call on m failed (m may be null for create). */
+  const char *(*last_error)(const dlc_model *m);
+} dlc_api;
+
+/* Exported by every dlc-compiled shared library. */
+const dlc_api *dlc_get_api(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DLC_ABI_H */

@@ -1,0 +1,59 @@
+/*===- runtime/model_runtime.h - What a compiled model's glue knows -------===*
+ *
+ * The model-independent C glue (model_runtime.c) implements dlc/abi.h on top
+ * of a descriptor table that dlc generates for each model: where each tensor
+ * lives in the arena, how params are initialized, and the compiled entry
+ * points. Both are compiled into every model's shared library; nothing here
+ * is exported but dlc_get_api and the model's typed functions.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef DLC_MODEL_RUNTIME_H
+#define DLC_MODEL_RUNTIME_H
+
+#include "dlc/abi.h"
+
+enum { DLC_INIT_NONE, DLC_INIT_ZEROS, DLC_INIT_ONES, DLC_INIT_FILL, DLC_INIT_NORMAL, DLC_INIT_UNIFORM, DLC_INIT_HE,
+       DLC_INIT_GLOROT };
+enum { DLC_OPT_SGD, DLC_OPT_ADAM };
+
+typedef struct dlc_rt_tensor {
+  int64_t offset;      /* arena offset of the value */
+  int64_t grad_offset; /* params: offset of dL/dparam, or -1 */
+  int64_t state[2];    /* params: optimizer state offsets, or -1 */
+  int64_t count;       /* elements per sample if batched, else in total */
+  int batched;
+  int64_t classes;     /* class labels: the number of classes, else 0 */
+  int init;            /* params: DLC_INIT_* */
+  double init_a, init_b;
+  int64_t fan_in, fan_out;
+} dlc_rt_tensor;
+
+typedef struct dlc_rt_model {
+  const dlc_api *api;          /* its tensor table, in the same order as tensors */
+  const dlc_rt_tensor *tensors;
+  int64_t arena_size;          /* floats */
+  int optimizer;               /* DLC_OPT_* */
+  int64_t loss_offset;         /* -1 without a loss */
+  int hyper_count;
+  const int *hyper_index;      /* lr, momentum, nesterov, beta1, beta2, eps, weight_decay, c1, c2 */
+  const double *hyper_default; /* lr, momentum, nesterov, beta1, beta2, eps, weight_decay */
+  void (*forward)(float *arena, int64_t n);
+  void (*loss_and_grad)(float *arena, int64_t n);
+  void (*train_step)(float *arena, int64_t n, const float *hyper);
+} dlc_rt_model;
+
+/* The generic implementations, bound to one descriptor by generated code. */
+dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out);
+void dlc_rt_destroy(dlc_model *m);
+dlc_status dlc_rt_forward(dlc_model *m, int64_t n, const float *const *inputs, float *const *outputs);
+dlc_status dlc_rt_loss_and_grad(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
+                                float *loss);
+dlc_status dlc_rt_train_step(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
+                             float *loss);
+dlc_status dlc_rt_get_param(const dlc_model *m, const char *name, float *data, int64_t count);
+dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, int64_t count);
+dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count);
+dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value);
+const char *dlc_rt_last_error(const dlc_model *m);
+
+#endif /* DLC_MODEL_RUNTIME_H */
