@@ -12,6 +12,10 @@
 
 #include "dlc/abi.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { DLC_INIT_NONE, DLC_INIT_ZEROS, DLC_INIT_ONES, DLC_INIT_FILL, DLC_INIT_NORMAL, DLC_INIT_UNIFORM, DLC_INIT_HE,
        DLC_INIT_GLOROT };
 enum { DLC_OPT_SGD, DLC_OPT_ADAM };
@@ -55,5 +59,9 @@ dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, i
 dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count);
 dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value);
 const char *dlc_rt_last_error(const dlc_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DLC_MODEL_RUNTIME_H */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds dlc into build/ (or $DLC_BUILD_DIR). Extra arguments
-# go to CMake, e.g. scripts/build.sh -DCMAKE_BUILD_TYPE=Release.
+# go to CMake, e.g. scripts/build.sh -DDLC_SANITIZE=ON; $DLC_TARGET builds one
+# target only.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${DLC_BUILD_DIR:-$root/build}"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${DLC_BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
-cmake --build "$build" -j "$(nproc)"
+cmake --build "$build" -j "$(nproc)" ${DLC_TARGET:+--target "$DLC_TARGET"}

@@ -11,7 +11,7 @@ ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)"
 
 if [ "${DLC_SKIP_ASAN:-0}" != 1 ]; then
   echo "== front end under AddressSanitizer + UBSan"
-  DLC_BUILD_DIR="$root/build-asan" DLC_BUILD_TYPE=Debug "$root/scripts/build.sh" -DDLC_SANITIZE=ON
+  DLC_BUILD_DIR="$root/build-asan" DLC_BUILD_TYPE=Debug DLC_TARGET=dlc_unit_tests "$root/scripts/build.sh" -DDLC_SANITIZE=ON
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "$root/build-asan/tests/dlc_unit_tests" "[fuzz],[frontend],[ir]"
 fi

@@ -1,0 +1,217 @@
+//===- runtime/Model.cpp - The C++ host API over the JIT ------------------===//
+//
+// Compiles through the same stages as the driver (front end, default pass
+// pipeline, lowering), JIT-compiles the entry points, and runs them through
+// the same C glue as a built library, with the tables built in memory.
+//
+//===----------------------------------------------------------------------===//
+#include "dlc/dlc.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "codegen/Descriptor.h"
+#include "codegen/JIT.h"
+#include "codegen/Lowering.h"
+#include "frontend/IRGen.h"
+#include "model_runtime.h"
+#include "passes/Pass.h"
+
+namespace dlc {
+
+struct Model::Impl {
+  std::unique_ptr<JIT> jit;
+  std::vector<std::string> names; ///< owns the strings of `infos`
+  std::vector<dlc_tensor_info> infos;
+  std::vector<dlc_rt_tensor> tensors;
+  int hyperIndex[9];
+  double hyperDefaults[7];
+  dlc_api api{};
+  dlc_rt_model desc{};
+  dlc_model *model = nullptr;
+  std::string modelName;
+
+  ~Impl() { dlc_rt_destroy(model); }
+  int count(dlc_role role) const {
+    int k = 0;
+    for (const auto &t : infos) k += t.role == role;
+    return k;
+  }
+  dlc_status sizeError(const char *what, size_t got, int want) {
+    // Recorded in the model's error buffer through a call the glue rejects.
+    last = std::string(what) + ": expected " + std::to_string(want) + " pointers, got " + std::to_string(got);
+    return DLC_ERR_SIZE;
+  }
+  std::string last;
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const dlc_api &Model::api() const { return impl_->api; }
+std::span<const dlc_tensor_info> Model::tensors() const { return impl_->infos; }
+int64_t Model::maxBatch() const { return impl_->api.max_batch; }
+bool Model::hasLoss() const { return impl_->api.has_loss != 0; }
+
+dlc_status Model::forward(int64_t n, std::span<const float *const> inputs, std::span<float *const> outputs) {
+  if (inputs.size() != size_t(impl_->count(DLC_ROLE_INPUT))) return impl_->sizeError("forward: inputs", inputs.size(), impl_->count(DLC_ROLE_INPUT));
+  if (outputs.size() != size_t(impl_->count(DLC_ROLE_OUTPUT))) return impl_->sizeError("forward: outputs", outputs.size(), impl_->count(DLC_ROLE_OUTPUT));
+  impl_->last.clear();
+  return dlc_rt_forward(impl_->model, n, inputs.data(), outputs.data());
+}
+
+dlc_status Model::lossAndGrad(int64_t n, std::span<const float *const> inputs, std::span<const void *const> labels,
+                              float *loss) {
+  if (inputs.size() != size_t(impl_->count(DLC_ROLE_INPUT))) return impl_->sizeError("loss_and_grad: inputs", inputs.size(), impl_->count(DLC_ROLE_INPUT));
+  if (labels.size() != size_t(impl_->count(DLC_ROLE_LABEL))) return impl_->sizeError("loss_and_grad: labels", labels.size(), impl_->count(DLC_ROLE_LABEL));
+  impl_->last.clear();
+  return dlc_rt_loss_and_grad(impl_->model, n, inputs.data(), labels.data(), loss);
+}
+
+dlc_status Model::trainStep(int64_t n, std::span<const float *const> inputs, std::span<const void *const> labels,
+                            float *loss) {
+  if (inputs.size() != size_t(impl_->count(DLC_ROLE_INPUT))) return impl_->sizeError("train_step: inputs", inputs.size(), impl_->count(DLC_ROLE_INPUT));
+  if (labels.size() != size_t(impl_->count(DLC_ROLE_LABEL))) return impl_->sizeError("train_step: labels", labels.size(), impl_->count(DLC_ROLE_LABEL));
+  impl_->last.clear();
+  return dlc_rt_train_step(impl_->model, n, inputs.data(), labels.data(), loss);
+}
+
+dlc_status Model::getParam(const std::string &name, std::span<float> out) const {
+  impl_->last.clear();
+  return dlc_rt_get_param(impl_->model, name.c_str(), out.data(), int64_t(out.size()));
+}
+dlc_status Model::setParam(const std::string &name, std::span<const float> values) {
+  impl_->last.clear();
+  return dlc_rt_set_param(impl_->model, name.c_str(), values.data(), int64_t(values.size()));
+}
+dlc_status Model::getGrad(const std::string &name, std::span<float> out) const {
+  impl_->last.clear();
+  return dlc_rt_get_grad(impl_->model, name.c_str(), out.data(), int64_t(out.size()));
+}
+dlc_status Model::setHyper(const std::string &key, double value) {
+  impl_->last.clear();
+  return dlc_rt_set_hyper(impl_->model, key.c_str(), value);
+}
+const char *Model::lastError() const {
+  return impl_->last.empty() ? dlc_rt_last_error(impl_->model) : impl_->last.c_str();
+}
+
+namespace {
+
+void collect(const DiagnosticEngine &diags, CompileResult &r) {
+  for (const Diagnostic &d : diags.diagnostics()) {
+    static const char *sev[] = {"error", "warning", "note"};
+    r.messages.push_back({sev[int(d.severity)], d.loc.file ? d.loc.file->name : "", d.loc.line, d.loc.col, d.message});
+  }
+  r.rendered = renderDiagnostics(diags);
+}
+
+CompileResult failWith(const std::string &file, const std::string &text) {
+  CompileResult r;
+  r.messages.push_back({"error", file, 0, 0, text});
+  r.rendered = file + ": error: " + text + "\n";
+  return r;
+}
+
+} // namespace
+
+CompileResult compileSource(const std::string &name, const std::string &text, const CompileOptions &options) {
+  CompileResult result;
+  auto file = std::make_shared<SourceFile>();
+  file->name = name;
+  file->text = text;
+  DiagnosticEngine diags;
+  std::unique_ptr<Graph> g = compileNet(file, diags);
+  PassContext ctx(diags);
+  if (g && !runPipeline(g, defaultPipeline(), ctx)) g.reset();
+  if (!g) {
+    collect(diags, result);
+    return result;
+  }
+  if (options.optLevel < 0 || options.optLevel > 3) return failWith(name, "optLevel must be 0..3");
+  if (options.maxBatch < 0) return failWith(name, "maxBatch must be positive");
+  int64_t capacity = options.maxBatch > 0 ? options.maxBatch : g->train.getInt("batch", 64);
+  Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
+  ModelLayout layout = planLayout(*g, capacity, opt);
+  auto llctx = std::make_unique<llvm::LLVMContext>();
+  auto module = lowerModel(*g, layout, "dlc_jit", *llctx, diags);
+  if (!module) {
+    collect(diags, result);
+    return result;
+  }
+  auto impl = std::make_unique<Model::Impl>();
+  std::string error;
+  impl->jit = JIT::create(error);
+  if (!impl->jit || !impl->jit->add(std::move(module), std::move(llctx), options.optLevel, error))
+    return failWith(name, "JIT: " + error);
+
+  ModelDescription d = describeModel(*g, layout);
+  impl->modelName = d.name;
+  impl->names.reserve(d.tensors.size());
+  for (const TensorDescription &t : d.tensors) {
+    impl->names.push_back(t.name);
+    dlc_tensor_info info{};
+    info.role = dlc_role(t.role);
+    info.dtype = t.isClassLabel ? DLC_I32 : DLC_F32;
+    info.rank = int(t.dims.size());
+    for (size_t i = 0; i < t.dims.size() && i < DLC_MAX_RANK; ++i) info.dims[i] = t.dims[i];
+    impl->infos.push_back(info);
+    impl->tensors.push_back({t.offset, t.gradOffset, {t.state[0], t.state[1]}, t.count, t.batched ? 1 : 0, t.classes,
+                             t.init, t.initA, t.initB, t.fanIn, t.fanOut});
+  }
+  for (size_t i = 0; i < impl->infos.size(); ++i) impl->infos[i].name = impl->names[i].c_str();
+  std::copy(d.hyperIndex, d.hyperIndex + 9, impl->hyperIndex);
+  std::copy(d.hyperDefaults, d.hyperDefaults + 7, impl->hyperDefaults);
+
+  dlc_api &api = impl->api;
+  api.abi_version = DLC_ABI_VERSION;
+  api.model_name = impl->modelName.c_str();
+  api.max_batch = d.capacity;
+  api.has_loss = d.lossOffset >= 0;
+  api.tensor_count = int(impl->infos.size());
+  api.tensors = impl->infos.data();
+  api.destroy = dlc_rt_destroy;
+  api.forward = dlc_rt_forward;
+  api.loss_and_grad = dlc_rt_loss_and_grad;
+  api.train_step = dlc_rt_train_step;
+  api.get_param = dlc_rt_get_param;
+  api.set_param = dlc_rt_set_param;
+  api.get_grad = dlc_rt_get_grad;
+  api.set_hyper = dlc_rt_set_hyper;
+  api.last_error = dlc_rt_last_error;
+
+  dlc_rt_model &desc = impl->desc;
+  desc.api = &impl->api;
+  desc.tensors = impl->tensors.data();
+  desc.arena_size = d.arenaSize;
+  desc.optimizer = d.adam ? DLC_OPT_ADAM : DLC_OPT_SGD;
+  desc.loss_offset = d.lossOffset;
+  desc.hyper_count = 9;
+  desc.hyper_index = impl->hyperIndex;
+  desc.hyper_default = impl->hyperDefaults;
+  desc.forward = reinterpret_cast<void (*)(float *, int64_t)>(impl->jit->lookup("dlc_jit_forward", error));
+  if (api.has_loss) {
+    desc.loss_and_grad = reinterpret_cast<void (*)(float *, int64_t)>(impl->jit->lookup("dlc_jit_loss_and_grad", error));
+    desc.train_step = reinterpret_cast<void (*)(float *, int64_t, const float *)>(impl->jit->lookup("dlc_jit_train_step", error));
+  }
+  if (!desc.forward || (api.has_loss && (!desc.loss_and_grad || !desc.train_step))) return failWith(name, "JIT: " + error);
+  if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
+    return failWith(name, dlc_rt_last_error(nullptr));
+  collect(diags, result); // warnings, if any
+  result.model.reset(new Model(std::move(impl)));
+  return result;
+}
+
+CompileResult compileString(const std::string &source, const CompileOptions &options) {
+  return compileSource(options.sourceName, source, options);
+}
+
+CompileResult compileFile(const std::string &path, const CompileOptions &options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return failWith(path, "cannot read file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return compileSource(path, ss.str(), options);
+}
+
+} // namespace dlc

@@ -1,0 +1,92 @@
+//===- dlc/dlc.hpp - Compile and run dlc models from a C++ host -----------===//
+//
+//   find_package(dlc REQUIRED)
+//   target_link_libraries(app PRIVATE dlc::dlc)
+//
+//   dlc::CompileResult r = dlc::compileFile("mlp.net");
+//   if (!r) { std::cerr << r.rendered; return 1; }
+//   dlc::Model &m = *r.model;
+//   m.trainStep(n, inputs, labels, &loss);
+//
+// A Model is JIT-compiled in process (LLVM ORC) and behaves exactly like a
+// library built with `dlc model.net -o model.so`: the same tensor table, the
+// same checks and status codes (dlc/abi.h).
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dlc/abi.h"
+
+namespace dlc {
+
+/// A diagnostic as data: where, how bad, and what.
+struct Message {
+  std::string severity; ///< "error", "warning" or "note"
+  std::string file;
+  unsigned line = 0, column = 0;
+  std::string text;
+};
+
+struct CompileOptions {
+  int optLevel = 2;        ///< LLVM -O level, 0..3
+  int64_t maxBatch = 0;    ///< batch capacity; 0: the train block's batch, else 64
+  uint64_t seed = 0;       ///< seed of the param initializers
+  std::string sourceName = "<string>"; ///< the file name diagnostics show for compileString
+};
+
+class Model;
+
+struct CompileResult {
+  std::unique_ptr<Model> model;  ///< null when compilation failed
+  std::vector<Message> messages; ///< every diagnostic, in order
+  std::string rendered;          ///< the same, printed like clang (file:line:col, source line, caret)
+  explicit operator bool() const { return model != nullptr; }
+};
+
+/// Compiles .net source text.
+CompileResult compileString(const std::string &source, const CompileOptions &options = {});
+/// Compiles a .net file (an unreadable file is reported as a message).
+CompileResult compileFile(const std::string &path, const CompileOptions &options = {});
+
+class Model {
+public:
+  ~Model();
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  /// The table every dlc library exports (dlc_get_api), for this model.
+  const dlc_api &api() const;
+  std::span<const dlc_tensor_info> tensors() const;
+  int64_t maxBatch() const;
+  bool hasLoss() const;
+
+  /// inputs: one pointer per input tensor (table order); outputs: one per output.
+  dlc_status forward(int64_t n, std::span<const float *const> inputs, std::span<float *const> outputs);
+  /// labels: one pointer per label tensor (int32_t for class labels, else float).
+  dlc_status lossAndGrad(int64_t n, std::span<const float *const> inputs, std::span<const void *const> labels,
+                         float *loss = nullptr);
+  dlc_status trainStep(int64_t n, std::span<const float *const> inputs, std::span<const void *const> labels,
+                       float *loss = nullptr);
+
+  dlc_status getParam(const std::string &name, std::span<float> out) const;
+  dlc_status setParam(const std::string &name, std::span<const float> values);
+  dlc_status getGrad(const std::string &name, std::span<float> out) const;
+  dlc_status setHyper(const std::string &key, double value);
+  /// Why the last failing call failed.
+  const char *lastError() const;
+
+  struct Impl;
+
+private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  friend CompileResult compileSource(const std::string &, const std::string &, const CompileOptions &);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace dlc
