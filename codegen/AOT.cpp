@@ -123,7 +123,7 @@ static const dlc_rt_model model = {{&api, tensors, {21}, {22}, {23}, 9, hyper_in
 static dlc_status create(uint64_t seed, dlc_model **out) {{ return dlc_rt_create(&model, seed, out); }}
 static const dlc_api api = {{DLC_ABI_VERSION, "{0}", {26}, {27}, {28}, infos, create, dlc_rt_destroy, dlc_rt_forward,
                             dlc_rt_loss_and_grad, dlc_rt_train_step, dlc_rt_get_param, dlc_rt_set_param, dlc_rt_get_grad,
-                            dlc_rt_set_hyper, dlc_rt_last_error}};
+                            dlc_rt_set_hyper, dlc_rt_save, dlc_rt_load, dlc_rt_last_error}};
 
 __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ return &api; }}
 )",
@@ -148,6 +148,8 @@ DLC_EXPORT const char *{0}_last_error(const dlc_model *m) {{ return dlc_rt_last_
 DLC_EXPORT int {0}_get_param(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_param(m, name, data, count); }}
 DLC_EXPORT int {0}_set_param(dlc_model *m, const char *name, const float *data, int64_t count) {{ return dlc_rt_set_param(m, name, data, count); }}
 DLC_EXPORT int {0}_set_hyper(dlc_model *m, const char *key, double value) {{ return dlc_rt_set_hyper(m, key, value); }}
+DLC_EXPORT int {0}_save(const dlc_model *m, const char *path) {{ return dlc_rt_save(m, path); }}
+DLC_EXPORT int {0}_load(dlc_model *m, const char *path) {{ return dlc_rt_load(m, path); }}
 )",
                      name, fwd.params, fwd.setup, fwd.args);
   if (hasLoss)
@@ -189,7 +191,8 @@ std::string generateHeader(const Graph &g, int64_t capacity) {
  * row-major, 1 <= n <= {1} (the batch capacity); "n" in a shape below is the
  * batch dim. Every int-returning call gives 0 on success or a dlc_status code
  * (see dlc/abi.h: 1 null pointer, 2 bad batch, 3 unknown name, 4 wrong size,
- * 5 value out of range, 6 out of memory, 7 no loss); {0}_last_error says why.
+ * 5 value out of range, 6 out of memory, 7 no loss, 8 file error, 9 corrupt
+ * checkpoint); {0}_last_error says why.
  *
  * Tensors:
 {2} */
@@ -229,6 +232,10 @@ int {0}_get_param(const {0} *m, const char *name, float *data, int64_t count);
 int {0}_set_param({0} *m, const char *name, const float *data, int64_t count);
 /* "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay". */
 int {0}_set_hyper({0} *m, const char *key, double value);
+/* Checkpoints (safetensors: params, optimizer state, step). save replaces
+ * `path` atomically; load checks the whole file before changing anything. */
+int {0}_save(const {0} *m, const char *path);
+int {0}_load({0} *m, const char *path);
 
 #ifdef __cplusplus
 }}

@@ -92,6 +92,14 @@ dlc_status Model::setHyper(const std::string &key, double value) {
   impl_->last.clear();
   return dlc_rt_set_hyper(impl_->model, key.c_str(), value);
 }
+dlc_status Model::save(const std::string &path) const {
+  impl_->last.clear();
+  return dlc_rt_save(impl_->model, path.c_str());
+}
+dlc_status Model::load(const std::string &path) {
+  impl_->last.clear();
+  return dlc_rt_load(impl_->model, path.c_str());
+}
 const char *Model::lastError() const {
   return impl_->last.empty() ? dlc_rt_last_error(impl_->model) : impl_->last.c_str();
 }
@@ -178,6 +186,8 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
   api.set_param = dlc_rt_set_param;
   api.get_grad = dlc_rt_get_grad;
   api.set_hyper = dlc_rt_set_hyper;
+  api.save = dlc_rt_save;
+  api.load = dlc_rt_load;
   api.last_error = dlc_rt_last_error;
 
   dlc_rt_model &desc = impl->desc;

@@ -249,3 +249,307 @@ dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
 }
 
 const char *dlc_rt_last_error(const dlc_model *m) { return m ? m->error : create_error; }
+
+/*===- Checkpoints: safetensors --------------------------------------------===*
+ * u64 header length | JSON header | raw little-endian data. The header maps
+ * each tensor name to {"dtype":"F32","shape":[..],"data_offsets":[begin,end]}
+ * and "__metadata__" to string pairs (format, model, step). */
+
+typedef struct {
+  char name[160];
+  int64_t shape[DLC_MAX_RANK];
+  int rank;
+  int64_t begin, end;
+  int f32;
+} ckpt_entry;
+
+/* The checkpoint's tensors of a model: params and their optimizer state. */
+typedef struct {
+  char name[160];
+  int64_t offset, count;
+  int tensor; /* index in the tensor table */
+} ckpt_item;
+
+static int checkpoint_items(const dlc_model *m, ckpt_item *items, int max) {
+  static const char *const suffix[2][2] = {{":z", ""}, {":m", ":v"}};
+  const dlc_rt_model *d = m->desc;
+  int k = 0;
+  for (int i = 0; i < d->api->tensor_count && k < max; ++i) {
+    if (d->api->tensors[i].role != DLC_ROLE_PARAM) continue;
+    const dlc_rt_tensor *t = &d->tensors[i];
+    snprintf(items[k].name, sizeof items[k].name, "%s", d->api->tensors[i].name);
+    items[k].offset = t->offset, items[k].count = t->count, items[k].tensor = i;
+    ++k;
+    for (int s = 0; s < 2 && k < max; ++s) {
+      if (t->state[s] < 0) continue;
+      snprintf(items[k].name, sizeof items[k].name, "%s%s", d->api->tensors[i].name,
+               suffix[d->optimizer == DLC_OPT_ADAM][s]);
+      items[k].offset = t->state[s], items[k].count = t->count, items[k].tensor = i;
+      ++k;
+    }
+  }
+  return k;
+}
+
+dlc_status dlc_rt_save(const dlc_model *m, const char *path) {
+  dlc_model *mm = (dlc_model *)m;
+  if (!m) return fail(NULL, DLC_ERR_NULL, "save: the model is null");
+  if (!path) return fail(mm, DLC_ERR_NULL, "save: the path is null");
+  int max = 3 * m->desc->api->tensor_count + 1;
+  ckpt_item *items = (ckpt_item *)calloc((size_t)max, sizeof(ckpt_item));
+  if (!items) return fail(mm, DLC_ERR_NOMEM, "save: out of memory");
+  int count = checkpoint_items(m, items, max);
+  size_t cap = 256 + (size_t)count * 256, len = 0;
+  char *header = (char *)malloc(cap);
+  if (!header) {
+    free(items);
+    return fail(mm, DLC_ERR_NOMEM, "save: out of memory");
+  }
+  len += (size_t)snprintf(header + len, cap - len, "{\"__metadata__\":{\"format\":\"dlc\",\"model\":\"%s\",\"step\":\"%lld\"}",
+                          m->desc->api->model_name, (long long)m->step);
+  int64_t at = 0;
+  for (int k = 0; k < count; ++k) {
+    const dlc_tensor_info *info = &m->desc->api->tensors[items[k].tensor];
+    len += (size_t)snprintf(header + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", items[k].name);
+    for (int r = 0; r < info->rank; ++r)
+      len += (size_t)snprintf(header + len, cap - len, "%s%lld", r ? "," : "", (long long)info->dims[r]);
+    len += (size_t)snprintf(header + len, cap - len, "],\"data_offsets\":[%lld,%lld]}", (long long)at,
+                            (long long)(at + 4 * items[k].count));
+    at += 4 * items[k].count;
+  }
+  len += (size_t)snprintf(header + len, cap - len, "}");
+  while (len % 8) header[len++] = ' ';
+
+  char tmp[4096];
+  int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  dlc_status status = DLC_OK;
+  FILE *f = n > 0 && (size_t)n < sizeof tmp ? fopen(tmp, "wb") : NULL;
+  if (!f) {
+    status = fail(mm, DLC_ERR_IO, "save: cannot write '%s'", tmp);
+  } else {
+    unsigned char size[8];
+    for (int b = 0; b < 8; ++b) size[b] = (unsigned char)(((uint64_t)len >> (8 * b)) & 0xff);
+    int ok = fwrite(size, 1, 8, f) == 8 && fwrite(header, 1, len, f) == len;
+    for (int k = 0; ok && k < count; ++k)
+      ok = fwrite(m->arena + items[k].offset, sizeof(float), (size_t)items[k].count, f) == (size_t)items[k].count;
+    ok = (fflush(f) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+      remove(tmp);
+      status = fail(mm, DLC_ERR_IO, "save: writing '%s' failed; the old file, if any, is unchanged", path);
+    }
+  }
+  free(header);
+  free(items);
+  return status;
+}
+
+/* A small JSON reader for the safetensors header. */
+typedef struct {
+  const char *p, *end;
+} json;
+
+static void ws(json *j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) ++j->p;
+}
+static int take(json *j, char c) {
+  ws(j);
+  if (j->p < j->end && *j->p == c) {
+    ++j->p;
+    return 1;
+  }
+  return 0;
+}
+static int string(json *j, char *out, size_t cap) {
+  if (!take(j, '"')) return 0;
+  size_t n = 0;
+  while (j->p < j->end && *j->p != '"') {
+    char c = *j->p++;
+    if (c == '\\') {
+      if (j->p >= j->end) return 0;
+      c = *j->p++;
+      if (c == 'u') return 0; /* not produced by dlc; names are plain */
+    }
+    if (n + 1 >= cap) return 0;
+    out[n++] = c;
+  }
+  if (j->p >= j->end) return 0;
+  ++j->p;
+  out[n] = 0;
+  return 1;
+}
+static int integer(json *j, int64_t *out) {
+  ws(j);
+  int64_t v = 0;
+  const char *start = j->p;
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+    if (v > (INT64_MAX - 9) / 10) return 0;
+    v = v * 10 + (*j->p++ - '0');
+  }
+  *out = v;
+  return j->p > start;
+}
+static int int_array(json *j, int64_t *out, int max, int *count) {
+  if (!take(j, '[')) return 0;
+  *count = 0;
+  if (take(j, ']')) return 1;
+  do {
+    if (*count >= max || !integer(j, &out[(*count)++])) return 0;
+  } while (take(j, ','));
+  return take(j, ']');
+}
+/* Skips any value (for keys a reader does not need). */
+static int skip(json *j, int depth) {
+  ws(j);
+  if (depth > 16 || j->p >= j->end) return 0;
+  char tmp[256];
+  if (*j->p == '"') return string(j, tmp, sizeof tmp);
+  if (*j->p == '{' || *j->p == '[') {
+    char close = *j->p == '{' ? '}' : ']';
+    int object = *j->p == '{';
+    ++j->p;
+    if (take(j, close)) return 1;
+    do {
+      if (object && !(string(j, tmp, sizeof tmp) && take(j, ':'))) return 0;
+      if (!skip(j, depth + 1)) return 0;
+    } while (take(j, ','));
+    return take(j, close);
+  }
+  while (j->p < j->end && (strchr("-+.eE0123456789truefalsn", *j->p))) ++j->p;
+  return 1;
+}
+
+static int tensor_entry(json *j, ckpt_entry *e) {
+  if (!take(j, '{')) return 0;
+  char key[64], dtype[16] = "";
+  int haveShape = 0, haveOffsets = 0;
+  do {
+    if (!string(j, key, sizeof key) || !take(j, ':')) return 0;
+    if (strcmp(key, "dtype") == 0) {
+      if (!string(j, dtype, sizeof dtype)) return 0;
+    } else if (strcmp(key, "shape") == 0) {
+      if (!int_array(j, e->shape, DLC_MAX_RANK, &e->rank)) return 0;
+      haveShape = 1;
+    } else if (strcmp(key, "data_offsets") == 0) {
+      int64_t off[2];
+      int n = 0;
+      if (!int_array(j, off, 2, &n) || n != 2) return 0;
+      e->begin = off[0], e->end = off[1];
+      haveOffsets = 1;
+    } else if (!skip(j, 0)) {
+      return 0;
+    }
+  } while (take(j, ','));
+  e->f32 = strcmp(dtype, "F32") == 0;
+  return take(j, '}') && haveShape && haveOffsets;
+}
+
+dlc_status dlc_rt_load(dlc_model *m, const char *path) {
+  if (!m) return fail(NULL, DLC_ERR_NULL, "load: the model is null");
+  if (!path) return fail(m, DLC_ERR_NULL, "load: the path is null");
+  FILE *f = fopen(path, "rb");
+  if (!f) return fail(m, DLC_ERR_IO, "load: cannot read '%s'", path);
+  char *bytes = NULL;
+  long size = -1;
+  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) bytes = (char *)malloc((size_t)size + 1);
+  int readOk = bytes && fread(bytes, 1, (size_t)size, f) == (size_t)size;
+  fclose(f);
+  if (!readOk) {
+    free(bytes);
+    return fail(m, DLC_ERR_IO, "load: cannot read '%s'", path);
+  }
+  dlc_status status = DLC_OK;
+  int max = 3 * m->desc->api->tensor_count + 1;
+  ckpt_item *items = (ckpt_item *)calloc((size_t)max, sizeof(ckpt_item));
+  ckpt_entry *entries = (ckpt_entry *)calloc((size_t)max + 64, sizeof(ckpt_entry));
+  float *staged = (float *)malloc((size_t)m->desc->arena_size * sizeof(float));
+  int count = items ? checkpoint_items(m, items, max) : 0, nentries = 0;
+  int64_t step = 0;
+  uint64_t hlen = 0;
+  if (!items || !entries || !staged) {
+    status = fail(m, DLC_ERR_NOMEM, "load: out of memory");
+    goto done;
+  }
+  for (int b = 0; size >= 8 && b < 8; ++b) hlen |= (uint64_t)(unsigned char)bytes[b] << (8 * b);
+  if (size < 8 || hlen > (uint64_t)size - 8) {
+    status = fail(m, DLC_ERR_FORMAT, "load: '%s' is not a safetensors checkpoint (bad header size)", path);
+    goto done;
+  }
+  {
+    json j = {bytes + 8, bytes + 8 + hlen};
+    char key[160];
+    int ok = take(&j, '{');
+    if (ok && !take(&j, '}')) {
+      do {
+        ok = string(&j, key, sizeof key) && take(&j, ':');
+        if (!ok) break;
+        if (strcmp(key, "__metadata__") == 0) {
+          /* {"format":..,"model":..,"step":"N"} */
+          ok = take(&j, '{');
+          char k2[64], v2[160];
+          while (ok && !take(&j, '}')) {
+            ok = string(&j, k2, sizeof k2) && take(&j, ':') && string(&j, v2, sizeof v2);
+            if (ok && strcmp(k2, "step") == 0) step = strtoll(v2, NULL, 10);
+            if (ok && strcmp(k2, "model") == 0 && strcmp(v2, m->desc->api->model_name) != 0) {
+              status = fail(m, DLC_ERR_FORMAT, "load: '%s' is a checkpoint of model '%s', not '%s'", path, v2,
+                            m->desc->api->model_name);
+              goto done;
+            }
+            if (ok) take(&j, ',');
+          }
+        } else {
+          if (nentries >= max + 64) {
+            ok = 0;
+            break;
+          }
+          ckpt_entry *e = &entries[nentries++];
+          snprintf(e->name, sizeof e->name, "%s", key);
+          ok = tensor_entry(&j, e);
+        }
+      } while (ok && take(&j, ','));
+      ok = ok && take(&j, '}');
+    }
+    if (!ok) {
+      status = fail(m, DLC_ERR_FORMAT, "load: '%s' has a malformed header", path);
+      goto done;
+    }
+  }
+  /* Every param (and its optimizer state) must be there, with its shape. */
+  memcpy(staged, m->arena, (size_t)m->desc->arena_size * sizeof(float));
+  for (int k = 0; k < count; ++k) {
+    const dlc_tensor_info *info = &m->desc->api->tensors[items[k].tensor];
+    const ckpt_entry *e = NULL;
+    for (int i = 0; i < nentries && !e; ++i)
+      if (strcmp(entries[i].name, items[k].name) == 0) e = &entries[i];
+    int isState = strcmp(items[k].name, info->name) != 0;
+    if (!e && isState) { /* a checkpoint without optimizer state: start it at zero */
+      memset(staged + items[k].offset, 0, (size_t)items[k].count * sizeof(float));
+      continue;
+    }
+    if (!e) {
+      status = fail(m, DLC_ERR_FORMAT, "load: '%s' has no tensor '%s'", path, items[k].name);
+      goto done;
+    }
+    int same = e->f32 && e->rank == info->rank;
+    for (int r = 0; same && r < info->rank; ++r) same = e->shape[r] == info->dims[r];
+    if (!same) {
+      status = fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' has the wrong dtype or shape", items[k].name, path);
+      goto done;
+    }
+    uint64_t dataSize = (uint64_t)size - 8 - hlen;
+    if (e->begin < 0 || e->end < e->begin || (uint64_t)e->end > dataSize || e->end - e->begin != 4 * items[k].count) {
+      status = fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' points outside the file", items[k].name, path);
+      goto done;
+    }
+    memcpy(staged + items[k].offset, bytes + 8 + hlen + e->begin, (size_t)items[k].count * sizeof(float));
+  }
+  memcpy(m->arena, staged, (size_t)m->desc->arena_size * sizeof(float));
+  m->step = step;
+done:
+  free(bytes);
+  free(items);
+  free(entries);
+  free(staged);
+  return status;
+}

@@ -58,6 +58,8 @@ dlc_status dlc_rt_get_param(const dlc_model *m, const char *name, float *data, i
 dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, int64_t count);
 dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count);
 dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value);
+dlc_status dlc_rt_save(const dlc_model *m, const char *path);
+dlc_status dlc_rt_load(dlc_model *m, const char *path);
 const char *dlc_rt_last_error(const dlc_model *m);
 
 #ifdef __cplusplus

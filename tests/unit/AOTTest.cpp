@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <dlfcn.h>
+#include <fstream>
 
 #include <llvm/Support/FileSystem.h>
 
@@ -143,5 +144,121 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
     }
     api->destroy(m);
   }
+  llvm::sys::fs::remove_directories(dir);
+}
+
+namespace {
+
+/// Builds an example's library into `dir` and returns its API.
+const dlc_api *buildAndLoad(const std::string &example, const std::string &dir, int64_t maxBatch) {
+  DiagnosticEngine diags;
+  auto g = compile(readExample(example), diags);
+  REQUIRE(g);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, defaultPipeline(), ctx));
+  AOTOptions opts;
+  opts.outputPath = dir + "/" + g->name + ".so";
+  opts.maxBatch = maxBatch;
+  REQUIRE(buildSharedLibrary(*g, opts, diags));
+  void *lib = dlopen(opts.outputPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(lib);
+  auto get = reinterpret_cast<const dlc_api *(*)()>(dlsym(lib, "dlc_get_api"));
+  REQUIRE(get);
+  return get();
+}
+
+std::vector<float> allParams(const dlc_api *api, const dlc_model *m) {
+  std::vector<float> out;
+  for (int i = 0; i < api->tensor_count; ++i) {
+    const dlc_tensor_info &t = api->tensors[i];
+    if (t.role != DLC_ROLE_PARAM) continue;
+    int64_t count = 1;
+    for (int d = 0; d < t.rank; ++d) count *= t.dims[d];
+    std::vector<float> p(static_cast<size_t>(count));
+    REQUIRE(api->get_param(m, t.name, p.data(), count) == DLC_OK);
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  return out;
+}
+
+std::string readBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+} // namespace
+
+TEST_CASE("checkpoints round-trip, resume bit-identically, and reject corrupt files", "[aot][checkpoint]") {
+  llvm::SmallString<128> dirBuf;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-ckpt-test", dirBuf));
+  std::string dir = dirBuf.str().str();
+  const dlc_api *api = buildAndLoad("mnist_mlp.net", dir, 8); // Adam: params, m and v
+  const int64_t n = 8;
+  std::vector<float> x(size_t(n * 784));
+  std::vector<int32_t> y(static_cast<size_t>(n));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float((i * 37) % 101) / 101.0f;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = int32_t(i % 10);
+  const float *in[] = {x.data()};
+  const void *lab[] = {y.data()};
+  float loss;
+
+  dlc_model *a = nullptr, *b = nullptr;
+  REQUIRE(api->create(1, &a) == DLC_OK);
+  REQUIRE(api->create(2, &b) == DLC_OK);
+  for (int s = 0; s < 3; ++s) REQUIRE(api->train_step(a, n, in, lab, &loss) == DLC_OK);
+  std::string path = dir + "/model.safetensors";
+  REQUIRE(api->save(a, path.c_str()) == DLC_OK);
+  // Resuming: b loads a's state; two more steps on each give identical params.
+  CHECK(allParams(api, a) != allParams(api, b));
+  REQUIRE(api->load(b, path.c_str()) == DLC_OK);
+  CHECK(allParams(api, a) == allParams(api, b));
+  for (int s = 0; s < 2; ++s) {
+    REQUIRE(api->train_step(a, n, in, lab, &loss) == DLC_OK);
+    REQUIRE(api->train_step(b, n, in, lab, &loss) == DLC_OK);
+  }
+  CHECK(allParams(api, a) == allParams(api, b)); // bit-identical: optimizer state and step came along
+
+  // The header is plain safetensors JSON.
+  std::string bytes = readBytes(path);
+  REQUIRE(bytes.size() > 8);
+  CHECK(bytes.find("\"A1\":{\"dtype\":\"F32\",\"shape\":[256,784],\"data_offsets\":[0,802816]}") != std::string::npos);
+  CHECK(bytes.find("\"A1:m\"") != std::string::npos);
+  CHECK(bytes.find("\"step\":\"3\"") != std::string::npos);
+
+  // Corrupt files are rejected and change nothing.
+  std::vector<float> before = allParams(api, b);
+  auto rejects = [&](const std::string &content, dlc_status want, const char *what) {
+    std::string bad = dir + "/bad.safetensors";
+    std::ofstream(bad, std::ios::binary) << content;
+    INFO(what << ": " << api->last_error(b));
+    CHECK(api->load(b, bad.c_str()) == want);
+    CHECK(allParams(api, b) == before);
+  };
+  rejects(bytes.substr(0, bytes.size() / 2), DLC_ERR_FORMAT, "truncated data");
+  rejects(bytes.substr(0, 5), DLC_ERR_FORMAT, "truncated header size");
+  std::string flipped = bytes;
+  flipped[20] = '#';
+  rejects(flipped, DLC_ERR_FORMAT, "malformed header");
+  std::string huge = bytes;
+  huge[7] = '\x7f';
+  rejects(huge, DLC_ERR_FORMAT, "header size past the end");
+  std::string renamed = bytes;
+  renamed.replace(renamed.find("\"A1\""), 4, "\"Q1\"");
+  rejects(renamed, DLC_ERR_FORMAT, "a missing param");
+  std::string reshaped = bytes;
+  reshaped.replace(reshaped.find("[256,784]"), 9, "[784,256]");
+  rejects(reshaped, DLC_ERR_FORMAT, "a wrong shape");
+  std::string other = bytes;
+  other.replace(other.find("mnist_mlp"), 9, "mnist_xyz");
+  rejects(other, DLC_ERR_FORMAT, "another model's checkpoint");
+  CHECK(api->load(b, (dir + "/missing").c_str()) == DLC_ERR_IO);
+  CHECK(api->load(b, nullptr) == DLC_ERR_NULL);
+
+  // A save that cannot complete leaves the old checkpoint as it was.
+  REQUIRE(llvm::sys::fs::create_directory(path + ".tmp") == std::error_code());
+  CHECK(api->save(a, path.c_str()) == DLC_ERR_IO);
+  CHECK(readBytes(path) == bytes);
+  api->destroy(a);
+  api->destroy(b);
   llvm::sys::fs::remove_directories(dir);
 }

@@ -31,7 +31,9 @@ typedef enum dlc_status {
   DLC_ERR_SIZE = 4,   /* a buffer's element count does not match */
   DLC_ERR_VALUE = 5,  /* a value is out of range (a class label, a hyperparameter) */
   DLC_ERR_NOMEM = 6,  /* out of memory */
-  DLC_ERR_STATE = 7   /* the model has no loss, so it cannot be trained */
+  DLC_ERR_STATE = 7,  /* the model has no loss, so it cannot be trained */
+  DLC_ERR_IO = 8,     /* a checkpoint file cannot be read or written */
+  DLC_ERR_FORMAT = 9  /* a checkpoint is corrupt or belongs to another model */
 } dlc_status;
 
 typedef enum dlc_role { DLC_ROLE_INPUT = 0, DLC_ROLE_LABEL = 1, DLC_ROLE_PARAM = 2, DLC_ROLE_OUTPUT = 3 } dlc_role;
@@ -81,6 +83,14 @@ typedef struct dlc_api {
   /* Optimizer settings: "lr", "momentum", "nesterov", "beta1", "beta2",
    * "eps", "weight_decay". Defaults come from the model's train block. */
   dlc_status (*set_hyper)(dlc_model *m, const char *key, double value);
+
+  /* Checkpoints in the safetensors format: params, optimizer state (as
+   * "NAME:z", "NAME:m", "NAME:v") and the step count. save writes a temporary
+   * file and renames it over `path`, so an interrupted save leaves the old
+   * checkpoint intact; load checks the whole file (format, names, shapes)
+   * before it changes anything. */
+  dlc_status (*save)(const dlc_model *m, const char *path);
+  dlc_status (*load)(dlc_model *m, const char *path);
 
   /* Why the last call on m failed (m may be null for create). */
   const char *(*last_error)(const dlc_model *m);

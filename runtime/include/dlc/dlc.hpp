@@ -78,6 +78,9 @@ public:
   dlc_status setParam(const std::string &name, std::span<const float> values);
   dlc_status getGrad(const std::string &name, std::span<float> out) const;
   dlc_status setHyper(const std::string &key, double value);
+  /// Checkpoints (safetensors), as in dlc/abi.h: atomic save, checked load.
+  dlc_status save(const std::string &path) const;
+  dlc_status load(const std::string &path);
   /// Why the last failing call failed.
   const char *lastError() const;
 

@@ -77,6 +77,8 @@ int main(int argc, char **argv) {
       y[0] = 0;
       break;
     }
+  bad += expect(api->load(m, "/nonexistent/checkpoint.safetensors"), DLC_ERR_IO, api, m, "unreadable checkpoint");
+  bad += expect(api->save(m, NULL), DLC_ERR_NULL, api, m, "null checkpoint path");
   api->destroy(m);
   printf("%s\n", bad ? "SOME ERRORS WERE NOT REJECTED" : "all bad arguments rejected");
   return bad;
