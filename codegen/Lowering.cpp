@@ -1,6 +1,7 @@
 //===- codegen/Lowering.cpp -----------------------------------------------===//
 #include "codegen/Lowering.h"
 
+#include "codegen/Fusion.h"
 #include "ir/Printer.h"
 
 #include <functional>
@@ -43,14 +44,15 @@ public:
     return fn_;
   }
 
-  bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names) {
+  bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names, const KernelPlan &plan) {
+    plan_ = &plan;
     for (size_t i = 0; i < nodes.size(); ++i) {
       const Node *n = nodes[i];
       buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.slots.at(n).first), names[i]);
       shapes_[n] = resolve(n->shape());
     }
-    for (const Node *n : nodes)
-      if (!lower(*n)) return false;
+    for (const Kernel &k : plan.kernels)
+      if (!lower(*k.anchor)) return false;
     return true;
   }
 
@@ -115,7 +117,22 @@ private:
     return off;
   }
   llvm::Value *load(const Node *n, llvm::Value *off) {
+    if (plan_->inlineOps.count(n) && n->type.isScalar()) return inlineValue(n, {});
     return b_.CreateLoad(f32_, b_.CreateGEP(f32_, buffers_.at(n), off));
+  }
+  /// An inline op's value at `idx` (its own index: inline ops have their user's shape).
+  llvm::Value *inlineValue(const Node *n, const Index &idx) {
+    if (n->kind == OpKind::Const) return cf(n->attrs.getFloat("value"));
+    if (n->kind == OpKind::DimSize) return b_.CreateSIToFP(batch_, f32_);
+    std::vector<llvm::Value *> v;
+    for (const Node *o : n->operands) v.push_back(valueAt(o, idx, broadcastStrides(o, shapes_.at(n))));
+    return scalarOp(*n, v);
+  }
+  /// The value of operand `n` at the consumer's index: computed inline when
+  /// the plan says so, else read from its buffer at the given strides.
+  llvm::Value *valueAt(const Node *n, const Index &idx, const Dims &strides) {
+    if (plan_->inlineOps.count(n)) return inlineValue(n, n->type.isScalar() ? Index{} : idx);
+    return load(n, offset(idx, strides));
   }
   void store(const Node *n, llvm::Value *off, llvm::Value *v) {
     b_.CreateStore(v, b_.CreateGEP(f32_, buffers_.at(n), off));
@@ -175,7 +192,7 @@ private:
     auto st = stridesOf(out);
     loops(out, [&](const Index &idx) {
       std::vector<llvm::Value *> v;
-      for (size_t k = 0; k < n.operands.size(); ++k) v.push_back(load(n.operands[k], offset(idx, operandStrides[k])));
+      for (size_t k = 0; k < n.operands.size(); ++k) v.push_back(valueAt(n.operands[k], idx, operandStrides[k]));
       store(&n, offset(idx, st), f(v));
     });
   }
@@ -327,7 +344,22 @@ private:
         llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), prod), acc);
       });
-      store(&n, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), b_.CreateLoad(f32_, acc));
+      // The epilogue (bias, activation, a mask) on the accumulated element.
+      llvm::Value *v = b_.CreateLoad(f32_, acc);
+      const Node *target = &n, *prev = &n;
+      if (auto it = plan_->epilogues.find(&n); it != plan_->epilogues.end()) {
+        Index outIdx;
+        if (n.type.rank() == 2) outIdx = {ij[0], ij[1]};
+        else if (n.type.rank() == 1) outIdx = {as.size() == 2 ? ij[0] : ij[1]};
+        for (const Node *e : it->second) {
+          std::vector<llvm::Value *> vals;
+          for (const Node *o : e->operands)
+            vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shapes_.at(&n))));
+          v = scalarOp(*e, vals);
+          prev = target = e;
+        }
+      }
+      store(target, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), v);
     });
     return true;
   }
@@ -378,6 +410,7 @@ private:
   DiagnosticEngine &diags_;
   llvm::Function *fn_ = nullptr;
   llvm::Value *batch_ = nullptr;
+  const KernelPlan *plan_ = nullptr;
   llvm::Type *f32_, *i64_, *ptr_;
   std::unordered_map<const Node *, llvm::Value *> buffers_;
   std::unordered_map<const Node *, Dims> shapes_;
@@ -425,8 +458,10 @@ void FunctionEmitter::update(const Node *param, const Node *grad) {
   });
 }
 
+} // namespace
+
 /// The nodes the given results depend on, in program order.
-std::vector<const Node *> needed(const Graph &g, const std::vector<const Node *> &roots) {
+std::vector<const Node *> entryNodes(const Graph &g, const std::vector<const Node *> &roots) {
   std::unordered_set<const Node *> live(roots.begin(), roots.end());
   for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it)
     if (live.count(it->get()))
@@ -436,8 +471,6 @@ std::vector<const Node *> needed(const Graph &g, const std::vector<const Node *>
     if (live.count(n.get())) out.push_back(n.get());
   return out;
 }
-
-} // namespace
 
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                                          llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
@@ -455,8 +488,9 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
   auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots, bool step) {
     FunctionEmitter e(*m, layout, diags);
     e.begin(prefix + suffix, step);
-    std::vector<const Node *> nodes = needed(g, roots);
-    if (!e.emit(nodes, namesOf(nodes))) return false;
+    std::vector<const Node *> nodes = entryNodes(g, roots);
+    KernelPlan plan = planKernels(nodes, std::unordered_set<const Node *>(roots.begin(), roots.end()));
+    if (!e.emit(nodes, namesOf(nodes), plan)) return false;
     if (step)
       for (const auto &r : g.results)
         if (r.role == Role::Grad && r.of->kind == OpKind::Param) e.update(r.of, r.node);

@@ -21,6 +21,7 @@
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
 #include "codegen/AOT.h"
+#include "codegen/Fusion.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
 #include "passes/Pass.h"
@@ -32,12 +33,13 @@ namespace {
 
 cl::OptionCategory category("dlc options");
 
-enum class Emit { AST, IR, Grad, Opt, LLVM, Obj, Dot };
+enum class Emit { AST, IR, Grad, Opt, Kernels, LLVM, Obj, Dot };
 cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::cat(category),
                    cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree of a .net file"),
                               clEnumValN(Emit::IR, "ir", "the per-sample graph IR (text form, parses back)"),
                               clEnumValN(Emit::Grad, "grad", "the gradient graph (batch, autodiff, simplify)"),
                               clEnumValN(Emit::Opt, "opt", "the IR after the whole pipeline, with the chain-order report"),
+                              clEnumValN(Emit::Kernels, "kernels", "the kernel plan of each entry point (what is fused, and where)"),
                               clEnumValN(Emit::LLVM, "llvm", "the optimized LLVM IR of the entry points (batch capacity from --batch)"),
                               clEnumValN(Emit::Obj, "obj", "an object file of the entry points (needs -o)"),
                               clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
@@ -81,6 +83,20 @@ cl::opt<bool> &printAfterAllFlag() {
   auto &options = cl::getRegisteredOptions();
   auto *opt = static_cast<cl::opt<bool> *>(options["print-after-all"]);
   return *opt;
+}
+
+/// --emit=kernels: what each entry point computes in which loop nest.
+std::string kernelReport(const Graph &g) {
+  std::vector<const Node *> outputs, training;
+  for (const auto &r : g.results) (r.role == Role::Output ? outputs : training).push_back(r.node);
+  std::string out;
+  auto report = [&](const char *entry, const std::vector<const Node *> &roots) {
+    std::vector<const Node *> nodes = entryNodes(g, roots);
+    out += printKernelPlan(g, planKernels(nodes, {roots.begin(), roots.end()}), entry);
+  };
+  report("forward", outputs);
+  if (g.result(Role::Loss)) report("loss_and_grad", training);
+  return out;
 }
 
 /// --emit=llvm and --emit=obj: lower the optimized graph for a fixed batch.
@@ -153,7 +169,8 @@ int main(int argc, char **argv) {
     bool buildLibrary = emit.getNumOccurrences() == 0 && llvm::StringRef(outputFile).ends_with(".so");
     std::vector<std::string> pipeline;
     if (emit == Emit::Grad || (emit == Emit::Dot && dotGrad)) pipeline = gradPipeline();
-    if (emit == Emit::Opt || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary) pipeline = defaultPipeline();
+    if (emit == Emit::Opt || emit == Emit::Kernels || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary)
+      pipeline = defaultPipeline();
     if (!passList.empty()) {
       pipeline.clear();
       llvm::SmallVector<llvm::StringRef> names;
@@ -168,6 +185,11 @@ int main(int argc, char **argv) {
     if (printAfterAll) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
     if (emit == Emit::LLVM || emit == Emit::Obj) return emitMachineCode(*g, diags);
+    if (emit == Emit::Kernels) {
+      text = kernelReport(*g);
+      llvm::outs() << text;
+      return 0;
+    }
     if (buildLibrary) {
       AOTOptions aot;
       aot.outputPath = outputFile;

@@ -1,0 +1,52 @@
+//===- codegen/Fusion.h - Grouping ops into kernels ------------------------===//
+//
+// A kernel is one loop nest that writes one buffer. The plan decides, for
+// the ops one entry point runs, which are computed inside another op's loop
+// instead of through a buffer of their own:
+//
+//  - an elementwise op used once, by an elementwise op of the same shape,
+//    is computed inline by its user (chains collapse into one loop);
+//  - scalar constants are always inline;
+//  - the elementwise ops that follow a matmul (bias, activation, the relu
+//    mask of a backward product) become its epilogue, applied to each
+//    accumulated element before the store.
+//
+// Each decision records why, and --emit=kernels prints the plan.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace dlc {
+
+struct Kernel {
+  const Node *anchor;              ///< the op whose loop nest this is
+  std::vector<const Node *> epilogue; ///< matmul epilogue ops, in order (the last one is stored)
+  std::vector<const Node *> inlined;  ///< ops computed inside this kernel's loop
+  const Node *output() const { return epilogue.empty() ? anchor : epilogue.back(); }
+};
+
+struct KernelPlan {
+  std::vector<Kernel> kernels;
+  /// Ops computed without a buffer of their own (inline or in an epilogue).
+  std::unordered_set<const Node *> fused;
+  /// Inline ops: computed at their user's index (same shape, or a scalar constant).
+  std::unordered_set<const Node *> inlineOps;
+  /// Matmuls with an epilogue, and its ops.
+  std::unordered_map<const Node *, std::vector<const Node *>> epilogues;
+};
+
+/// Plans the kernels of one entry point: `nodes` in program order; `keep`
+/// are values that must have a buffer (the entry's results).
+KernelPlan planKernels(const std::vector<const Node *> &nodes, const std::unordered_set<const Node *> &keep);
+
+/// The plan as text (`dlc --emit=kernels`).
+std::string printKernelPlan(const Graph &g, const KernelPlan &plan, const std::string &entry);
+
+} // namespace dlc
