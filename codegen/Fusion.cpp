@@ -16,6 +16,23 @@ bool isScalarConstant(const Node *n) { return (n->kind == OpKind::Const || n->ki
 
 } // namespace
 
+std::vector<const Node *> entryNodes(const Graph &g, const std::vector<const Node *> &roots) {
+  std::unordered_set<const Node *> live(roots.begin(), roots.end());
+  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it)
+    if (live.count(it->get()))
+      for (const Node *o : (*it)->operands) live.insert(o);
+  std::vector<const Node *> out;
+  for (const auto &n : g.nodes())
+    if (live.count(n.get())) out.push_back(n.get());
+  return out;
+}
+
+std::pair<std::vector<const Node *>, std::vector<const Node *>> entryRoots(const Graph &g) {
+  std::vector<const Node *> outputs, training;
+  for (const auto &r : g.results) (r.role == Role::Output ? outputs : training).push_back(r.node);
+  return {outputs, training};
+}
+
 KernelPlan planKernels(const std::vector<const Node *> &nodes, const std::unordered_set<const Node *> &keep) {
   KernelPlan plan;
   std::unordered_map<const Node *, std::vector<const Node *>> users;

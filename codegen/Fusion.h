@@ -42,6 +42,13 @@ struct KernelPlan {
   std::unordered_map<const Node *, std::vector<const Node *>> epilogues;
 };
 
+/// The ops an entry point runs to compute `roots`, in program order.
+std::vector<const Node *> entryNodes(const Graph &g, const std::vector<const Node *> &roots);
+
+/// The results of the forward entry (outputs) and of the training entries
+/// (loss and gradients).
+std::pair<std::vector<const Node *>, std::vector<const Node *>> entryRoots(const Graph &g);
+
 /// Plans the kernels of one entry point: `nodes` in program order; `keep`
 /// are values that must have a buffer (the entry's results).
 KernelPlan planKernels(const std::vector<const Node *> &nodes, const std::unordered_set<const Node *> &keep);

@@ -1,5 +1,21 @@
-//===- codegen/Layout.cpp -------------------------------------------------===//
+//===- codegen/Layout.cpp - The arena, planned from liveness --------------===//
+//
+// Persistent buffers come first: inputs, labels, params, optimizer state and
+// every result (outputs, the loss, gradients), each with a place of its own.
+// Then the temporaries: values some entry point materializes (fusion leaves
+// the others without a buffer). Each gets an interval per entry point, from
+// the kernel that writes it to the last kernel that reads it; temporaries
+// whose intervals overlap in some entry point may not share memory, the
+// others do. Offsets are assigned first-fit, largest first.
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/Layout.h"
+
+#include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "codegen/Fusion.h"
 
 namespace dlc {
 
@@ -9,23 +25,103 @@ int64_t ModelLayout::elements(const Shape &shape) const {
   return n;
 }
 
+namespace {
+
+int64_t aligned(int64_t count) { return (std::max<int64_t>(count, 1) + 15) / 16 * 16; } // 64 bytes
+
+struct Temporary {
+  const Node *node;
+  int64_t size;
+  std::map<int, std::pair<size_t, size_t>> live; ///< entry -> [first kernel, last kernel]
+};
+
+bool conflict(const Temporary &a, const Temporary &b) {
+  for (const auto &[entry, x] : a.live) {
+    auto it = b.live.find(entry);
+    if (it != b.live.end() && x.first <= it->second.second && it->second.first <= x.second) return true;
+  }
+  return false;
+}
+
+} // namespace
+
 ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
   ModelLayout l;
   l.capacity = capacity;
   l.optimizer = optimizer;
-  // 16-float (64-byte) alignment for every buffer.
   auto take = [&](int64_t count) {
     int64_t at = l.arenaSize;
-    l.arenaSize += (std::max<int64_t>(count, 1) + 15) / 16 * 16;
+    l.arenaSize += aligned(count);
     return at;
   };
-  for (const auto &n : g.nodes()) {
-    int64_t count = l.elements(n->shape());
-    l.slots[n.get()] = {take(count), count};
-  }
+  std::unordered_set<const Node *> persistent;
+  for (const auto &n : g.nodes())
+    if (n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param) persistent.insert(n.get());
+  for (const auto &r : g.results) persistent.insert(r.node);
+  for (const auto &n : g.nodes()) // in program order, for a stable layout
+    if (persistent.count(n.get())) {
+      int64_t count = l.elements(n->shape());
+      l.slots[n.get()] = {take(count), count};
+    }
   int buffers = optimizer == Optimizer::Adam ? 2 : 1;
   for (const Node *p : g.nodesOfKind(OpKind::Param))
     for (int i = 0; i < buffers; ++i) l.state[p].push_back(take(l.elements(p->shape())));
+  l.persistentSize = l.arenaSize;
+
+  // Live intervals of the temporaries of each entry point.
+  std::unordered_map<const Node *, Temporary> temps;
+  auto [outputs, training] = entryRoots(g);
+  std::vector<std::vector<const Node *>> entries = {outputs};
+  if (g.result(Role::Loss)) entries.push_back(training);
+  for (int e = 0; e < int(entries.size()); ++e) {
+    const auto &roots = entries[size_t(e)];
+    KernelPlan plan = planKernels(entryNodes(g, roots), {roots.begin(), roots.end()});
+    std::unordered_set<const Node *> written; // what kernels store (an epilogue's last op included)
+    for (const Kernel &kernel : plan.kernels) written.insert(kernel.output());
+    for (size_t k = 0; k < plan.kernels.size(); ++k) {
+      const Kernel &kernel = plan.kernels[k];
+      auto touch = [&](const Node *n) {
+        if (persistent.count(n) || !written.count(n) || n->isLeaf()) return;
+        Temporary &t = temps[n];
+        t.node = n;
+        t.size = aligned(l.elements(n->shape()));
+        auto [it, fresh] = t.live.try_emplace(e, k, k);
+        it->second.first = std::min(it->second.first, k);
+        it->second.second = std::max(it->second.second, k);
+      };
+      touch(kernel.output());
+      std::vector<const Node *> computed = {kernel.anchor};
+      computed.insert(computed.end(), kernel.epilogue.begin(), kernel.epilogue.end());
+      computed.insert(computed.end(), kernel.inlined.begin(), kernel.inlined.end());
+      for (const Node *c : computed)
+        for (const Node *o : c->operands) touch(o);
+    }
+  }
+  std::vector<Temporary *> order;
+  for (auto &[n, t] : temps) order.push_back(&t);
+  std::sort(order.begin(), order.end(), [&](const Temporary *a, const Temporary *b) {
+    if (a->size != b->size) return a->size > b->size;
+    return std::find_if(g.nodes().begin(), g.nodes().end(), [&](auto &n) { return n.get() == a->node; }) <
+           std::find_if(g.nodes().begin(), g.nodes().end(), [&](auto &n) { return n.get() == b->node; });
+  });
+  std::vector<std::pair<const Temporary *, int64_t>> placed; // offset relative to the temporary region
+  int64_t region = 0;
+  for (const Temporary *t : order) {
+    l.unsharedTemporarySize += t->size;
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (auto &[other, at] : placed)
+      if (conflict(*t, *other)) busy.push_back({at, at + other->size});
+    std::sort(busy.begin(), busy.end());
+    int64_t at = 0;
+    for (auto [begin, end] : busy) {
+      if (at + t->size <= begin) break;
+      at = std::max(at, end);
+    }
+    placed.push_back({t, at});
+    region = std::max(region, at + t->size);
+    l.slots[t->node] = {l.persistentSize + at, l.elements(t->node->shape())};
+  }
+  l.arenaSize = l.persistentSize + region;
   return l;
 }
 

@@ -37,17 +37,22 @@ enum HyperIndex : int {
 struct ModelLayout {
   int64_t capacity = 1; ///< the largest batch a call may use
   Optimizer optimizer = Optimizer::SGD;
-  /// Offset and element count (at capacity) of each node's buffer.
+  /// Offset and element count (at capacity) of each materialized node's buffer.
   std::unordered_map<const Node *, std::pair<int64_t, int64_t>> slots;
   /// Optimizer state per param: SGD's z, or Adam's m and v.
   std::unordered_map<const Node *, std::vector<int64_t>> state;
   int64_t arenaSize = 0; ///< floats
+  int64_t persistentSize = 0;        ///< leaves, optimizer state and results
+  int64_t unsharedTemporarySize = 0; ///< what the temporaries would take with a buffer each
 
   /// Elements of `shape` with N = capacity.
   int64_t elements(const Shape &shape) const;
 };
 
-/// Lays out every node of `g` and the optimizer state of each param.
+/// Lays out the arena: a place of its own for every input, label, param,
+/// optimizer state and result; temporaries share memory where their live
+/// ranges (in kernel order, per entry point) do not overlap; values that
+/// fusion computes inline get no buffer at all.
 ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer);
 
 } // namespace dlc

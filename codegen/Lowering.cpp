@@ -48,8 +48,13 @@ public:
     plan_ = &plan;
     for (size_t i = 0; i < nodes.size(); ++i) {
       const Node *n = nodes[i];
-      buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.slots.at(n).first), names[i]);
       shapes_[n] = resolve(n->shape());
+      auto slot = layout_.slots.find(n);
+      if (slot != layout_.slots.end()) buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), names[i]);
+      else if (!plan.fused.count(n) && !plan.epilogues.count(n) && !n->isLeaf()) {
+        diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", names[i]);
+        return false;
+      }
     }
     for (const Kernel &k : plan.kernels)
       if (!lower(*k.anchor)) return false;
@@ -460,18 +465,6 @@ void FunctionEmitter::update(const Node *param, const Node *grad) {
 
 } // namespace
 
-/// The nodes the given results depend on, in program order.
-std::vector<const Node *> entryNodes(const Graph &g, const std::vector<const Node *> &roots) {
-  std::unordered_set<const Node *> live(roots.begin(), roots.end());
-  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it)
-    if (live.count(it->get()))
-      for (const Node *o : (*it)->operands) live.insert(o);
-  std::vector<const Node *> out;
-  for (const auto &n : g.nodes())
-    if (live.count(n.get())) out.push_back(n.get());
-  return out;
-}
-
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                                          llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
   auto m = std::make_unique<llvm::Module>(g.name, ctx);
@@ -483,8 +476,7 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     for (const Node *n : nodes) out.push_back(nameOf.at(n));
     return out;
   };
-  std::vector<const Node *> outputs, training;
-  for (const auto &r : g.results) (r.role == Role::Output ? outputs : training).push_back(r.node);
+  auto [outputs, training] = entryRoots(g);
   auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots, bool step) {
     FunctionEmitter e(*m, layout, diags);
     e.begin(prefix + suffix, step);

@@ -31,9 +31,6 @@ namespace dlc {
 /// at its `layout` offset; n is the batch, 1 <= n <= layout.capacity; hyper
 /// holds the HyperIndex values. Null, with diagnostics, on an op this
 /// lowering does not handle.
-/// The ops an entry point runs to compute `roots`, in program order.
-std::vector<const Node *> entryNodes(const Graph &g, const std::vector<const Node *> &roots);
-
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                                          llvm::LLVMContext &ctx, DiagnosticEngine &diags);
 

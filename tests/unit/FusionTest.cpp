@@ -3,6 +3,9 @@
 
 #include "TestUtil.h"
 #include "codegen/Fusion.h"
+#include "codegen/Layout.h"
+
+#include <algorithm>
 #include "codegen/Lowering.h"
 #include "passes/Pass.h"
 
@@ -92,4 +95,27 @@ TEST_CASE("values that are results or have several users keep their own buffer",
   CHECK(plan.kernels[2].anchor->kind == OpKind::Add);
   REQUIRE(plan.kernels[2].inlined.size() == 1);
   CHECK(plan.kernels[2].inlined[0]->kind == OpKind::Tanh);
+}
+
+TEST_CASE("the arena shares memory between temporaries whose live ranges do not overlap", "[fusion][memory]") {
+  DiagnosticEngine diags;
+  auto g = compile(readExample("fashion_cnn.net"), diags);
+  REQUIRE(g);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, defaultPipeline(), ctx));
+  ModelLayout l = planLayout(*g, 64, Optimizer::Adam);
+  int64_t temporary = l.arenaSize - l.persistentSize;
+  INFO("temporary " << temporary << ", without sharing " << l.unsharedTemporarySize);
+  CHECK(temporary < l.unsharedTemporarySize / 2);
+  // Persistent values never share: params, state and results are all disjoint.
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const auto &n : g->nodes())
+    if (n->isLeaf() && l.slots.count(n.get())) ranges.push_back({l.slots[n.get()].first, l.slots[n.get()].first + l.slots[n.get()].second});
+  for (const auto &r : g->results) ranges.push_back({l.slots[r.node].first, l.slots[r.node].first + l.slots[r.node].second});
+  for (auto &[p, s] : l.state)
+    for (int64_t off : s) ranges.push_back({off, off + l.slots[p].second});
+  std::sort(ranges.begin(), ranges.end());
+  ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end()); // a result may be listed twice
+  for (size_t i = 1; i < ranges.size(); ++i) CHECK(ranges[i - 1].second <= ranges[i].first);
+  for (const auto &range : ranges) CHECK(range.second <= l.persistentSize);
 }

@@ -87,15 +87,20 @@ cl::opt<bool> &printAfterAllFlag() {
 
 /// --emit=kernels: what each entry point computes in which loop nest.
 std::string kernelReport(const Graph &g) {
-  std::vector<const Node *> outputs, training;
-  for (const auto &r : g.results) (r.role == Role::Output ? outputs : training).push_back(r.node);
   std::string out;
+  auto [outputs, training] = entryRoots(g);
   auto report = [&](const char *entry, const std::vector<const Node *> &roots) {
     std::vector<const Node *> nodes = entryNodes(g, roots);
     out += printKernelPlan(g, planKernels(nodes, {roots.begin(), roots.end()}), entry);
   };
   report("forward", outputs);
   if (g.result(Role::Loss)) report("loss_and_grad", training);
+  int64_t capacity = nominalBatch > 0 ? nominalBatch.getValue() : g.train.getInt("batch", 64);
+  Optimizer optimizer = g.train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
+  ModelLayout l = planLayout(g, capacity, optimizer);
+  out += fmt::format("arena at batch {}: {} floats = {} persistent (inputs, labels, params, optimizer state, results)"
+                     " + {} temporary ({} without sharing)\n",
+                     capacity, l.arenaSize, l.persistentSize, l.arenaSize - l.persistentSize, l.unsharedTemporarySize);
   return out;
 }
 
