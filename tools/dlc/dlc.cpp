@@ -24,6 +24,9 @@
 #include "codegen/Fusion.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
+#include "Dataset.h"
+#include "Trainer.h"
+#include "dlc/dlc.hpp"
 #include "passes/Pass.h"
 
 namespace cl = llvm::cl;
@@ -69,6 +72,23 @@ cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout); a 
                                 cl::init("-"), cl::cat(category));
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input file, or - for stdin>"), cl::Required,
                                cl::cat(category));
+
+// ---- dlc train -----------------------------------------------------------
+cl::SubCommand trainCommand("train", "Train a model on a data set and report its test accuracy");
+cl::opt<std::string> trainFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> trainData("data", cl::desc("mnist, fashion-mnist, or a directory of train-/t10k- IDX files"),
+                               cl::Required, cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> dataRoot("data-root", cl::desc("Where scripts/fetch_data.sh put the data (default: data)"),
+                              cl::init("data"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<int64_t> trainEpochs("epochs", cl::desc("Epochs (default: the train block's, else 1)"), cl::init(0),
+                             cl::sub(trainCommand), cl::cat(category));
+cl::opt<int64_t> trainBatch("batch", cl::desc("Batch size (default: the train block's, else 64)"), cl::init(0),
+                            cl::sub(trainCommand), cl::cat(category));
+cl::opt<double> trainLR("lr", cl::desc("Learning rate (default: the train block's)"), cl::init(-1),
+                        cl::sub(trainCommand), cl::cat(category));
+cl::opt<uint64_t> trainSeed("seed", cl::desc("Seed of the initializers and the shuffling (default 0)"), cl::init(0),
+                            cl::sub(trainCommand), cl::cat(category));
+cl::opt<bool> trainQuiet("quiet", cl::desc("No progress bar"), cl::sub(trainCommand), cl::cat(category));
 
 int usageError(const std::string &msg) {
   llvm::errs() << "dlc: error: " << msg << "\n";
@@ -131,6 +151,62 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
   return 0;
 }
 
+int trainMain() {
+  std::string error;
+  Dataset train, test;
+  if (!loadNamedDataset(trainData, dataRoot, train, test, error)) {
+    llvm::errs() << "dlc train: error: " << error << "\n";
+    if (trainData == "mnist") llvm::errs() << "dlc train: note: scripts/fetch_data.sh installs the MNIST digits\n";
+    return 1;
+  }
+  CompileOptions options;
+  options.seed = trainSeed;
+  options.maxBatch = trainBatch;
+  CompileResult r = compileFile(trainFile, options);
+  if (!r) {
+    llvm::errs() << r.rendered;
+    return 1;
+  }
+  Model &model = *r.model;
+  // The train block's epochs, unless --epochs says otherwise.
+  int64_t epochs = trainEpochs;
+  if (epochs <= 0) {
+    DiagnosticEngine diags;
+    auto file = std::make_shared<SourceFile>();
+    file->name = trainFile;
+    auto buffer = llvm::MemoryBuffer::getFile(trainFile);
+    file->text = buffer ? (*buffer)->getBuffer().str() : "";
+    auto g = compileNet(file, diags);
+    epochs = g ? g->train.getInt("epochs", 1) : 1;
+  }
+  llvm::outs() << fmt::format("training {} on {}: {} training and {} test samples, batch {}, {} epochs\n", trainFile.getValue(),
+                              trainData.getValue(), train.count, test.count, model.maxBatch(), epochs);
+  llvm::outs().flush();
+  TrainOptions to;
+  to.epochs = epochs;
+  to.seed = trainSeed;
+  to.lr = trainLR;
+  to.progress = !trainQuiet && llvm::errs().is_displayed();
+  TrainSummary summary;
+  struct Forward : std::streambuf {
+    int overflow(int c) override {
+      if (c != EOF) llvm::outs() << char(c);
+      return c;
+    }
+    std::streamsize xsputn(const char *s, std::streamsize n) override {
+      llvm::outs() << llvm::StringRef(s, size_t(n));
+      llvm::outs().flush();
+      return n;
+    }
+  } forward;
+  std::ostream out(&forward);
+  if (!trainClassifier(model, train, test, to, out, summary, error)) {
+    llvm::errs() << "dlc train: error: " << error << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cl::opt<bool> &printAfterAll = printAfterAllFlag();
   printAfterAll.setDescription("Print the IR after each pass (to stderr)");
@@ -139,6 +215,7 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
+  if (trainCommand) return trainMain();
 
   auto buffer = inputFile == "-" ? llvm::MemoryBuffer::getSTDIN() : llvm::MemoryBuffer::getFile(inputFile);
   if (!buffer) {

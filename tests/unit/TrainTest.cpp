@@ -1,0 +1,119 @@
+//===- tests/unit/TrainTest.cpp - Data loading and the training loop ------===//
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <llvm/Support/FileSystem.h>
+
+#include "Dataset.h"
+#include "Trainer.h"
+#include "TestUtil.h"
+
+using namespace dlc;
+
+namespace {
+
+std::string writeIDX(const std::string &path, std::vector<uint32_t> dims, const std::vector<uint8_t> &data,
+                     uint8_t type = 0x08) {
+  std::ofstream f(path, std::ios::binary);
+  uint8_t magic[4] = {0, 0, type, uint8_t(dims.size())};
+  f.write(reinterpret_cast<const char *>(magic), 4);
+  for (uint32_t d : dims) {
+    uint8_t be[4] = {uint8_t(d >> 24), uint8_t(d >> 16), uint8_t(d >> 8), uint8_t(d)};
+    f.write(reinterpret_cast<const char *>(be), 4);
+  }
+  f.write(reinterpret_cast<const char *>(data.data()), std::streamsize(data.size()));
+  return path;
+}
+
+/// Two classes of 4x4 images: bright left half or bright right half, with noise.
+void writeToySet(const std::string &dir, const std::string &prefix, int count) {
+  std::vector<uint8_t> images, labels;
+  for (int i = 0; i < count; ++i) {
+    int label = i % 2;
+    for (int p = 0; p < 16; ++p) {
+      bool left = p % 4 < 2;
+      int base = (left == (label == 0)) ? 200 : 30;
+      images.push_back(uint8_t(base + (i * 7 + p * 13) % 40));
+    }
+    labels.push_back(uint8_t(label));
+  }
+  writeIDX(dir + "/" + prefix + "-images-idx3-ubyte", {uint32_t(count), 4, 4}, images);
+  writeIDX(dir + "/" + prefix + "-labels-idx1-ubyte", {uint32_t(count)}, labels);
+}
+
+} // namespace
+
+TEST_CASE("IDX files load, and each kind of bad file is a clear error", "[data]") {
+  llvm::SmallString<128> d;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-data-test", d));
+  std::string dir = d.str().str();
+  writeToySet(dir, "train", 6);
+  std::string err;
+  auto ok = loadIDX(dir + "/train-images-idx3-ubyte", dir + "/train-labels-idx1-ubyte", err);
+  REQUIRE(ok);
+  CHECK(ok->count == 6);
+  CHECK(ok->sampleSize == 16);
+  CHECK(ok->labels == std::vector<int32_t>{0, 1, 0, 1, 0, 1});
+  CHECK(ok->x[0] == Approx(200 / 255.0));
+
+  CHECK_FALSE(loadIDX(dir + "/nothere", dir + "/train-labels-idx1-ubyte", err));
+  CHECK(err == dir + "/nothere: no such file");
+  writeIDX(dir + "/float.idx", {2, 4, 4}, std::vector<uint8_t>(128), 0x0D);
+  CHECK_FALSE(loadIDX(dir + "/float.idx", dir + "/train-labels-idx1-ubyte", err));
+  CHECK(err == dir + "/float.idx: not an IDX file of unsigned bytes (wrong magic number)");
+  writeIDX(dir + "/short.idx", {6, 4, 4}, std::vector<uint8_t>(50));
+  CHECK_FALSE(loadIDX(dir + "/short.idx", dir + "/train-labels-idx1-ubyte", err));
+  CHECK(err == dir + "/short.idx: expected 96 bytes of data, found 50");
+  writeIDX(dir + "/five.idx", {5}, std::vector<uint8_t>(5));
+  CHECK_FALSE(loadIDX(dir + "/train-images-idx3-ubyte", dir + "/five.idx", err));
+  CHECK(err == dir + "/train-images-idx3-ubyte holds 6 images but " + dir + "/five.idx holds 5 labels");
+  llvm::sys::fs::remove_directories(dir);
+}
+
+TEST_CASE("training a classifier on a toy problem reaches full accuracy; mismatched models are refused", "[data][train]") {
+  llvm::SmallString<128> d;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-train-test", d));
+  std::string dir = d.str().str();
+  writeToySet(dir, "train", 200);
+  writeToySet(dir, "t10k", 50);
+  Dataset train, test;
+  std::string err;
+  REQUIRE(loadNamedDataset(dir, "", train, test, err));
+  CompileOptions options;
+  options.maxBatch = 16;
+  CompileResult r = compileString(R"(model toy {
+  input x : [16]
+  label y : class(2)
+  param A : [8, 16] ~ he
+  param b : [8] ~ zeros
+  param C : [2, 8] ~ glorot
+  w = C @ relu(A @ x + b)
+  output p = softmax(w)
+  loss cross_entropy(w, y)
+}
+train toy { optimizer sgd(lr = 0.1, momentum = 0.9) }
+)", options);
+  INFO(r.rendered);
+  REQUIRE(r);
+  double before = classificationAccuracy(*r.model, test, err);
+  TrainOptions to;
+  to.epochs = 3;
+  to.progress = false;
+  std::ostringstream log;
+  TrainSummary summary;
+  REQUIRE(trainClassifier(*r.model, train, test, to, log, summary, err));
+  INFO(log.str());
+  CHECK(summary.testAccuracy == 1.0);
+  CHECK(before < 1.0);
+  CHECK(log.str().find("epoch 3/3  train loss ") != std::string::npos);
+  CHECK(log.str().find("test accuracy: 100.00%") != std::string::npos);
+
+  // A model whose input does not fit the data is refused with the sizes.
+  CompileResult wrong = compileString("model w {\n  input x : [10]\n  label y : class(2)\n  param A : [2, 10] ~ he\n"
+                                      "  output p = A @ x\n  loss cross_entropy(A @ x, y)\n}\n", options);
+  REQUIRE(wrong);
+  CHECK_FALSE(trainClassifier(*wrong.model, train, test, to, log, summary, err));
+  CHECK(err == "model input 'x' takes 10 values per sample, but the data's samples have 16");
+  llvm::sys::fs::remove_directories(dir);
+}
