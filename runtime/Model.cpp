@@ -100,6 +100,7 @@ dlc_status Model::load(const std::string &path) {
   impl_->last.clear();
   return dlc_rt_load(impl_->model, path.c_str());
 }
+int64_t Model::step() const { return dlc_rt_step(impl_->model); }
 const char *Model::lastError() const {
   return impl_->last.empty() ? dlc_rt_last_error(impl_->model) : impl_->last.c_str();
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <random>
@@ -62,9 +63,10 @@ double seconds(std::chrono::steady_clock::time_point since) {
 
 } // namespace
 
-double classificationAccuracy(Model &model, const Dataset &data, std::string &error) {
+double classificationAccuracy(Model &model, const Dataset &data, std::string &error, std::vector<int64_t> *confusion) {
   Interface io;
   if (!checkInterface(model, data, io, error)) return -1;
+  if (confusion) confusion->assign(size_t(io.outputSize * io.outputSize), 0);
   const int64_t cap = model.maxBatch();
   std::vector<float> scores(size_t(cap * io.outputSize));
   int outputs = 0;
@@ -84,38 +86,102 @@ double classificationAccuracy(Model &model, const Dataset &data, std::string &er
     }
     for (int64_t i = 0; i < n; ++i) {
       const float *row = scores.data() + i * io.outputSize;
-      correct += std::max_element(row, row + io.outputSize) - row == data.labels[size_t(at + i)];
+      int64_t predicted = std::max_element(row, row + io.outputSize) - row, label = data.labels[size_t(at + i)];
+      correct += predicted == label;
+      if (confusion) ++(*confusion)[size_t(label * io.outputSize + predicted)];
     }
   }
   return data.count ? double(correct) / double(data.count) : 0;
 }
 
-bool trainClassifier(Model &model, const Dataset &train, const Dataset &test, const TrainOptions &options,
+namespace {
+
+/// Splits off the last `share` of a fixed shuffle of `all` as validation data.
+void splitValidation(const Dataset &all, double share, uint64_t seed, Dataset &train, Dataset &val) {
+  std::vector<int64_t> order(size_t(all.count));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed ^ 0x5eed));
+  int64_t nval = int64_t(double(all.count) * share);
+  for (Dataset *d : {&train, &val}) {
+    d->sampleSize = all.sampleSize;
+    d->x.clear();
+    d->labels.clear();
+  }
+  for (int64_t i = 0; i < all.count; ++i) {
+    Dataset &d = i < all.count - nval ? train : val;
+    int64_t s = order[size_t(i)];
+    d.x.insert(d.x.end(), all.x.begin() + s * all.sampleSize, all.x.begin() + (s + 1) * all.sampleSize);
+    d.labels.push_back(all.labels[size_t(s)]);
+  }
+  train.count = int64_t(train.labels.size());
+  val.count = int64_t(val.labels.size());
+}
+
+/// The mean loss over a data set (loss_and_grad on each batch; params unchanged).
+bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &error) {
+  const int64_t cap = model.maxBatch();
+  double sum = 0;
+  for (int64_t at = 0; at < data.count; at += cap) {
+    int64_t n = std::min(cap, data.count - at);
+    const float *in[] = {data.x.data() + at * data.sampleSize};
+    const void *lab[] = {data.labels.data() + at};
+    float l = 0;
+    if (model.lossAndGrad(n, in, lab, &l) != DLC_OK) {
+      error = model.lastError();
+      return false;
+    }
+    sum += double(l) * double(n);
+  }
+  loss = data.count ? sum / double(data.count) : 0;
+  return true;
+}
+
+} // namespace
+
+bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, const TrainOptions &options,
                      std::ostream &log, TrainSummary &summary, std::string &error) {
   Interface io;
-  if (!checkInterface(model, train, io, error)) return false;
+  if (!checkInterface(model, all, io, error)) return false;
   if (options.lr >= 0 && model.setHyper("lr", options.lr) != DLC_OK) {
     error = model.lastError();
     return false;
   }
-  const int64_t cap = model.maxBatch(), d = train.sampleSize;
-  std::vector<int64_t> order(size_t(train.count));
+  if (options.valSplit < 0 || options.valSplit >= 1) {
+    error = "the validation split must be in [0, 1)";
+    return false;
+  }
+  Dataset train, val;
+  const Dataset *trainSet = &all;
+  if (options.valSplit > 0) {
+    splitValidation(all, options.valSplit, options.seed, train, val);
+    trainSet = &train;
+  }
+  const int64_t cap = model.maxBatch(), d = trainSet->sampleSize;
+  const int64_t stepsPerEpoch = (trainSet->count + cap - 1) / cap;
+  std::vector<int64_t> order(size_t(trainSet->count));
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(options.seed);
+  // A resumed run replays the shuffles of the epochs it has done, so that it
+  // continues exactly where the saved run was.
+  int64_t done = options.resumed ? model.step() / std::max<int64_t>(stepsPerEpoch, 1) : 0;
+  for (int64_t e = 0; e < done; ++e) std::shuffle(order.begin(), order.end(), rng);
+  if (done > 0) log << "resuming after epoch " << done << " (step " << model.step() << ")\n";
   std::vector<float> xb(size_t(cap * d));
   std::vector<int32_t> yb(static_cast<size_t>(cap));
+  double bestVal = INFINITY;
+  int64_t sinceBest = 0;
   auto start = std::chrono::steady_clock::now();
-  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+  for (int64_t epoch = done + 1; epoch <= options.epochs; ++epoch) {
     auto epochStart = std::chrono::steady_clock::now();
     std::shuffle(order.begin(), order.end(), rng);
     double lossSum = 0;
-    int64_t seen = 0, steps = 0, totalSteps = (train.count + cap - 1) / cap;
-    for (int64_t at = 0; at < train.count; at += cap) {
-      int64_t n = std::min(cap, train.count - at);
+    int64_t seen = 0, steps = 0;
+    for (int64_t at = 0; at < trainSet->count; at += cap) {
+      int64_t n = std::min(cap, trainSet->count - at);
       for (int64_t i = 0; i < n; ++i) {
         int64_t s = order[size_t(at + i)];
-        std::copy_n(train.x.data() + s * d, d, xb.data() + i * d);
-        yb[size_t(i)] = train.labels[size_t(s)];
+        std::copy_n(trainSet->x.data() + s * d, d, xb.data() + i * d);
+        yb[size_t(i)] = trainSet->labels[size_t(s)];
       }
       const float *in[] = {xb.data()};
       const void *lab[] = {yb.data()};
@@ -127,30 +193,58 @@ bool trainClassifier(Model &model, const Dataset &train, const Dataset &test, co
       lossSum += double(loss) * double(n);
       seen += n;
       ++steps;
-      if (options.progress && (steps % 20 == 0 || steps == totalSteps)) {
+      if (options.progress && (steps % 20 == 0 || steps == stepsPerEpoch)) {
         double t = seconds(epochStart);
-        int filled = int(30 * steps / totalSteps);
+        int filled = int(30 * steps / stepsPerEpoch);
         std::fprintf(stderr, "\repoch %lld [%-30s] %3lld%%  loss %.4f  %.0f samples/s ", (long long)epoch,
-                     std::string(size_t(filled), '=').c_str(), (long long)(100 * steps / totalSteps),
+                     std::string(size_t(filled), '=').c_str(), (long long)(100 * steps / stepsPerEpoch),
                      lossSum / double(seen), double(seen) / std::max(t, 1e-9));
       }
     }
     if (options.progress) std::fprintf(stderr, "\r%100s\r", "");
     double trainTime = seconds(epochStart);
-    double acc = classificationAccuracy(model, test, error);
-    if (acc < 0) return false;
     summary.lastLoss = lossSum / double(std::max<int64_t>(seen, 1));
-    char line[256];
-    std::snprintf(line, sizeof line, "epoch %lld/%lld  train loss %.4f  test accuracy %.2f%%  %.2f s  %.0f samples/s\n",
-                  (long long)epoch, (long long)options.epochs, summary.lastLoss, 100 * acc, trainTime,
+    char line[320];
+    int len = std::snprintf(line, sizeof line, "epoch %lld/%lld  train loss %.4f", (long long)epoch,
+                            (long long)options.epochs, summary.lastLoss);
+    double valLoss = 0;
+    if (val.count > 0) {
+      double valAcc = classificationAccuracy(model, val, error);
+      if (valAcc < 0 || !meanLoss(model, val, valLoss, error)) return false;
+      len += std::snprintf(line + len, sizeof line - size_t(len), "  val loss %.4f  val accuracy %.2f%%", valLoss,
+                           100 * valAcc);
+    }
+    if (test.count > 0) {
+      double acc = classificationAccuracy(model, test, error);
+      if (acc < 0) return false;
+      summary.testAccuracy = acc;
+      len += std::snprintf(line + len, sizeof line - size_t(len), "  test accuracy %.2f%%", 100 * acc);
+    }
+    std::snprintf(line + len, sizeof line - size_t(len), "  %.2f s  %.0f samples/s\n", trainTime,
                   double(seen) / std::max(trainTime, 1e-9));
     log << line << std::flush;
-    summary.testAccuracy = acc;
+    if (!options.checkpoint.empty() && model.save(options.checkpoint) != DLC_OK) {
+      error = model.lastError();
+      return false;
+    }
+    if (val.count > 0 && options.earlyStop > 0) {
+      if (valLoss < bestVal) bestVal = valLoss, sinceBest = 0;
+      else if (++sinceBest >= options.earlyStop) {
+        log << "early stop: no better validation loss for " << options.earlyStop << " epochs\n";
+        break;
+      }
+    }
   }
   summary.seconds = seconds(start);
-  char line[64];
-  std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary.testAccuracy);
-  log << line;
+  if (done >= options.epochs && test.count > 0) { // a resumed run that had already finished
+    summary.testAccuracy = classificationAccuracy(model, test, error);
+    if (summary.testAccuracy < 0) return false;
+  }
+  if (test.count > 0) {
+    char line[64];
+    std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary.testAccuracy);
+    log << line;
+  }
   return true;
 }
 

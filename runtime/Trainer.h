@@ -12,9 +12,13 @@ namespace dlc {
 
 struct TrainOptions {
   int64_t epochs = 1;
-  uint64_t seed = 0;   ///< shuffling order
-  double lr = -1;      ///< < 0: the model's train block
-  bool progress = true;///< a progress line per epoch while it runs
+  uint64_t seed = 0;      ///< shuffling order (and the validation split)
+  double lr = -1;         ///< < 0: the model's train block
+  bool progress = true;   ///< a progress line per epoch while it runs
+  double valSplit = 0;    ///< share of the training data held out for validation
+  int64_t earlyStop = 0;  ///< stop after this many epochs without a better validation loss (0: never)
+  std::string checkpoint; ///< save here after every epoch (atomically)
+  bool resumed = false;   ///< the model was loaded from a checkpoint: skip the epochs it has done
 };
 
 struct TrainSummary {
@@ -23,8 +27,10 @@ struct TrainSummary {
   double seconds = 0;
 };
 
-/// The share of samples whose largest output is the label.
-double classificationAccuracy(Model &model, const Dataset &data, std::string &error);
+/// The share of samples whose largest output is the label; with `confusion`,
+/// also counts[label * classes + predicted].
+double classificationAccuracy(Model &model, const Dataset &data, std::string &error,
+                              std::vector<int64_t> *confusion = nullptr);
 
 /// Trains with shuffled minibatches of the model's batch capacity (the last
 /// one partial), printing one line per epoch (train loss, test accuracy,

@@ -250,6 +250,8 @@ dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
 
 const char *dlc_rt_last_error(const dlc_model *m) { return m ? m->error : create_error; }
 
+int64_t dlc_rt_step(const dlc_model *m) { return m ? m->step : 0; }
+
 /*===- Checkpoints: safetensors --------------------------------------------===*
  * u64 header length | JSON header | raw little-endian data. The header maps
  * each tensor name to {"dtype":"F32","shape":[..],"data_offsets":[begin,end]}

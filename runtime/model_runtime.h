@@ -61,6 +61,8 @@ dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value);
 dlc_status dlc_rt_save(const dlc_model *m, const char *path);
 dlc_status dlc_rt_load(dlc_model *m, const char *path);
 const char *dlc_rt_last_error(const dlc_model *m);
+/* The number of train steps taken (restored by load). */
+int64_t dlc_rt_step(const dlc_model *m);
 
 #ifdef __cplusplus
 }

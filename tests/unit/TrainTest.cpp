@@ -117,3 +117,79 @@ train toy { optimizer sgd(lr = 0.1, momentum = 0.9) }
   CHECK(err == "model input 'x' takes 10 values per sample, but the data's samples have 16");
   llvm::sys::fs::remove_directories(dir);
 }
+
+TEST_CASE("a resumed run ends bit-identical to an uninterrupted one; early stopping stops", "[data][train]") {
+  llvm::SmallString<128> d;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-resume-test", d));
+  std::string dir = d.str().str();
+  writeToySet(dir, "train", 100);
+  writeToySet(dir, "t10k", 20);
+  Dataset train, test;
+  std::string err;
+  REQUIRE(loadNamedDataset(dir, "", train, test, err));
+  const char *source = R"(model toy {
+  input x : [16]
+  label y : class(2)
+  param A : [8, 16] ~ he
+  param C : [2, 8] ~ glorot
+  w = C @ tanh(A @ x)
+  output p = softmax(w)
+  loss cross_entropy(w, y)
+}
+train toy { optimizer adam(lr = 0.01) }
+)";
+  CompileOptions options;
+  options.maxBatch = 16;
+  options.seed = 5;
+  auto params = [](Model &m) {
+    std::vector<float> a(128), c(16);
+    REQUIRE(m.getParam("A", a) == DLC_OK);
+    REQUIRE(m.getParam("C", c) == DLC_OK);
+    a.insert(a.end(), c.begin(), c.end());
+    return a;
+  };
+  TrainOptions to;
+  to.progress = false;
+  to.seed = 9;
+  to.valSplit = 0.2;
+  std::ostringstream log;
+  TrainSummary summary;
+  // Straight through: 3 epochs.
+  CompileResult straight = compileString(source, options);
+  REQUIRE(straight);
+  to.epochs = 3;
+  REQUIRE(trainClassifier(*straight.model, train, test, to, log, summary, err));
+  // Interrupted after 2 epochs, then resumed from the checkpoint by a fresh model.
+  CompileResult first = compileString(source, options);
+  REQUIRE(first);
+  to.epochs = 2;
+  to.checkpoint = dir + "/ck.safetensors";
+  REQUIRE(trainClassifier(*first.model, train, test, to, log, summary, err));
+  options.seed = 77; // different initial params: everything must come from the checkpoint
+  CompileResult resumed = compileString(source, options);
+  REQUIRE(resumed);
+  REQUIRE(resumed.model->load(to.checkpoint) == DLC_OK);
+  to.epochs = 3;
+  to.resumed = true;
+  to.checkpoint.clear();
+  REQUIRE(trainClassifier(*resumed.model, train, test, to, log, summary, err));
+  CHECK(log.str().find("resuming after epoch 2") != std::string::npos);
+  CHECK(params(*resumed.model) == params(*straight.model));
+
+  // With a zero learning rate the validation loss never improves.
+  CompileResult frozen = compileString(source, options);
+  REQUIRE(frozen);
+  TrainOptions stop;
+  stop.progress = false;
+  stop.epochs = 10;
+  stop.valSplit = 0.2;
+  stop.earlyStop = 2;
+  stop.lr = 0;
+  std::ostringstream stopLog;
+  REQUIRE(trainClassifier(*frozen.model, train, test, stop, stopLog, summary, err));
+  INFO(stopLog.str());
+  CHECK(stopLog.str().find("epoch 3/10") != std::string::npos);
+  CHECK(stopLog.str().find("epoch 4/10") == std::string::npos);
+  CHECK(stopLog.str().find("early stop: no better validation loss for 2 epochs") != std::string::npos);
+  llvm::sys::fs::remove_directories(dir);
+}

@@ -5,6 +5,7 @@
 // code (0 success, 1 any error: in the input, the flags, or I/O).
 //
 //===----------------------------------------------------------------------===//
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -89,6 +90,24 @@ cl::opt<double> trainLR("lr", cl::desc("Learning rate (default: the train block'
 cl::opt<uint64_t> trainSeed("seed", cl::desc("Seed of the initializers and the shuffling (default 0)"), cl::init(0),
                             cl::sub(trainCommand), cl::cat(category));
 cl::opt<bool> trainQuiet("quiet", cl::desc("No progress bar"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<double> valSplit("val-split", cl::desc("Share of the training data held out for validation (default 0)"),
+                         cl::init(0), cl::sub(trainCommand), cl::cat(category));
+cl::opt<int64_t> earlyStop("early-stop", cl::desc("Stop after this many epochs without a better validation loss"),
+                           cl::init(0), cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> checkpointFile("checkpoint", cl::desc("Save params and optimizer state here after every epoch"),
+                                    cl::value_desc("file"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> resumeFile("resume", cl::desc("Continue training from this checkpoint"), cl::value_desc("file"),
+                                cl::sub(trainCommand), cl::cat(category));
+
+// ---- dlc eval ------------------------------------------------------------
+cl::SubCommand evalCommand("eval", "Report a trained model's test accuracy and confusion matrix");
+cl::opt<std::string> evalFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(evalCommand));
+cl::opt<std::string> evalCheckpoint("checkpoint", cl::desc("The trained params"), cl::Required, cl::value_desc("file"),
+                                    cl::sub(evalCommand), cl::cat(category));
+cl::opt<std::string> evalData("data", cl::desc("mnist, fashion-mnist, or a directory of IDX files"), cl::Required,
+                              cl::sub(evalCommand), cl::cat(category));
+cl::opt<std::string> evalDataRoot("data-root", cl::desc("Where scripts/fetch_data.sh put the data (default: data)"),
+                                  cl::init("data"), cl::sub(evalCommand), cl::cat(category));
 
 int usageError(const std::string &msg) {
   llvm::errs() << "dlc: error: " << msg << "\n";
@@ -186,6 +205,16 @@ int trainMain() {
   to.epochs = epochs;
   to.seed = trainSeed;
   to.lr = trainLR;
+  to.valSplit = valSplit;
+  to.earlyStop = earlyStop;
+  to.checkpoint = checkpointFile;
+  if (!resumeFile.empty()) {
+    if (model.load(resumeFile) != DLC_OK) {
+      llvm::errs() << "dlc train: error: " << model.lastError() << "\n";
+      return 1;
+    }
+    to.resumed = true;
+  }
   to.progress = !trainQuiet && llvm::errs().is_displayed();
   TrainSummary summary;
   struct Forward : std::streambuf {
@@ -207,6 +236,41 @@ int trainMain() {
   return 0;
 }
 
+int evalMain() {
+  std::string error;
+  Dataset train, test;
+  if (!loadNamedDataset(evalData, evalDataRoot, train, test, error)) {
+    llvm::errs() << "dlc eval: error: " << error << "\n";
+    return 1;
+  }
+  CompileResult r = compileFile(evalFile);
+  if (!r) {
+    llvm::errs() << r.rendered;
+    return 1;
+  }
+  if (r.model->load(evalCheckpoint) != DLC_OK) {
+    llvm::errs() << "dlc eval: error: " << r.model->lastError() << "\n";
+    return 1;
+  }
+  std::vector<int64_t> confusion;
+  double acc = classificationAccuracy(*r.model, test, error, &confusion);
+  if (acc < 0) {
+    llvm::errs() << "dlc eval: error: " << error << "\n";
+    return 1;
+  }
+  size_t k = size_t(std::sqrt(double(confusion.size())));
+  llvm::outs() << fmt::format("confusion matrix on {} test samples (rows: label, columns: prediction)\n      ", test.count);
+  for (size_t c = 0; c < k; ++c) llvm::outs() << fmt::format("{:>6}", c);
+  llvm::outs() << "\n";
+  for (size_t row = 0; row < k; ++row) {
+    llvm::outs() << fmt::format("{:>6}", row);
+    for (size_t c = 0; c < k; ++c) llvm::outs() << fmt::format("{:>6}", confusion[row * k + c]);
+    llvm::outs() << "\n";
+  }
+  llvm::outs() << fmt::format("test accuracy: {:.2f}%\n", 100 * acc);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cl::opt<bool> &printAfterAll = printAfterAllFlag();
   printAfterAll.setDescription("Print the IR after each pass (to stderr)");
@@ -216,6 +280,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
   if (trainCommand) return trainMain();
+  if (evalCommand) return evalMain();
 
   auto buffer = inputFile == "-" ? llvm::MemoryBuffer::getSTDIN() : llvm::MemoryBuffer::getFile(inputFile);
   if (!buffer) {

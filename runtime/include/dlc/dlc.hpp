@@ -81,6 +81,8 @@ public:
   /// Checkpoints (safetensors), as in dlc/abi.h: atomic save, checked load.
   dlc_status save(const std::string &path) const;
   dlc_status load(const std::string &path);
+  /// Train steps taken so far (a loaded checkpoint restores it).
+  int64_t step() const;
   /// Why the last failing call failed.
   const char *lastError() const;
 
