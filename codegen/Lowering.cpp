@@ -25,6 +25,13 @@ public:
   FunctionEmitter(llvm::Module &m, const ModelLayout &layout, DiagnosticEngine &diags)
       : m_(m), ctx_(m.getContext()), b_(ctx_), layout_(layout), diags_(diags) {
     f32_ = b_.getFloatTy();
+    // Sums may be reassociated and multiply-adds contracted to FMA, so that the
+    // vectorizer can split accumulations (matmul, reductions) into lanes. NaN
+    // and infinity semantics stay (relu, max and the masks rely on them).
+    llvm::FastMathFlags fmf;
+    fmf.setAllowReassoc();
+    fmf.setAllowContract();
+    b_.setFastMathFlags(fmf);
     i64_ = b_.getInt64Ty();
     ptr_ = b_.getPtrTy();
   }

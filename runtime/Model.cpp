@@ -101,6 +101,7 @@ dlc_status Model::load(const std::string &path) {
   return dlc_rt_load(impl_->model, path.c_str());
 }
 int64_t Model::step() const { return dlc_rt_step(impl_->model); }
+double Model::hyper(const std::string &key) const { return dlc_rt_get_hyper(impl_->model, key.c_str()); }
 const char *Model::lastError() const {
   return impl_->last.empty() ? dlc_rt_last_error(impl_->model) : impl_->last.c_str();
 }

@@ -138,6 +138,19 @@ bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &erro
 
 } // namespace
 
+double scheduledLearningRate(const TrainOptions &o, double base, int64_t step, int64_t stepsPerEpoch) {
+  double lr = base;
+  if (o.schedule == "step") {
+    double epoch = double(step / std::max<int64_t>(stepsPerEpoch, 1));
+    lr = base * std::pow(o.gamma, std::floor(epoch / std::max(o.every, 1.0)));
+  } else if (o.schedule == "cosine") {
+    double total = double(std::max<int64_t>(o.epochs * stepsPerEpoch, 1));
+    lr = o.minLr + (base - o.minLr) * 0.5 * (1 + std::cos(M_PI * std::min(double(step), total) / total));
+  }
+  if (o.warmup > 0 && step < o.warmup) lr *= double(step + 1) / double(o.warmup);
+  return lr;
+}
+
 bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, const TrainOptions &options,
                      std::ostream &log, TrainSummary &summary, std::string &error) {
   Interface io;
@@ -150,6 +163,7 @@ bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, cons
     error = "the validation split must be in [0, 1)";
     return false;
   }
+  const double baseLr = model.hyper("lr");
   Dataset train, val;
   const Dataset *trainSet = &all;
   if (options.valSplit > 0) {
@@ -186,6 +200,8 @@ bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, cons
       const float *in[] = {xb.data()};
       const void *lab[] = {yb.data()};
       float loss = 0;
+      if (options.schedule != "constant" || options.warmup > 0)
+        model.setHyper("lr", scheduledLearningRate(options, baseLr, model.step(), stepsPerEpoch));
       if (model.trainStep(n, in, lab, &loss) != DLC_OK) {
         error = model.lastError();
         return false;

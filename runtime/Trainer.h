@@ -19,7 +19,16 @@ struct TrainOptions {
   int64_t earlyStop = 0;  ///< stop after this many epochs without a better validation loss (0: never)
   std::string checkpoint; ///< save here after every epoch (atomically)
   bool resumed = false;   ///< the model was loaded from a checkpoint: skip the epochs it has done
+  /// Learning-rate schedule: "constant", "step" (times `gamma` every `every`
+  /// epochs) or "cosine" (down to `minLr` at the end), after `warmup` steps
+  /// of linear warm-up.
+  std::string schedule = "constant";
+  double every = 1, gamma = 0.1, minLr = 0;
+  int64_t warmup = 0;
 };
+
+/// The learning rate of train step `step` (0-based) under the schedule.
+double scheduledLearningRate(const TrainOptions &o, double base, int64_t step, int64_t stepsPerEpoch);
 
 struct TrainSummary {
   double testAccuracy = 0;

@@ -252,6 +252,12 @@ const char *dlc_rt_last_error(const dlc_model *m) { return m ? m->error : create
 
 int64_t dlc_rt_step(const dlc_model *m) { return m ? m->step : 0; }
 
+double dlc_rt_get_hyper(const dlc_model *m, const char *key) {
+  for (int h = 0; m && key && h < H_C1; ++h)
+    if (strcmp(key, hyper_names[h]) == 0) return m->hyper[h];
+  return NAN;
+}
+
 /*===- Checkpoints: safetensors --------------------------------------------===*
  * u64 header length | JSON header | raw little-endian data. The header maps
  * each tensor name to {"dtype":"F32","shape":[..],"data_offsets":[begin,end]}

@@ -63,6 +63,8 @@ dlc_status dlc_rt_load(dlc_model *m, const char *path);
 const char *dlc_rt_last_error(const dlc_model *m);
 /* The number of train steps taken (restored by load). */
 int64_t dlc_rt_step(const dlc_model *m);
+/* The current value of a set_hyper setting; NAN for an unknown key. */
+double dlc_rt_get_hyper(const dlc_model *m, const char *key);
 
 #ifdef __cplusplus
 }

@@ -258,3 +258,23 @@ TEST_CASE("the quadratic: exact line search and optimal momentum converge at the
   CHECK(rate == Approx(predicted).epsilon(0.03));
   CHECK(rate < 0.72); // about 0.67, far better than steepest descent's 0.96
 }
+
+TEST_CASE("learning-rate schedules: step, cosine, warm-up", "[train][schedule]") {
+  TrainOptions o;
+  o.epochs = 10;
+  CHECK(scheduledLearningRate(o, 0.1, 57, 10) == 0.1);
+  o.schedule = "step";
+  o.every = 3;
+  o.gamma = 0.5;
+  CHECK(scheduledLearningRate(o, 0.1, 29, 10) == Approx(0.1));        // epoch 2
+  CHECK(scheduledLearningRate(o, 0.1, 30, 10) == Approx(0.05));       // epoch 3
+  CHECK(scheduledLearningRate(o, 0.1, 65, 10) == Approx(0.025));      // epoch 6
+  o.schedule = "cosine";
+  o.minLr = 0.01;
+  CHECK(scheduledLearningRate(o, 0.1, 0, 10) == Approx(0.1));
+  CHECK(scheduledLearningRate(o, 0.1, 50, 10) == Approx(0.055));      // half way
+  CHECK(scheduledLearningRate(o, 0.1, 100, 10) == Approx(0.01));
+  o.warmup = 4;
+  CHECK(scheduledLearningRate(o, 0.1, 0, 10) == Approx(0.025));       // 1/4 of the cosine value
+  CHECK(scheduledLearningRate(o, 0.1, 3, 10) == Approx(0.01 + 0.09 * 0.5 * (1 + std::cos(M_PI * 3 / 100)))); // 4/4 warm
+}

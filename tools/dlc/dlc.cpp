@@ -187,17 +187,15 @@ int trainMain() {
     return 1;
   }
   Model &model = *r.model;
-  // The train block's epochs, unless --epochs says otherwise.
-  int64_t epochs = trainEpochs;
-  if (epochs <= 0) {
-    DiagnosticEngine diags;
-    auto file = std::make_shared<SourceFile>();
-    file->name = trainFile;
-    auto buffer = llvm::MemoryBuffer::getFile(trainFile);
-    file->text = buffer ? (*buffer)->getBuffer().str() : "";
-    auto g = compileNet(file, diags);
-    epochs = g ? g->train.getInt("epochs", 1) : 1;
-  }
+  // The train block's epochs and schedule (--epochs overrides the epochs).
+  DiagnosticEngine diags;
+  auto file = std::make_shared<SourceFile>();
+  file->name = trainFile;
+  auto buffer = llvm::MemoryBuffer::getFile(trainFile);
+  file->text = buffer ? (*buffer)->getBuffer().str() : "";
+  auto g = compileNet(file, diags);
+  Attrs block = g ? g->train : Attrs();
+  int64_t epochs = trainEpochs > 0 ? trainEpochs.getValue() : block.getInt("epochs", 1);
   llvm::outs() << fmt::format("training {} on {}: {} training and {} test samples, batch {}, {} epochs\n", trainFile.getValue(),
                               trainData.getValue(), train.count, test.count, model.maxBatch(), epochs);
   llvm::outs().flush();
@@ -206,6 +204,11 @@ int trainMain() {
   to.seed = trainSeed;
   to.lr = trainLR;
   to.valSplit = valSplit;
+  to.schedule = block.getString("schedule", "constant");
+  to.every = block.getFloat("every", 1);
+  to.gamma = block.getFloat("gamma", 0.1);
+  to.minLr = block.getFloat("min_lr", 0);
+  to.warmup = block.getInt("warmup", 0);
   to.earlyStop = earlyStop;
   to.checkpoint = checkpointFile;
   if (!resumeFile.empty()) {

@@ -78,6 +78,8 @@ public:
   dlc_status setParam(const std::string &name, std::span<const float> values);
   dlc_status getGrad(const std::string &name, std::span<float> out) const;
   dlc_status setHyper(const std::string &key, double value);
+  /// The current value of a setHyper setting (NaN for an unknown key).
+  double hyper(const std::string &key) const;
   /// Checkpoints (safetensors), as in dlc/abi.h: atomic save, checked load.
   dlc_status save(const std::string &path) const;
   dlc_status load(const std::string &path);
