@@ -1,0 +1,114 @@
+//===- bench/dlc_step.cpp - dlc's training step, timed like the peers -----===//
+//
+// For each model of bench/models: JIT-compile it (timing the compile), run 30
+// warm-up train steps on one fixed synthetic batch, then time single steps
+// (forward, backward, SGD-momentum update: one train_step call) until at
+// least 200 steps and MIN_TIME seconds. Prints one key=value line per model
+// with the same keys as ../shared/bench/peers (peer=, model=, step_ms=, ...).
+//
+//   dlc_step MODELS_DIR [models=tiny,small,mnist,wide,cnn] [min_time=2]
+//
+//===----------------------------------------------------------------------===//
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <dlc/dlc.hpp>
+
+namespace {
+
+struct BenchModel {
+  const char *name, *peerName, *shape;
+  double forwardMacs;    ///< multiply-adds of the GEMMs/convs of one forward pass, per sample
+  double firstLayerMacs; ///< of which the first layer (its input gradient is not needed)
+};
+
+const BenchModel kModels[] = {
+    {"tiny", "tiny", "2-16-1", 2 * 16 + 16, 2 * 16},
+    {"small", "mlp_a", "784-128-10", 784 * 128 + 128 * 10, 784 * 128},
+    {"mnist", "mlp_b", "784-256-256-10", 784 * 256 + 256 * 256 + 256 * 10, 784 * 256},
+    {"wide", "mlp_c", "784-1024-1024-10", 784 * 1024 + 1024 * 1024 + 1024 * 10, 784 * 1024},
+    {"cnn", "conv", "1x28x28-c8k3-10", 28 * 28 * 8 * 9 + 6272 * 10, 28 * 28 * 8 * 9},
+};
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[size_t(p * double(v.size() - 1))];
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: dlc_step MODELS_DIR [models] [min_time]\n");
+    return 2;
+  }
+  std::string dir = argv[1], wanted = argc > 2 ? argv[2] : "tiny,small,mnist,wide,cnn";
+  double minTime = argc > 3 ? std::atof(argv[3]) : 2.0;
+  for (const BenchModel &bm : kModels) {
+    if (("," + wanted + ",").find("," + std::string(bm.name) + ",") == std::string::npos) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    dlc::CompileResult r = dlc::compileFile(dir + "/" + bm.name + ".net");
+    double compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!r) {
+      std::fprintf(stderr, "%s", r.rendered.c_str());
+      return 1;
+    }
+    dlc::Model &m = *r.model;
+    const int64_t n = m.maxBatch();
+    // One fixed synthetic batch (seeded), as the peers use.
+    std::vector<std::vector<float>> inputs, floatLabels;
+    std::vector<std::vector<int32_t>> classLabels;
+    std::vector<const float *> in;
+    std::vector<const void *> lab;
+    uint64_t state = 0;
+    auto next = [&] {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return float(state >> 40) / float(1 << 24);
+    };
+    for (const dlc_tensor_info &t : m.tensors()) {
+      int64_t count = 1;
+      for (int d = 0; d < t.rank; ++d) count *= t.dims[d] < 0 ? n : t.dims[d];
+      if (t.role == DLC_ROLE_INPUT) {
+        inputs.emplace_back(size_t(count));
+        for (float &v : inputs.back()) v = next();
+        in.push_back(inputs.back().data());
+      } else if (t.role == DLC_ROLE_LABEL && t.dtype == DLC_I32) {
+        classLabels.emplace_back(size_t(count));
+        for (size_t i = 0; i < classLabels.back().size(); ++i) classLabels.back()[i] = int32_t(i % 10);
+        lab.push_back(classLabels.back().data());
+      } else if (t.role == DLC_ROLE_LABEL) {
+        floatLabels.emplace_back(size_t(count));
+        for (float &v : floatLabels.back()) v = next() - 0.5f;
+        lab.push_back(floatLabels.back().data());
+      }
+    }
+    float loss = 0;
+    for (int i = 0; i < 30 && (i < 3 || compileMs >= 0); ++i) m.trainStep(n, in, lab, &loss);
+    std::vector<double> times;
+    auto begin = std::chrono::steady_clock::now();
+    // At least 200 steps and min_time seconds, as the peers; a slow model stops
+    // after 20 s with at least 5 steps, so the whole run stays bounded.
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count(); };
+    while ((times.size() < 200 || elapsed() < minTime) && !(times.size() >= 5 && elapsed() > 20)) {
+      auto s = std::chrono::steady_clock::now();
+      if (m.trainStep(n, in, lab, &loss) != DLC_OK) {
+        std::fprintf(stderr, "train_step: %s\n", m.lastError());
+        return 1;
+      }
+      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+    }
+    double median = percentile(times, 0.5);
+    double flops = 2.0 * double(n) * (3 * bm.forwardMacs - bm.firstLayerMacs);
+    std::printf("peer=dlc threads=1 model=%s shape=%s batch=%lld step_ms=%.4f step_p10_ms=%.4f step_p90_ms=%.4f "
+                "step_n=%zu step_gflops=%.2f compile_ms=%.1f loss_after=%.4f\n",
+                bm.peerName, bm.shape, (long long)n, median, percentile(times, 0.1), percentile(times, 0.9),
+                times.size(), flops / (median * 1e6), compileMs, loss);
+    std::fflush(stdout);
+  }
+  return 0;
+}
