@@ -88,7 +88,12 @@ int main(int argc, char **argv) {
       }
     }
     float loss = 0;
-    for (int i = 0; i < 30 && (i < 3 || compileMs >= 0); ++i) m.trainStep(n, in, lab, &loss);
+    // 30 warm-up steps, or fewer (at least 3) for a model slower than 2 s of warm-up.
+    auto warm = std::chrono::steady_clock::now();
+    for (int i = 0; i < 30; ++i) {
+      m.trainStep(n, in, lab, &loss);
+      if (i >= 2 && std::chrono::duration<double>(std::chrono::steady_clock::now() - warm).count() > 2) break;
+    }
     std::vector<double> times;
     auto begin = std::chrono::steady_clock::now();
     // At least 200 steps and min_time seconds, as the peers; a slow model stops
