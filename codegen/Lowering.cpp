@@ -337,6 +337,32 @@ private:
     return true;
   }
 
+  /// Where the matmul's result goes: its epilogue's last op, else itself.
+  const Node *matmulTarget(const Node &n) {
+    auto it = plan_->epilogues.find(&n);
+    return it == plan_->epilogues.end() ? &n : it->second.back();
+  }
+
+  /// Applies the epilogue (bias, activation, a mask) to an accumulated element.
+  llvm::Value *applyEpilogue(const Node &n, llvm::Value *v, const Index &outIdx) {
+    auto it = plan_->epilogues.find(&n);
+    if (it == plan_->epilogues.end()) return v;
+    const Node *prev = &n;
+    for (const Node *e : it->second) {
+      std::vector<llvm::Value *> vals;
+      for (const Node *o : e->operands)
+        vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shapes_.at(&n))));
+      v = scalarOp(*e, vals);
+      prev = e;
+    }
+    return v;
+  }
+
+  // y = op(a) op(b). Two loop orders, chosen by where the operands are contiguous:
+  //  - dot order (i, j, then p innermost) when both run contiguously along p,
+  //    e.g. V W^T in the forward pass: each element is one vectorized dot product;
+  //  - row order (i, p, then j innermost) when op(b)'s rows are contiguous,
+  //    e.g. dY W and the weight gradients dY^T X: out[i, :] += a[i, p] b[p, :].
   bool lowerMatMul(const Node &n) {
     const Node *a = n.operands[0], *bm = n.operands[1];
     bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
@@ -348,30 +374,43 @@ private:
     // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
     Dims aSt = ta ? Dims{c(1), c(0), ac} : Dims{ac, c(0), c(1)};
     Dims bSt = tb ? Dims{c(0), bc, c(1)} : Dims{c(0), c(1), bc};
-    llvm::Value *acc = b_.CreateAlloca(f32_);
-    loops({m, nn}, [&](const Index &ij) {
-      b_.CreateStore(cf(0), acc);
-      loops({k}, [&](const Index &p) {
-        Index ijp{ij[0], ij[1], p[0]};
-        llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
-        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), prod), acc);
+    const Node *target = matmulTarget(n);
+    auto outIndex = [&](llvm::Value *i, llvm::Value *j) -> Index {
+      if (n.type.rank() == 2) return {i, j};
+      if (n.type.rank() == 1) return {as.size() == 2 ? i : j};
+      return {};
+    };
+    bool dotOrder = (!ta && (tb || bs.size() == 1)) || tb;
+    if (dotOrder) {
+      llvm::Value *acc = b_.CreateAlloca(f32_);
+      loops({m, nn}, [&](const Index &ij) {
+        b_.CreateStore(cf(0), acc);
+        loops({k}, [&](const Index &p) {
+          Index ijp{ij[0], ij[1], p[0]};
+          llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
+          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), prod), acc);
+        });
+        llvm::Value *v = applyEpilogue(n, b_.CreateLoad(f32_, acc), outIndex(ij[0], ij[1]));
+        store(target, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), v);
       });
-      // The epilogue (bias, activation, a mask) on the accumulated element.
-      llvm::Value *v = b_.CreateLoad(f32_, acc);
-      const Node *target = &n, *prev = &n;
-      if (auto it = plan_->epilogues.find(&n); it != plan_->epilogues.end()) {
-        Index outIdx;
-        if (n.type.rank() == 2) outIdx = {ij[0], ij[1]};
-        else if (n.type.rank() == 1) outIdx = {as.size() == 2 ? ij[0] : ij[1]};
-        for (const Node *e : it->second) {
-          std::vector<llvm::Value *> vals;
-          for (const Node *o : e->operands)
-            vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shapes_.at(&n))));
-          v = scalarOp(*e, vals);
-          prev = target = e;
-        }
-      }
-      store(target, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), v);
+      return true;
+    }
+    loops({m}, [&](const Index &i) {
+      llvm::Value *row = b_.CreateMul(i[0], nn);
+      loops({nn}, [&](const Index &j) { store(target, b_.CreateAdd(row, j[0]), cf(0)); });
+      loops({k}, [&](const Index &p) {
+        llvm::Value *aip = load(a, offset({i[0], c(0), p[0]}, aSt));
+        loops({nn}, [&](const Index &j) {
+          llvm::Value *off = b_.CreateAdd(row, j[0]);
+          llvm::Value *bpj = load(bm, offset({c(0), j[0], p[0]}, bSt));
+          store(target, off, b_.CreateFAdd(load(target, off), b_.CreateFMul(aip, bpj)));
+        });
+      });
+      if (target != &n)
+        loops({nn}, [&](const Index &j) {
+          llvm::Value *off = b_.CreateAdd(row, j[0]);
+          store(target, off, applyEpilogue(n, load(target, off), outIndex(i[0], j[0])));
+        });
     });
     return true;
   }
