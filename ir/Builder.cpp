@@ -80,12 +80,20 @@ std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst)
   return map;
 }
 
-std::unique_ptr<Graph> cloneGraph(const Graph &g) {
+std::unique_ptr<Graph> emptyGraphLike(const Graph &g) {
   auto out = std::make_unique<Graph>(g.name);
   out->train = g.train;
   out->sources = g.sources;
-  auto map = copyNodes(g, *out);
-  for (const auto &r : g.results) out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+  return out;
+}
+
+void copyResults(const Graph &src, Graph &dst, const std::unordered_map<const Node *, Node *> &map) {
+  for (const auto &r : src.results) dst.addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+}
+
+std::unique_ptr<Graph> cloneGraph(const Graph &g) {
+  auto out = emptyGraphLike(g);
+  copyResults(g, *out, copyNodes(g, *out));
   return out;
 }
 

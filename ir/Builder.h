@@ -35,6 +35,13 @@ Attrs axesAttr(const char *key, std::vector<int64_t> axes);
 /// of each source node.
 std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst);
 
+/// An empty graph with `g`'s name, train settings and sources: the start of
+/// a pass that rebuilds `g`.
+std::unique_ptr<Graph> emptyGraphLike(const Graph &g);
+
+/// Adds `src`'s results to `dst`, each mapped through `map`.
+void copyResults(const Graph &src, Graph &dst, const std::unordered_map<const Node *, Node *> &map);
+
 /// A deep copy of a graph: nodes, results, train settings.
 std::unique_ptr<Graph> cloneGraph(const Graph &g);
 

@@ -163,9 +163,7 @@ bool alreadyBatched(const Graph &g) {
 
 bool runBatching(std::unique_ptr<Graph> &g, PassContext &ctx) {
   if (alreadyBatched(*g)) return false;
-  auto out = std::make_unique<Graph>(g->name);
-  out->train = g->train;
-  out->sources = g->sources;
+  auto out = emptyGraphLike(*g);
   Batcher batcher(*out, ctx);
   std::unordered_map<const Node *, Node *> map;
   for (const auto &n : g->nodes()) {

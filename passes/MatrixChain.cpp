@@ -150,9 +150,7 @@ std::pair<Node *, bool> emit(IRBuilder &b, const std::vector<Factor> &f, const s
 bool runChainOrder(std::unique_ptr<Graph> &g, PassContext &ctx) {
   ChainRewriter chains(*g, ctx);
   chains.batch = ctx.nominalBatch > 0 ? ctx.nominalBatch : g->train.getInt("batch", 64);
-  auto out = std::make_unique<Graph>(g->name);
-  out->train = g->train;
-  out->sources = g->sources;
+  auto out = emptyGraphLike(*g);
   IRBuilder b(*out, ctx.diags);
   std::unordered_map<const Node *, Node *> map;
   bool changed = false;
@@ -198,7 +196,7 @@ bool runChainOrder(std::unique_ptr<Graph> &g, PassContext &ctx) {
     map[n] = root;
     changed = true;
   }
-  for (const auto &r : g->results) out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+  copyResults(*g, *out, map);
   eliminateDeadNodes(*out);
   g = std::move(out);
   return changed;

@@ -305,9 +305,7 @@ private:
 
 /// One rebuild; returns the number of rewrites made.
 unsigned simplifyOnce(std::unique_ptr<Graph> &g, PassContext &ctx) {
-  auto out = std::make_unique<Graph>(g->name);
-  out->train = g->train;
-  out->sources = g->sources;
+  auto out = emptyGraphLike(*g);
   Simplifier s(*out, ctx);
   std::unordered_map<const Node *, Node *> map;
   for (const auto &n : g->nodes()) {
@@ -315,7 +313,7 @@ unsigned simplifyOnce(std::unique_ptr<Graph> &g, PassContext &ctx) {
     for (const Node *o : n->operands) ops.push_back(map.at(o));
     map[n.get()] = s.simplify(*n, ops);
   }
-  for (const auto &r : g->results) out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
+  copyResults(*g, *out, map);
   unsigned removed = unsigned(eliminateDeadNodes(*out));
   g = std::move(out);
   return s.rewrites + removed;

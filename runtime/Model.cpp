@@ -38,7 +38,7 @@ struct Model::Impl {
     return k;
   }
   dlc_status sizeError(const char *what, size_t got, int want) {
-    // Recorded in the model's error buffer through a call the glue rejects.
+    // The glue never sees these calls, so lastError() reports this message.
     last = std::string(what) + ": expected " + std::to_string(want) + " pointers, got " + std::to_string(got);
     return DLC_ERR_SIZE;
   }

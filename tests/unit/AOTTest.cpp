@@ -36,6 +36,29 @@ void checkClose(const std::vector<float> &got, const Tensor &want, const std::st
   }
 }
 
+/// Builds an example's library (after the default pipeline) into `dir`, loads
+/// it with dlopen and returns its API; `graph` receives the compiled graph.
+const dlc_api *buildAndLoad(const std::string &example, const std::string &dir, int64_t maxBatch,
+                            std::unique_ptr<Graph> *graph = nullptr) {
+  DiagnosticEngine diags;
+  auto g = compile(readExample(example), diags);
+  REQUIRE(g);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, defaultPipeline(), ctx));
+  AOTOptions opts;
+  opts.outputPath = dir + "/" + g->name + ".so";
+  opts.maxBatch = maxBatch;
+  INFO(renderDiagnostics(diags));
+  REQUIRE(buildSharedLibrary(*g, opts, diags));
+  void *lib = dlopen(opts.outputPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  INFO((lib ? "" : dlerror()));
+  REQUIRE(lib);
+  auto get = reinterpret_cast<const dlc_api *(*)()>(dlsym(lib, "dlc_get_api"));
+  REQUIRE(get);
+  if (graph) *graph = std::move(g);
+  return get();
+}
+
 } // namespace
 
 TEST_CASE("each example's library matches the interpreter: forward, loss, gradients, a train step", "[aot]") {
@@ -44,22 +67,8 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
   const int64_t n = 3;
   for (const char *file : kExamples) {
     INFO(file);
-    DiagnosticEngine diags;
-    auto g = compile(readExample(file), diags);
-    REQUIRE(g);
-    PassContext ctx(diags);
-    REQUIRE(runPipeline(g, defaultPipeline(), ctx));
-    AOTOptions opts;
-    opts.outputPath = (dir + "/" + g->name + ".so").str();
-    opts.maxBatch = 4;
-    REQUIRE(buildSharedLibrary(*g, opts, diags));
-    INFO(renderDiagnostics(diags));
-    void *lib = dlopen(opts.outputPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-    INFO((lib ? "" : dlerror()));
-    REQUIRE(lib);
-    auto get = reinterpret_cast<const dlc_api *(*)()>(dlsym(lib, "dlc_get_api"));
-    REQUIRE(get);
-    const dlc_api *api = get();
+    std::unique_ptr<Graph> g;
+    const dlc_api *api = buildAndLoad(file, dir.str().str(), 4, &g);
     CHECK(api->abi_version == DLC_ABI_VERSION);
     CHECK(api->max_batch == 4);
     dlc_model *m = nullptr;
@@ -148,24 +157,6 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
 }
 
 namespace {
-
-/// Builds an example's library into `dir` and returns its API.
-const dlc_api *buildAndLoad(const std::string &example, const std::string &dir, int64_t maxBatch) {
-  DiagnosticEngine diags;
-  auto g = compile(readExample(example), diags);
-  REQUIRE(g);
-  PassContext ctx(diags);
-  REQUIRE(runPipeline(g, defaultPipeline(), ctx));
-  AOTOptions opts;
-  opts.outputPath = dir + "/" + g->name + ".so";
-  opts.maxBatch = maxBatch;
-  REQUIRE(buildSharedLibrary(*g, opts, diags));
-  void *lib = dlopen(opts.outputPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  REQUIRE(lib);
-  auto get = reinterpret_cast<const dlc_api *(*)()>(dlsym(lib, "dlc_get_api"));
-  REQUIRE(get);
-  return get();
-}
 
 std::vector<float> allParams(const dlc_api *api, const dlc_model *m) {
   std::vector<float> out;
