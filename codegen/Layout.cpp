@@ -12,10 +12,12 @@
 #include "codegen/Layout.h"
 
 #include <algorithm>
+#include <cassert>
 #include <map>
 #include <unordered_set>
 
 #include "codegen/Fusion.h"
+#include "codegen/Gemm.h"
 
 namespace dlc {
 
@@ -23,6 +25,25 @@ int64_t ModelLayout::elements(const Shape &shape) const {
   int64_t n = 1;
   for (const Dim &d : shape) n *= d.isKnown() ? d.value() : capacity;
   return n;
+}
+
+ConvGeometry convGeometry(const Node &n) {
+  const Shape *x = nullptr, *k = nullptr;
+  if (n.kind == OpKind::Conv2D) x = &n.operands[0]->shape(), k = &n.operands[1]->shape();
+  if (n.kind == OpKind::Conv2DBwdData) x = &n.shape(), k = &n.operands[1]->shape();
+  if (n.kind == OpKind::Conv2DBwdFilter) x = &n.operands[0]->shape(), k = &n.shape();
+  assert(x && k && "not a convolution");
+  ConvGeometry g{};
+  g.batched = x->size() == 4;
+  size_t c = x->size() - 3;
+  g.C = (*x)[c].value(), g.H = (*x)[c + 1].value(), g.W = (*x)[c + 2].value();
+  g.O = (*k)[0].value(), g.KH = (*k)[2].value(), g.KW = (*k)[3].value();
+  auto stride = n.attrs.getInts("stride"), pad = n.attrs.getInts("pad");
+  g.strideH = stride.size() == 2 ? stride[0] : 1, g.strideW = stride.size() == 2 ? stride[1] : 1;
+  g.padH = pad.size() == 2 ? pad[0] : 0, g.padW = pad.size() == 2 ? pad[1] : 0;
+  g.OH = (g.H + 2 * g.padH - g.KH) / g.strideH + 1;
+  g.OW = (g.W + 2 * g.padW - g.KW) / g.strideW + 1;
+  return g;
 }
 
 namespace {
@@ -122,6 +143,22 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
     l.slots[t->node] = {l.persistentSize + at, l.elements(t->node->shape())};
   }
   l.arenaSize = l.persistentSize + region;
+
+  int64_t columns = 0;
+  bool products = false;
+  for (const auto &n : g.nodes()) {
+    if (n->kind == OpKind::MatMul) products = true;
+    if (n->kind == OpKind::Conv2D || n->kind == OpKind::Conv2DBwdData || n->kind == OpKind::Conv2DBwdFilter) {
+      products = true;
+      ConvGeometry cg = convGeometry(*n);
+      columns = std::max(columns, cg.taps() * cg.pixels());
+    }
+  }
+  if (products) {
+    l.workspaceOffset = l.arenaSize;
+    l.workspaceSize = kGemmWorkspace + aligned(columns);
+    l.arenaSize += l.workspaceSize;
+  }
   return l;
 }
 

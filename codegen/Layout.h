@@ -44,10 +44,24 @@ struct ModelLayout {
   int64_t arenaSize = 0; ///< floats
   int64_t persistentSize = 0;        ///< leaves, optimizer state and results
   int64_t unsharedTemporarySize = 0; ///< what the temporaries would take with a buffer each
+  /// Scratch at the end of the arena for matrix products (packed panels,
+  /// then the im2col columns of one image); 0 when the model has none.
+  int64_t workspaceOffset = 0;
+  int64_t workspaceSize = 0;
 
   /// Elements of `shape` with N = capacity.
   int64_t elements(const Shape &shape) const;
 };
+
+/// The static geometry of a conv2d (or of its backward ops): image [C, H, W],
+/// filter [O, C, KH, KW], output [O, OH, OW], per image of the batch.
+struct ConvGeometry {
+  int64_t C, H, W, O, KH, KW, strideH, strideW, padH, padW, OH, OW;
+  bool batched; ///< the image has a leading batch dimension
+  int64_t taps() const { return C * KH * KW; }     ///< rows of the im2col matrix
+  int64_t pixels() const { return OH * OW; }       ///< its columns
+};
+ConvGeometry convGeometry(const Node &conv);
 
 /// Lays out the arena: a place of its own for every input, label, param,
 /// optimizer state and result; temporaries share memory where their live

@@ -2,6 +2,7 @@
 #include "codegen/Lowering.h"
 
 #include "codegen/Fusion.h"
+#include "codegen/Gemm.h"
 #include "ir/Printer.h"
 
 #include <functional>
@@ -358,11 +359,22 @@ private:
     return v;
   }
 
-  // y = op(a) op(b). Two loop orders, chosen by where the operands are contiguous:
-  //  - dot order (i, j, then p innermost) when both run contiguously along p,
-  //    e.g. V W^T in the forward pass: each element is one vectorized dot product;
-  //  - row order (i, p, then j innermost) when op(b)'s rows are contiguous,
-  //    e.g. dY W and the weight gradients dY^T X: out[i, :] += a[i, p] b[p, :].
+  /// The packing workspace at the end of the arena (and the im2col columns after it).
+  llvm::Value *workspace(int64_t offset = 0) {
+    return b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.workspaceOffset + offset));
+  }
+  int64_t staticExtent(llvm::Value *v) const {
+    auto *k = llvm::dyn_cast<llvm::ConstantInt>(v);
+    return k ? k->getSExtValue() : layout_.capacity;
+  }
+
+  // y = op(a) op(b). Products worth it go to the packed GEMM (codegen/Gemm.h),
+  // with the epilogue applied to each finished tile while it is in cache.
+  // Small ones (and matrix-vector products) stay plain loop nests, in one of
+  // two orders chosen by where the operands are contiguous:
+  //  - dot order (i, j, then p innermost) when both run contiguously along p;
+  //  - row order (i, p, then j innermost) when op(b)'s rows are contiguous:
+  //    out[i, :] += a[i, p] b[p, :].
   bool lowerMatMul(const Node &n) {
     const Node *a = n.operands[0], *bm = n.operands[1];
     bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
@@ -371,15 +383,33 @@ private:
     llvm::Value *ar = as.size() == 2 ? as[0] : c(1), *ac = as.size() == 2 ? as[1] : as[0];
     llvm::Value *br = bs[0], *bc = bs.size() == 2 ? bs[1] : c(1);
     llvm::Value *m = ta ? ac : ar, *k = ta ? ar : ac, *nn = tb ? br : bc;
-    // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
-    Dims aSt = ta ? Dims{c(1), c(0), ac} : Dims{ac, c(0), c(1)};
-    Dims bSt = tb ? Dims{c(0), bc, c(1)} : Dims{c(0), c(1), bc};
     const Node *target = matmulTarget(n);
     auto outIndex = [&](llvm::Value *i, llvm::Value *j) -> Index {
       if (n.type.rank() == 2) return {i, j};
       if (n.type.rank() == 1) return {as.size() == 2 ? i : j};
       return {};
     };
+    int64_t flops = staticExtent(m) * staticExtent(nn) * staticExtent(k);
+    if (staticExtent(nn) >= kGemmNR / 2 && flops >= kGemmMinFlops) {
+      GemmSpec spec{m, nn, k, {}, {}, buffers_.at(target), nn};
+      spec.a = ta ? StridedMatrix{buffers_.at(a), c(1), ac} : StridedMatrix{buffers_.at(a), ac, c(1)};
+      spec.b = tb ? StridedMatrix{buffers_.at(bm), c(1), bc} : StridedMatrix{buffers_.at(bm), bc, c(1)};
+      spec.workspace = workspace();
+      TileCallback epilogue;
+      if (target != &n)
+        epilogue = [&](llvm::Value *row0, llvm::Value *rows, llvm::Value *col0, llvm::Value *cols) {
+          loops({rows, cols}, [&](const Index &ij) {
+            llvm::Value *i = b_.CreateAdd(row0, ij[0]), *j = b_.CreateAdd(col0, ij[1]);
+            llvm::Value *off = b_.CreateAdd(b_.CreateMul(i, nn), j);
+            store(target, off, applyEpilogue(n, load(target, off), outIndex(i, j)));
+          });
+        };
+      emitGemm(b_, fn_, spec, epilogue);
+      return true;
+    }
+    // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
+    Dims aSt = ta ? Dims{c(1), c(0), ac} : Dims{ac, c(0), c(1)};
+    Dims bSt = tb ? Dims{c(0), bc, c(1)} : Dims{c(0), c(1), bc};
     bool dotOrder = (!ta && (tb || bs.size() == 1)) || tb;
     if (dotOrder) {
       llvm::Value *acc = b_.CreateAlloca(f32_);
@@ -415,41 +445,71 @@ private:
     return true;
   }
 
+  // Convolutions as matrix products on the im2col matrix of one image,
+  // cols[(c, kh, kw), (oh, ow)] = x[c, oh*sh + kh - ph, ow*sw + kw - pw] (0 in the padding):
+  //   conv2d:        y[b]  = K[O, taps] cols(x[b])
+  //   bwd data:      dx[b] = col2im(K^T dy[b])
+  //   bwd filter:    dK   += dy[b] cols(x[b])^T, over the batch
   bool lowerConv(const Node &n) {
-    // Geometry from the image x and the filter k, whichever op this is.
-    Dims xs, ks;
-    const Node *x = nullptr, *k = nullptr, *gy = nullptr;
-    if (n.kind == OpKind::Conv2D) x = n.operands[0], k = n.operands[1], xs = shapes_.at(x), ks = shapes_.at(k);
-    if (n.kind == OpKind::Conv2DBwdData) gy = n.operands[0], k = n.operands[1], xs = shapes_.at(&n), ks = shapes_.at(k);
-    if (n.kind == OpKind::Conv2DBwdFilter) x = n.operands[0], gy = n.operands[1], xs = shapes_.at(x), ks = shapes_.at(&n);
-    size_t cAxis = xs.size() - 3;
-    auto known = [](llvm::Value *v) { return llvm::cast<llvm::ConstantInt>(v)->getSExtValue(); };
-    llvm::Value *B = cAxis ? xs[0] : c(1);
-    int64_t C = known(xs[cAxis]), H = known(xs[cAxis + 1]), W = known(xs[cAxis + 2]);
-    int64_t O = known(ks[0]), KH = known(ks[2]), KW = known(ks[3]);
-    auto stride = n.attrs.getInts("stride"), pad = n.attrs.getInts("pad");
-    int64_t sh = stride.size() == 2 ? stride[0] : 1, sw = stride.size() == 2 ? stride[1] : 1;
-    int64_t ph = pad.size() == 2 ? pad[0] : 0, pw = pad.size() == 2 ? pad[1] : 0;
-    int64_t OH = (H + 2 * ph - KH) / sh + 1, OW = (W + 2 * pw - KW) / sw + 1;
-    // Zero the accumulating result, then visit every tap in bounds.
-    loops({product(shapes_.at(&n))}, [&](const Index &i) { store(&n, i[0], cf(0)); });
-    loops({B, c(O), c(OH), c(OW), c(C), c(KH), c(KW)}, [&](const Index &i) {
-      llvm::Value *iy = b_.CreateAdd(b_.CreateMul(i[2], c(sh)), b_.CreateSub(i[5], c(ph)));
-      llvm::Value *ix = b_.CreateAdd(b_.CreateMul(i[3], c(sw)), b_.CreateSub(i[6], c(pw)));
-      llvm::Value *inside = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(iy, c(0)), b_.CreateICmpSLT(iy, c(H))),
-                                         b_.CreateAnd(b_.CreateICmpSGE(ix, c(0)), b_.CreateICmpSLT(ix, c(W))));
-      auto *then = llvm::BasicBlock::Create(ctx_, "tap", fn_), *done = llvm::BasicBlock::Create(ctx_, "next", fn_);
-      b_.CreateCondBr(inside, then, done);
-      b_.SetInsertPoint(then);
-      llvm::Value *xo = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(i[0], c(C)), i[4]), c(H)), iy), c(W)), ix);
-      llvm::Value *ko = offset({i[1], i[4], i[5], i[6]}, {c(C * KH * KW), c(KH * KW), c(KW), c(1)});
-      llvm::Value *yo = offset({i[0], i[1], i[2], i[3]}, {c(O * OH * OW), c(OH * OW), c(OW), c(1)});
-      llvm::Value *target = n.kind == OpKind::Conv2D ? yo : n.kind == OpKind::Conv2DBwdData ? xo : ko;
-      llvm::Value *lhs = n.kind == OpKind::Conv2DBwdData ? load(gy, yo) : load(x, xo);
-      llvm::Value *rhs = n.kind == OpKind::Conv2DBwdFilter ? load(gy, yo) : load(k, ko);
-      store(&n, target, b_.CreateFAdd(load(&n, target), b_.CreateFMul(lhs, rhs)));
-      b_.CreateBr(done);
-      b_.SetInsertPoint(done);
+    ConvGeometry g = convGeometry(n);
+    int64_t taps = g.taps(), pixels = g.pixels();
+    llvm::Value *cols = workspace(kGemmWorkspace);
+    const Node *kernel = n.kind == OpKind::Conv2DBwdFilter ? &n : n.operands[1];
+    const Node *image = n.kind == OpKind::Conv2DBwdData ? &n : n.operands[0];
+    llvm::Value *batch = g.batched ? shapes_.at(image)[0] : c(1);
+    llvm::Value *kBuf = buffers_.at(kernel), *xBuf = buffers_.at(image);
+    // Visits every (tap, pixel) of image b with its offset in the image, in bounds or not.
+    auto taps2d = [&](llvm::Value *xImage,
+                      const std::function<void(llvm::Value *col, llvm::Value *inside, llvm::Value *at)> &f) {
+      loops({c(g.C), c(g.KH), c(g.KW), c(g.OH), c(g.OW)}, [&](const Index &i) {
+        llvm::Value *tap = offset({i[0], i[1], i[2]}, {c(g.KH * g.KW), c(g.KW), c(1)});
+        llvm::Value *col = b_.CreateAdd(b_.CreateMul(tap, c(pixels)), offset({i[3], i[4]}, {c(g.OW), c(1)}));
+        llvm::Value *iy = b_.CreateAdd(b_.CreateMul(i[3], c(g.strideH)), b_.CreateSub(i[1], c(g.padH)));
+        llvm::Value *ix = b_.CreateAdd(b_.CreateMul(i[4], c(g.strideW)), b_.CreateSub(i[2], c(g.padW)));
+        llvm::Value *inside = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(iy, c(0)), b_.CreateICmpSLT(iy, c(g.H))),
+                                           b_.CreateAnd(b_.CreateICmpSGE(ix, c(0)), b_.CreateICmpSLT(ix, c(g.W))));
+        llvm::Value *at = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(i[0], c(g.H)), iy), c(g.W)), ix);
+        f(col, inside, b_.CreateGEP(f32_, xImage, b_.CreateSelect(inside, at, c(0))));
+      });
+    };
+    auto im2col = [&](llvm::Value *xImage) {
+      taps2d(xImage, [&](llvm::Value *col, llvm::Value *inside, llvm::Value *at) {
+        llvm::Value *v = b_.CreateSelect(inside, b_.CreateLoad(f32_, at), cf(0));
+        b_.CreateStore(v, b_.CreateGEP(f32_, cols, col));
+      });
+    };
+    int64_t imageSize = g.C * g.H * g.W, outSize = g.O * pixels;
+    if (n.kind == OpKind::Conv2DBwdFilter) // accumulated over the batch
+      loops({c(g.O * taps)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, kBuf, i[0])); });
+    loops({batch}, [&](const Index &bi) {
+      llvm::Value *xImage = b_.CreateGEP(f32_, xBuf, b_.CreateMul(bi[0], c(imageSize)));
+      llvm::Value *yImage = b_.CreateGEP(f32_, buffers_.at(n.kind == OpKind::Conv2D ? &n : n.operands[n.kind == OpKind::Conv2DBwdData ? 0 : 1]),
+                                         b_.CreateMul(bi[0], c(outSize)));
+      GemmSpec spec{};
+      spec.workspace = workspace();
+      if (n.kind == OpKind::Conv2D) {
+        im2col(xImage);
+        spec.m = c(g.O), spec.n = c(pixels), spec.k = c(taps);
+        spec.a = {kBuf, c(taps), c(1)}, spec.b = {cols, c(pixels), c(1)};
+        spec.c = yImage, spec.ldc = c(pixels);
+        emitGemm(b_, fn_, spec, nullptr);
+      } else if (n.kind == OpKind::Conv2DBwdData) {
+        spec.m = c(taps), spec.n = c(pixels), spec.k = c(g.O);
+        spec.a = {kBuf, c(1), c(taps)}, spec.b = {yImage, c(pixels), c(1)};
+        spec.c = cols, spec.ldc = c(pixels);
+        emitGemm(b_, fn_, spec, nullptr);
+        loops({c(imageSize)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, xImage, i[0])); });
+        taps2d(xImage, [&](llvm::Value *col, llvm::Value *inside, llvm::Value *at) {
+          llvm::Value *v = b_.CreateSelect(inside, b_.CreateLoad(f32_, b_.CreateGEP(f32_, cols, col)), cf(0));
+          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, at), v), at);
+        });
+      } else {
+        im2col(xImage);
+        spec.m = c(g.O), spec.n = c(taps), spec.k = c(pixels);
+        spec.a = {yImage, c(pixels), c(1)}, spec.b = {cols, c(1), c(pixels)};
+        spec.c = kBuf, spec.ldc = c(taps), spec.accumulate = true;
+        emitGemm(b_, fn_, spec, nullptr);
+      }
     });
     return true;
   }

@@ -138,8 +138,9 @@ std::string kernelReport(const Graph &g) {
   Optimizer optimizer = g.train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
   ModelLayout l = planLayout(g, capacity, optimizer);
   out += fmt::format("arena at batch {}: {} floats = {} persistent (inputs, labels, params, optimizer state, results)"
-                     " + {} temporary ({} without sharing)\n",
-                     capacity, l.arenaSize, l.persistentSize, l.arenaSize - l.persistentSize, l.unsharedTemporarySize);
+                     " + {} temporary ({} without sharing) + {} workspace (packed panels, im2col)\n",
+                     capacity, l.arenaSize, l.persistentSize, l.arenaSize - l.persistentSize - l.workspaceSize,
+                     l.unsharedTemporarySize, l.workspaceSize);
   return out;
 }
 

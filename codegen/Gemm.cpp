@@ -1,0 +1,182 @@
+//===- codegen/Gemm.cpp ---------------------------------------------------===//
+#include "codegen/Gemm.h"
+
+#include <string>
+
+#include <llvm/IR/Intrinsics.h>
+
+namespace dlc {
+
+namespace {
+
+/// Emits `for (i = begin; i < end; i += step) body(i)` for end > begin.
+void forRange(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *begin, llvm::Value *end, int64_t step,
+              const std::function<void(llvm::Value *)> &body) {
+  llvm::LLVMContext &ctx = fn->getContext();
+  llvm::BasicBlock *pre = b.GetInsertBlock();
+  auto *loop = llvm::BasicBlock::Create(ctx, "gemm.loop", fn);
+  auto *exit = llvm::BasicBlock::Create(ctx, "gemm.exit", fn);
+  b.CreateBr(loop);
+  b.SetInsertPoint(loop);
+  llvm::PHINode *i = b.CreatePHI(b.getInt64Ty(), 2, "i");
+  i->addIncoming(begin, pre);
+  body(i);
+  llvm::Value *next = b.CreateAdd(i, b.getInt64(step), "", true, true);
+  i->addIncoming(next, b.GetInsertBlock());
+  b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
+  b.SetInsertPoint(exit);
+}
+
+llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
+  return b.CreateSelect(b.CreateICmpSLT(x, y), x, y);
+}
+
+/// void dlc.gemm.ukrMR(i64 kc, ptr a, i64 aRowStride, i64 aColStride,
+///                     ptr panel, ptr c, i64 ldc, i64 nr, i1 add)
+///
+/// c[r, 0:nr] (+)= sum_p a[r, p] panel[p, 0:kNR] for r < MR: the tile lives
+/// in 2 MR vector registers for the whole depth loop.
+llvm::Function *microKernel(llvm::Module &m, int64_t mr) {
+  std::string name = "dlc.gemm.ukr" + std::to_string(mr);
+  if (llvm::Function *f = m.getFunction(name)) return f;
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type *i64 = b.getInt64Ty(), *ptr = b.getPtrTy(), *f32 = b.getFloatTy();
+  auto *vec = llvm::FixedVectorType::get(f32, kGemmNR / 2);
+  auto *type = llvm::FunctionType::get(b.getVoidTy(), {i64, ptr, i64, i64, ptr, ptr, i64, i64, b.getInt1Ty()}, false);
+  auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m);
+  fn->addFnAttr(llvm::Attribute::NoInline); // one copy per module keeps compile time down
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value *kc = fn->getArg(0), *a = fn->getArg(1), *aRs = fn->getArg(2), *aCs = fn->getArg(3);
+  llvm::Value *panel = fn->getArg(4), *c = fn->getArg(5), *ldc = fn->getArg(6), *nr = fn->getArg(7),
+              *add = fn->getArg(8);
+  for (unsigned i : {1u, 4u, 5u}) fn->addParamAttr(i, llvm::Attribute::NoAlias); // A, the panel and C are distinct buffers
+
+  auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  auto *loop = llvm::BasicBlock::Create(ctx, "depth", fn);
+  auto *exit = llvm::BasicBlock::Create(ctx, "store", fn);
+  b.SetInsertPoint(entry);
+  std::vector<llvm::Value *> rowPtr; // a + r * aRs
+  for (int64_t r = 0; r < mr; ++r) rowPtr.push_back(b.CreateGEP(f32, a, b.CreateMul(aRs, b.getInt64(r))));
+  b.CreateBr(loop);
+
+  b.SetInsertPoint(loop);
+  llvm::PHINode *p = b.CreatePHI(i64, 2, "p");
+  llvm::PHINode *aOff = b.CreatePHI(i64, 2, "aoff");
+  llvm::PHINode *bPtr = b.CreatePHI(ptr, 2, "bp");
+  std::vector<llvm::PHINode *> acc;
+  for (int64_t i = 0; i < 2 * mr; ++i) acc.push_back(b.CreatePHI(vec, 2, "acc"));
+  p->addIncoming(b.getInt64(0), entry);
+  aOff->addIncoming(b.getInt64(0), entry);
+  bPtr->addIncoming(panel, entry);
+  for (llvm::PHINode *x : acc) x->addIncoming(llvm::Constant::getNullValue(vec), entry);
+  llvm::Value *b0 = b.CreateAlignedLoad(vec, bPtr, llvm::Align(4));
+  llvm::Value *b1 = b.CreateAlignedLoad(vec, b.CreateGEP(f32, bPtr, b.getInt64(kGemmNR / 2)), llvm::Align(4));
+  std::vector<llvm::Value *> next(acc.size());
+  for (int64_t r = 0; r < mr; ++r) {
+    llvm::Value *ar = b.CreateVectorSplat(kGemmNR / 2, b.CreateLoad(f32, b.CreateGEP(f32, rowPtr[size_t(r)], aOff)));
+    next[size_t(2 * r)] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, b0, acc[size_t(2 * r)]});
+    next[size_t(2 * r + 1)] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, b1, acc[size_t(2 * r + 1)]});
+  }
+  llvm::Value *pNext = b.CreateAdd(p, b.getInt64(1), "", true, true);
+  p->addIncoming(pNext, loop);
+  aOff->addIncoming(b.CreateAdd(aOff, aCs), loop);
+  bPtr->addIncoming(b.CreateGEP(f32, bPtr, b.getInt64(kGemmNR)), loop);
+  for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], loop);
+  b.CreateCondBr(b.CreateICmpSLT(pNext, kc), loop, exit);
+
+  // Store the tile: lanes j < nr, adding what C holds when `add`.
+  b.SetInsertPoint(exit);
+  llvm::Value *lanes = b.CreateVectorSplat(kGemmNR / 2, b.CreateTrunc(nr, b.getInt32Ty()));
+  llvm::Value *addMask = b.CreateVectorSplat(kGemmNR / 2, add);
+  for (int64_t h = 0; h < 2; ++h) {
+    std::vector<llvm::Constant *> iota;
+    for (int64_t j = 0; j < kGemmNR / 2; ++j) iota.push_back(b.getInt32(uint32_t(h * kGemmNR / 2 + j)));
+    llvm::Value *mask = b.CreateICmpSLT(llvm::ConstantVector::get(iota), lanes);
+    llvm::Value *loadMask = b.CreateAnd(mask, addMask);
+    for (int64_t r = 0; r < mr; ++r) {
+      llvm::Value *at = b.CreateGEP(f32, c, b.CreateAdd(b.CreateMul(ldc, b.getInt64(r)), b.getInt64(h * kGemmNR / 2)));
+      llvm::Value *old = b.CreateMaskedLoad(vec, at, llvm::Align(4), loadMask, llvm::Constant::getNullValue(vec));
+      b.CreateMaskedStore(b.CreateFAdd(next[size_t(2 * r + h)], old), at, llvm::Align(4), mask);
+    }
+  }
+  b.CreateRetVoid();
+  return fn;
+}
+
+} // namespace
+
+void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const TileCallback &onTile) {
+  llvm::Module &m = *fn->getParent();
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::Type *f32 = b.getFloatTy();
+  auto k64 = [&](int64_t v) { return b.getInt64(v); };
+  std::vector<llvm::Function *> kernels;
+  for (int64_t mr = 1; mr <= kGemmMR; ++mr) kernels.push_back(microKernel(m, mr));
+
+  forRange(b, fn, k64(0), s.n, kGemmNC, [&](llvm::Value *jc) {
+    llvm::Value *nc = minimum(b, k64(kGemmNC), b.CreateSub(s.n, jc));
+    llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(kGemmNR - 1)), k64(kGemmNR));
+    forRange(b, fn, k64(0), s.k, kGemmKC, [&](llvm::Value *pc) {
+      llvm::Value *kc = minimum(b, k64(kGemmKC), b.CreateSub(s.k, pc));
+      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n.
+      forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
+        llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
+        forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
+          llvm::Value *row = b.CreateMul(b.CreateAdd(pc, p), s.b.rowStride);
+          forRange(b, fn, k64(0), k64(kGemmNR), 1, [&](llvm::Value *j) {
+            llvm::Value *col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR))), j);
+            llvm::Value *inside = b.CreateICmpSLT(col, s.n);
+            llvm::Value *src = b.CreateAdd(row, b.CreateMul(b.CreateSelect(inside, col, k64(0)), s.b.colStride));
+            llvm::Value *v = b.CreateLoad(f32, b.CreateGEP(f32, s.b.base, src));
+            b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(f32, 0.0)),
+                          b.CreateGEP(f32, panel, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+          });
+        });
+      });
+      llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
+      llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
+      forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
+        llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
+        llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
+        llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
+        forRange(b, fn, k64(0), s.m, kGemmMR, [&](llvm::Value *ir) {
+          llvm::Value *mr = minimum(b, k64(kGemmMR), b.CreateSub(s.m, ir));
+          llvm::Value *a = b.CreateGEP(
+              f32, s.a.base, b.CreateAdd(b.CreateMul(ir, s.a.rowStride), b.CreateMul(pc, s.a.colStride)));
+          llvm::Value *c = b.CreateGEP(f32, s.c, b.CreateAdd(b.CreateMul(ir, s.ldc), col0));
+          std::vector<llvm::Value *> args{kc, a, s.a.rowStride, s.a.colStride, panel, c, s.ldc, nr, add};
+          // Full tiles call the MR kernel directly; the last rows pick theirs.
+          auto *full = llvm::BasicBlock::Create(ctx, "gemm.full", fn);
+          auto *edge = llvm::BasicBlock::Create(ctx, "gemm.edge", fn);
+          auto *done = llvm::BasicBlock::Create(ctx, "gemm.tile", fn);
+          b.CreateCondBr(b.CreateICmpEQ(mr, k64(kGemmMR)), full, edge);
+          b.SetInsertPoint(full);
+          b.CreateCall(kernels.back(), args);
+          b.CreateBr(done);
+          b.SetInsertPoint(edge);
+          llvm::SwitchInst *sw = b.CreateSwitch(mr, done, unsigned(kGemmMR - 1));
+          for (int64_t r = 1; r < kGemmMR; ++r) {
+            auto *caseBlock = llvm::BasicBlock::Create(ctx, "gemm.rows", fn);
+            sw->addCase(b.getInt64(uint64_t(r)), caseBlock);
+            b.SetInsertPoint(caseBlock);
+            b.CreateCall(kernels[size_t(r - 1)], args);
+            b.CreateBr(done);
+          }
+          b.SetInsertPoint(done);
+          if (onTile) {
+            auto *epilogue = llvm::BasicBlock::Create(ctx, "gemm.epilogue", fn);
+            auto *after = llvm::BasicBlock::Create(ctx, "gemm.next", fn);
+            b.CreateCondBr(last, epilogue, after);
+            b.SetInsertPoint(epilogue);
+            onTile(ir, mr, col0, nr);
+            b.CreateBr(after);
+            b.SetInsertPoint(after);
+          }
+        });
+      });
+    });
+  });
+}
+
+} // namespace dlc

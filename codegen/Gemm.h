@@ -1,0 +1,64 @@
+//===- codegen/Gemm.h - Packed, register-blocked matrix products ----------===//
+//
+// Every matrix product of a compiled model (matmul, and convolution through
+// im2col) is emitted as the same blocked loop nest, in the BLIS manner:
+//
+//   for jc in N by kNC:                  columns of C
+//     for pc in K by kKC:                depth
+//       pack op(B)[pc:+kc, jc:+nc] into panels of kNR columns (zero padded)
+//       for jp over the panels:          one kc x kNR panel stays in L1
+//         for ir in M by kMR:            rows of op(A), read in place
+//           micro-kernel: a kMR x kNR tile of C in 12 AVX registers,
+//                         kc rank-1 updates by FMA; stored (or added) with
+//                         a lane mask at the right edge
+//           after the last depth block: the caller's epilogue on the tile
+//
+// op(A) is not packed: the kernel broadcasts one element per row and step,
+// which reads contiguous memory for both A and A^T. The micro-kernels (one
+// per row count 1..kMR) are shared functions of the module. Extents may be
+// run-time values (the batch n); the packing buffer is a workspace at the
+// end of the arena.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+namespace dlc {
+
+inline constexpr int64_t kGemmMR = 6;   ///< rows of a micro-tile
+inline constexpr int64_t kGemmNR = 16;  ///< columns of a micro-tile (two 8-float vectors)
+inline constexpr int64_t kGemmKC = 256; ///< depth block: a packed panel is kKC x kNR floats = 16 KiB
+inline constexpr int64_t kGemmNC = 512; ///< column block
+/// Products below this many multiply-adds stay plain loop nests: packing
+/// and tile calls would cost more than they save.
+inline constexpr int64_t kGemmMinFlops = 8192;
+/// Floats of packing workspace one product needs.
+inline constexpr int64_t kGemmWorkspace = kGemmKC * kGemmNC;
+
+/// A strided matrix: element (r, c) at base[r * rowStride + c * colStride].
+struct StridedMatrix {
+  llvm::Value *base, *rowStride, *colStride;
+};
+
+/// C (m x n, row-major with row stride ldc) = (or +=) A (m x k) B (k x n).
+struct GemmSpec {
+  llvm::Value *m, *n, *k;
+  StridedMatrix a, b;
+  llvm::Value *c, *ldc;
+  bool accumulate = false;        ///< C += A B instead of C = A B
+  llvm::Value *workspace = nullptr; ///< kGemmWorkspace floats
+};
+
+/// Called once per finished tile of C: rows [row0, row0 + rows), columns
+/// [col0, col0 + cols), all i64 values.
+using TileCallback = std::function<void(llvm::Value *row0, llvm::Value *rows, llvm::Value *col0, llvm::Value *cols)>;
+
+/// Emits the product at the builder's insertion point in `fn`.
+void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &spec, const TileCallback &onTile);
+
+} // namespace dlc
