@@ -9,14 +9,14 @@ namespace dlc {
 
 namespace {
 
-/// Emits `for (i = begin; i < end; i += step) body(i)` for end > begin.
+/// Emits `for (i = begin; i < end; i += step) body(i)`.
 void forRange(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *begin, llvm::Value *end, int64_t step,
               const std::function<void(llvm::Value *)> &body) {
   llvm::LLVMContext &ctx = fn->getContext();
   llvm::BasicBlock *pre = b.GetInsertBlock();
   auto *loop = llvm::BasicBlock::Create(ctx, "gemm.loop", fn);
   auto *exit = llvm::BasicBlock::Create(ctx, "gemm.exit", fn);
-  b.CreateBr(loop);
+  b.CreateCondBr(b.CreateICmpSLT(begin, end), loop, exit);
   b.SetInsertPoint(loop);
   llvm::PHINode *i = b.CreatePHI(b.getInt64Ty(), 2, "i");
   i->addIncoming(begin, pre);
@@ -119,18 +119,31 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
     llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(kGemmNR - 1)), k64(kGemmNR));
     forRange(b, fn, k64(0), s.k, kGemmKC, [&](llvm::Value *pc) {
       llvm::Value *kc = minimum(b, k64(kGemmKC), b.CreateSub(s.k, pc));
-      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n.
+      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n;
+      // the copy runs along whichever of p and j is contiguous in B.
+      auto *unit = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
+      bool rowsContiguous = unit && unit->isOne();
       forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
         llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
+        llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
+        llvm::Value *width = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
+        auto copy = [&](llvm::Value *p, llvm::Value *j) {
+          llvm::Value *src = b.CreateAdd(b.CreateMul(b.CreateAdd(pc, p), s.b.rowStride),
+                                         b.CreateMul(b.CreateAdd(col0, j), s.b.colStride));
+          b.CreateStore(b.CreateLoad(f32, b.CreateGEP(f32, s.b.base, src)),
+                        b.CreateGEP(f32, panel, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+        };
+        if (rowsContiguous)
+          forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
+            forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) { copy(p, j); });
+          });
+        else
+          forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
+            forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) { copy(p, j); });
+          });
         forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
-          llvm::Value *row = b.CreateMul(b.CreateAdd(pc, p), s.b.rowStride);
-          forRange(b, fn, k64(0), k64(kGemmNR), 1, [&](llvm::Value *j) {
-            llvm::Value *col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR))), j);
-            llvm::Value *inside = b.CreateICmpSLT(col, s.n);
-            llvm::Value *src = b.CreateAdd(row, b.CreateMul(b.CreateSelect(inside, col, k64(0)), s.b.colStride));
-            llvm::Value *v = b.CreateLoad(f32, b.CreateGEP(f32, s.b.base, src));
-            b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(f32, 0.0)),
-                          b.CreateGEP(f32, panel, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+          forRange(b, fn, width, k64(kGemmNR), 1, [&](llvm::Value *j) {
+            b.CreateStore(llvm::ConstantFP::get(f32, 0.0), b.CreateGEP(f32, panel, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
           });
         });
       });

@@ -74,6 +74,9 @@ public:
 
   void finish() { b_.CreateRetVoid(); }
 
+  /// Calls another entry point on the same arena and batch.
+  void callEntry(llvm::Function *entry) { b_.CreateCall(entry, {fn_->getArg(0), fn_->getArg(1)}); }
+
 private:
   Dims resolve(const Shape &s) {
     Dims out;
@@ -117,6 +120,21 @@ private:
       b_.SetInsertPoint(exit);
     };
     level(0);
+  }
+
+  /// for (i = begin; i < end; ++i) body(i), for any begin and end.
+  void range(llvm::Value *begin, llvm::Value *end, const std::function<void(llvm::Value *)> &body) {
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *loop = llvm::BasicBlock::Create(ctx_, "range", fn_), *exit = llvm::BasicBlock::Create(ctx_, "range.exit", fn_);
+    b_.CreateCondBr(b_.CreateICmpSLT(begin, end), loop, exit);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode *i = b_.CreatePHI(i64_, 2, "j");
+    i->addIncoming(begin, pre);
+    body(i);
+    llvm::Value *next = b_.CreateAdd(i, c(1), "", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, end), loop, exit);
+    b_.SetInsertPoint(exit);
   }
 
   /// sum_d idx[d] * strides[d]
@@ -458,24 +476,41 @@ private:
     const Node *image = n.kind == OpKind::Conv2DBwdData ? &n : n.operands[0];
     llvm::Value *batch = g.batched ? shapes_.at(image)[0] : c(1);
     llvm::Value *kBuf = buffers_.at(kernel), *xBuf = buffers_.at(image);
-    // Visits every (tap, pixel) of image b with its offset in the image, in bounds or not.
-    auto taps2d = [&](llvm::Value *xImage,
-                      const std::function<void(llvm::Value *col, llvm::Value *inside, llvm::Value *at)> &f) {
-      loops({c(g.C), c(g.KH), c(g.KW), c(g.OH), c(g.OW)}, [&](const Index &i) {
+    // Visits every row (c, kh, kw, oh) of the im2col matrix of one image.
+    // The output columns whose input pixel lies inside the image form one
+    // range [lo, hi) (computed, not tested per pixel), so the copy loops run
+    // branch-free and vectorize; the padding outside it is zero.
+    auto im2colRows = [&](llvm::Value *xImage,
+                          const std::function<void(llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo,
+                                                   llvm::Value *hi)> &f) {
+      loops({c(g.C), c(g.KH), c(g.KW), c(g.OH)}, [&](const Index &i) {
         llvm::Value *tap = offset({i[0], i[1], i[2]}, {c(g.KH * g.KW), c(g.KW), c(1)});
-        llvm::Value *col = b_.CreateAdd(b_.CreateMul(tap, c(pixels)), offset({i[3], i[4]}, {c(g.OW), c(1)}));
+        llvm::Value *colRow = b_.CreateGEP(f32_, cols, b_.CreateAdd(b_.CreateMul(tap, c(pixels)), b_.CreateMul(i[3], c(g.OW))));
         llvm::Value *iy = b_.CreateAdd(b_.CreateMul(i[3], c(g.strideH)), b_.CreateSub(i[1], c(g.padH)));
-        llvm::Value *ix = b_.CreateAdd(b_.CreateMul(i[4], c(g.strideW)), b_.CreateSub(i[2], c(g.padW)));
-        llvm::Value *inside = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(iy, c(0)), b_.CreateICmpSLT(iy, c(g.H))),
-                                           b_.CreateAnd(b_.CreateICmpSGE(ix, c(0)), b_.CreateICmpSLT(ix, c(g.W))));
-        llvm::Value *at = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(i[0], c(g.H)), iy), c(g.W)), ix);
-        f(col, inside, b_.CreateGEP(f32_, xImage, b_.CreateSelect(inside, at, c(0))));
+        llvm::Value *rowInside = b_.CreateAnd(b_.CreateICmpSGE(iy, c(0)), b_.CreateICmpSLT(iy, c(g.H)));
+        // ix = ow*sw + kw - pw lies in [0, W) for ow in [lo, hi).
+        llvm::Value *first = b_.CreateSub(c(g.padW), i[2]);               // ow*sw >= pw - kw
+        llvm::Value *lo = b_.CreateSelect(b_.CreateICmpSGT(first, c(0)),
+                                          b_.CreateSDiv(b_.CreateAdd(first, c(g.strideW - 1)), c(g.strideW)), c(0));
+        llvm::Value *last = b_.CreateSub(c(g.W - 1 + g.padW), i[2]);      // ow*sw <= W - 1 + pw - kw
+        llvm::Value *hi = b_.CreateSelect(b_.CreateICmpSGE(last, c(0)), b_.CreateAdd(b_.CreateSDiv(last, c(g.strideW)), c(1)), c(0));
+        hi = b_.CreateSelect(rowInside, b_.CreateSelect(b_.CreateICmpSLT(hi, c(g.OW)), hi, c(g.OW)), c(0));
+        lo = b_.CreateSelect(b_.CreateICmpSLT(lo, hi), lo, hi);
+        // x row iy, shifted so that element ow of the range is xRow[ow * sw].
+        llvm::Value *xRow = b_.CreateGEP(
+            f32_, xImage,
+            b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(i[0], c(g.H)), b_.CreateSelect(rowInside, iy, c(0))), c(g.W)),
+                         b_.CreateSub(i[2], c(g.padW))));
+        f(colRow, xRow, lo, hi);
       });
     };
+    auto xAt = [&](llvm::Value *xRow, llvm::Value *ow) { return b_.CreateGEP(f32_, xRow, b_.CreateMul(ow, c(g.strideW))); };
     auto im2col = [&](llvm::Value *xImage) {
-      taps2d(xImage, [&](llvm::Value *col, llvm::Value *inside, llvm::Value *at) {
-        llvm::Value *v = b_.CreateSelect(inside, b_.CreateLoad(f32_, at), cf(0));
-        b_.CreateStore(v, b_.CreateGEP(f32_, cols, col));
+      im2colRows(xImage, [&](llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo, llvm::Value *hi) {
+        auto zero = [&](llvm::Value *j) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, colRow, j)); };
+        range(c(0), lo, zero);
+        range(lo, hi, [&](llvm::Value *j) { b_.CreateStore(b_.CreateLoad(f32_, xAt(xRow, j)), b_.CreateGEP(f32_, colRow, j)); });
+        range(hi, c(g.OW), zero);
       });
     };
     int64_t imageSize = g.C * g.H * g.W, outSize = g.O * pixels;
@@ -499,9 +534,11 @@ private:
         spec.c = cols, spec.ldc = c(pixels);
         emitGemm(b_, fn_, spec, nullptr);
         loops({c(imageSize)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, xImage, i[0])); });
-        taps2d(xImage, [&](llvm::Value *col, llvm::Value *inside, llvm::Value *at) {
-          llvm::Value *v = b_.CreateSelect(inside, b_.CreateLoad(f32_, b_.CreateGEP(f32_, cols, col)), cf(0));
-          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, at), v), at);
+        im2colRows(xImage, [&](llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo, llvm::Value *hi) {
+          range(lo, hi, [&](llvm::Value *j) {
+            llvm::Value *at = xAt(xRow, j);
+            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, at), b_.CreateLoad(f32_, b_.CreateGEP(f32_, colRow, j))), at);
+          });
         });
       } else {
         im2col(xImage);
@@ -583,22 +620,26 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     return out;
   };
   auto [outputs, training] = entryRoots(g);
-  auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots, bool step) {
+  auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots) {
     FunctionEmitter e(*m, layout, diags);
-    e.begin(prefix + suffix, step);
+    e.begin(prefix + suffix, false);
     std::vector<const Node *> nodes = entryNodes(g, roots);
     KernelPlan plan = planKernels(nodes, std::unordered_set<const Node *>(roots.begin(), roots.end()));
     if (!e.emit(nodes, namesOf(nodes), plan)) return false;
-    if (step)
-      for (const auto &r : g.results)
-        if (r.role == Role::Grad && r.of->kind == OpKind::Param) e.update(r.of, r.node);
     e.finish();
     return true;
   };
-  if (!emitEntry("_forward", outputs, false)) return nullptr;
+  if (!emitEntry("_forward", outputs)) return nullptr;
   if (g.result(Role::Loss)) {
-    if (!emitEntry("_loss_and_grad", training, false)) return nullptr;
-    if (!emitEntry("_train_step", training, true)) return nullptr;
+    if (!emitEntry("_loss_and_grad", training)) return nullptr;
+    // train_step = loss_and_grad, then the optimizer update of every param
+    // (one copy of the gradient kernels keeps compile time down).
+    FunctionEmitter e(*m, layout, diags);
+    e.begin(prefix + "_train_step", true);
+    e.callEntry(m->getFunction(prefix + "_loss_and_grad"));
+    for (const auto &r : g.results)
+      if (r.role == Role::Grad && r.of->kind == OpKind::Param) e.update(r.of, r.node);
+    e.finish();
   }
   std::string err;
   llvm::raw_string_ostream os(err);

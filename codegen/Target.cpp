@@ -31,6 +31,10 @@ std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
       llvm::CodeGenOptLevel::Aggressive));
 }
 
+const char *const kLoopPipeline =
+    "function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,loop-mssa(licm),indvars,"
+    "loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)";
+
 void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
   m.setDataLayout(tm.createDataLayout());
   m.setTargetTriple(tm.getTargetTriple().str());
@@ -50,9 +54,18 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  static const llvm::OptimizationLevel levels[] = {llvm::OptimizationLevel::O0, llvm::OptimizationLevel::O1,
-                                                   llvm::OptimizationLevel::O2, llvm::OptimizationLevel::O3};
-  pb.buildPerModuleDefaultPipeline(levels[std::min(level, 3)]).run(m, mam);
+  if (level >= 3) {
+    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+    return;
+  }
+  // -O1/-O2: the passes the emitted loop nests need, not the whole default
+  // pipeline (which spends 2/3 of its time on work that finds nothing here:
+  // the hot loops are already blocked and vectorized by hand). mnist's
+  // train step: 0.32 s in default<O2>, 0.06 s here, the same step time.
+  llvm::ModulePassManager mpm;
+  const char *pipe = getenv("DLC_PIPELINE") ? getenv("DLC_PIPELINE") : kLoopPipeline;
+  if (auto err = pb.parsePassPipeline(mpm, pipe)) llvm::report_fatal_error(std::move(err));
+  mpm.run(m, mam);
 }
 
 bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path, std::string &error) {

@@ -14,8 +14,11 @@ namespace dlc {
 std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error);
 
 /// Stamps the module with the target's layout and triple and every function
-/// with the host CPU and features, then runs the new pass manager's default
-/// pipeline at -O`level` (0..3).
+/// with the host CPU and features, then optimizes: nothing at -O0, the lean
+/// loop pipeline kLoopPipeline at -O1 and -O2, LLVM's default<O3> at -O3.
+/// The pass pipeline of -O1/-O2, in `opt -passes=` syntax.
+extern const char *const kLoopPipeline;
+
 void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level);
 
 /// Writes the module as a relocatable object file.
