@@ -10,8 +10,9 @@ namespace dlc {
 namespace {
 
 /// Emits `for (i = begin; i < end; i += step) body(i)`.
+/// With `scalar`, the loop carries metadata that keeps the vectorizer off it.
 void forRange(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *begin, llvm::Value *end, int64_t step,
-              const std::function<void(llvm::Value *)> &body) {
+              const std::function<void(llvm::Value *)> &body, bool scalar = false) {
   llvm::LLVMContext &ctx = fn->getContext();
   llvm::BasicBlock *pre = b.GetInsertBlock();
   auto *loop = llvm::BasicBlock::Create(ctx, "gemm.loop", fn);
@@ -23,7 +24,14 @@ void forRange(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *begin, llvm
   body(i);
   llvm::Value *next = b.CreateAdd(i, b.getInt64(step), "", true, true);
   i->addIncoming(next, b.GetInsertBlock());
-  b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
+  llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
+  if (scalar) {
+    llvm::Metadata *off[] = {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
+                             llvm::ConstantAsMetadata::get(b.getFalse())};
+    llvm::MDNode *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, off)});
+    self->replaceOperandWith(0, self);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, self);
+  }
   b.SetInsertPoint(exit);
 }
 
@@ -137,9 +145,9 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
           forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
             forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) { copy(p, j); });
           });
-        else
+        else // reads along p; vectorized, the writes would become scatters
           forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
-            forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) { copy(p, j); });
+            forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) { copy(p, j); }, /*scalar=*/true);
           });
         forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
           forRange(b, fn, width, k64(kGemmNR), 1, [&](llvm::Value *j) {

@@ -5,10 +5,12 @@
 #include "codegen/Gemm.h"
 #include "ir/Printer.h"
 
+#include <algorithm>
 #include <functional>
 #include <unordered_set>
 
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
@@ -64,6 +66,7 @@ public:
         return false;
       }
     }
+    assignAliasScopes();
     for (const Kernel &k : plan.kernels)
       if (!lower(*k.anchor)) return false;
     return true;
@@ -149,7 +152,7 @@ private:
   }
   llvm::Value *load(const Node *n, llvm::Value *off) {
     if (plan_->inlineOps.count(n) && n->type.isScalar()) return inlineValue(n, {});
-    return b_.CreateLoad(f32_, b_.CreateGEP(f32_, buffers_.at(n), off));
+    return tagged(b_.CreateLoad(f32_, b_.CreateGEP(f32_, buffers_.at(n), off)), n);
   }
   /// An inline op's value at `idx` (its own index: inline ops have their user's shape).
   llvm::Value *inlineValue(const Node *n, const Index &idx) {
@@ -166,7 +169,48 @@ private:
     return load(n, offset(idx, strides));
   }
   void store(const Node *n, llvm::Value *off, llvm::Value *v) {
-    b_.CreateStore(v, b_.CreateGEP(f32_, buffers_.at(n), off));
+    tagged(b_.CreateStore(v, b_.CreateGEP(f32_, buffers_.at(n), off)), n);
+  }
+
+  /// Buffers are disjoint arena ranges, but LLVM sees one pointer plus
+  /// offsets and would guard every vectorized loop with overlap checks (or
+  /// give up). Each group of overlapping ranges gets an alias scope; an
+  /// access carries its own scope and is declared not to alias the others.
+  void assignAliasScopes() {
+    std::vector<std::pair<std::pair<int64_t, int64_t>, const Node *>> ranges;
+    for (auto &[n, ptr] : buffers_) {
+      auto [at, count] = layout_.slots.at(n);
+      ranges.push_back({{at, at + count}, n});
+    }
+    std::sort(ranges.begin(), ranges.end(), [](auto &x, auto &y) { return x.first < y.first; });
+    llvm::MDBuilder md(ctx_);
+    llvm::MDNode *domain = md.createAnonymousAliasScopeDomain("arena");
+    std::vector<llvm::Metadata *> scopes;
+    std::unordered_map<const Node *, size_t> group;
+    int64_t end = -1;
+    for (auto &[range, n] : ranges) {
+      if (range.first >= end) scopes.push_back(md.createAnonymousAliasScope(domain));
+      end = std::max(end, range.second);
+      group[n] = scopes.size() - 1;
+    }
+    for (auto &[n, g] : group) {
+      std::vector<llvm::Metadata *> others;
+      for (size_t i = 0; i < scopes.size(); ++i)
+        if (i != g) others.push_back(scopes[i]);
+      scopeOf_[n] = {llvm::MDNode::get(ctx_, {scopes[g]}), llvm::MDNode::get(ctx_, others)};
+    }
+  }
+  llvm::Instruction *tagged(llvm::Instruction *access, const Node *n) {
+    auto it = scopeOf_.find(n);
+    if (it != scopeOf_.end()) {
+      access->setMetadata(llvm::LLVMContext::MD_alias_scope, it->second.first);
+      access->setMetadata(llvm::LLVMContext::MD_noalias, it->second.second);
+    }
+    return access;
+  }
+  llvm::Value *tagged(llvm::LoadInst *access, const Node *n) {
+    tagged(static_cast<llvm::Instruction *>(access), n);
+    return access;
   }
   /// Strides that read operand `x` at the result index of shape `out` (numpy broadcasting).
   Dims broadcastStrides(const Node *x, const Dims &out) {
@@ -562,6 +606,7 @@ private:
   llvm::Type *f32_, *i64_, *ptr_;
   std::unordered_map<const Node *, llvm::Value *> buffers_;
   std::unordered_map<const Node *, Dims> shapes_;
+  std::unordered_map<const Node *, std::pair<llvm::MDNode *, llvm::MDNode *>> scopeOf_; ///< alias.scope, noalias
 };
 
 // SGD:  z = g + beta z;  p -= lr (nesterov ? g + beta z : z)

@@ -63,8 +63,7 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
   // the hot loops are already blocked and vectorized by hand). mnist's
   // train step: 0.32 s in default<O2>, 0.06 s here, the same step time.
   llvm::ModulePassManager mpm;
-  const char *pipe = getenv("DLC_PIPELINE") ? getenv("DLC_PIPELINE") : kLoopPipeline;
-  if (auto err = pb.parsePassPipeline(mpm, pipe)) llvm::report_fatal_error(std::move(err));
+  if (auto err = pb.parsePassPipeline(mpm, kLoopPipeline)) llvm::report_fatal_error(std::move(err));
   mpm.run(m, mam);
 }
 
