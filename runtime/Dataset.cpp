@@ -1,7 +1,13 @@
 //===- runtime/Dataset.cpp ------------------------------------------------===//
 #include "Dataset.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <filesystem>
+#include <numeric>
+#include <random>
+#include <sstream>
 
 #include <zlib.h>
 
@@ -31,6 +37,10 @@ std::optional<std::string> readMaybeGz(const std::string &path, std::string &err
     return std::nullopt;
   }
   return out;
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 uint32_t bigEndian(const std::string &s, size_t at) {
@@ -92,8 +102,123 @@ std::optional<Dataset> loadIDX(const std::string &images, const std::string &lab
   return d;
 }
 
+std::optional<Dataset> loadCSV(const std::string &path, std::string &error) {
+  auto text = readMaybeGz(path, error);
+  if (!text) return std::nullopt;
+  Dataset d;
+  std::istringstream in(*text);
+  std::string line;
+  int64_t columns = -1;
+  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    std::vector<double> row;
+    size_t at = 0;
+    bool header = false;
+    while (true) {
+      size_t end = std::min(line.find(',', at), line.size());
+      size_t b = line.find_first_not_of(" \t", at), e = line.find_last_not_of(" \t", end == 0 ? 0 : end - 1);
+      std::string field = b < end && e != std::string::npos && e >= b ? line.substr(b, e - b + 1) : "";
+      double v = 0;
+      auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
+      if (field.empty() || ec != std::errc() || ptr != field.data() + field.size() || !std::isfinite(v)) {
+        if (columns < 0 && d.count == 0 && !field.empty()) header = true; // a header row names the columns
+        else {
+          error = path + ":" + std::to_string(lineNo) + ":" + std::to_string(at + 1) + ": '" + field +
+                  "' is not a number";
+          return std::nullopt;
+        }
+      }
+      row.push_back(v);
+      if (end == line.size()) break;
+      at = end + 1;
+    }
+    if (header) {
+      columns = int64_t(row.size());
+      continue;
+    }
+    if (columns < 0) columns = int64_t(row.size());
+    if (int64_t(row.size()) != columns) {
+      error = path + ":" + std::to_string(lineNo) + ":1: expected " + std::to_string(columns) + " columns, found " +
+              std::to_string(row.size());
+      return std::nullopt;
+    }
+    if (columns < 2) {
+      error = path + ":" + std::to_string(lineNo) + ":1: a row needs at least one feature and a label";
+      return std::nullopt;
+    }
+    double label = row.back();
+    if (label < 0 || label != std::floor(label) || label > 1e6) {
+      error = path + ":" + std::to_string(lineNo) + ":" + std::to_string(line.rfind(',') + 2) +
+              ": the label (last column) must be a class index, an integer >= 0";
+      return std::nullopt;
+    }
+    for (size_t i = 0; i + 1 < row.size(); ++i) d.x.push_back(float(row[i]));
+    d.labels.push_back(int32_t(label));
+    ++d.count;
+  }
+  if (d.count == 0) {
+    error = path + ": no samples";
+    return std::nullopt;
+  }
+  d.sampleSize = columns - 1;
+  return d;
+}
+
+void standardize(Dataset &train, Dataset &test) {
+  const int64_t f = train.sampleSize;
+  std::vector<double> mean(size_t(f), 0), var(size_t(f), 0);
+  for (int64_t i = 0; i < train.count; ++i)
+    for (int64_t j = 0; j < f; ++j) mean[size_t(j)] += train.x[size_t(i * f + j)];
+  for (double &m : mean) m /= double(std::max<int64_t>(train.count, 1));
+  for (int64_t i = 0; i < train.count; ++i)
+    for (int64_t j = 0; j < f; ++j) var[size_t(j)] += std::pow(train.x[size_t(i * f + j)] - mean[size_t(j)], 2);
+  for (Dataset *d : {&train, &test}) {
+    if (d->sampleSize != f) continue;
+    for (int64_t i = 0; i < d->count; ++i)
+      for (int64_t j = 0; j < f; ++j) {
+        double sd = std::sqrt(var[size_t(j)] / double(std::max<int64_t>(train.count, 1)));
+        float &x = d->x[size_t(i * f + j)];
+        x = sd > 0 ? float((x - mean[size_t(j)]) / sd) : 0.0f;
+      }
+  }
+}
+
+void kFoldSplit(const Dataset &all, int64_t k, int64_t fold, uint64_t seed, Dataset &train, Dataset &val) {
+  std::vector<int64_t> order(size_t(all.count));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed ^ 0xf01d));
+  for (Dataset *d : {&train, &val}) *d = Dataset{0, all.sampleSize, {}, {}};
+  for (int64_t i = 0; i < all.count; ++i) {
+    Dataset &d = i * k / all.count == fold ? val : train;
+    int64_t s = order[size_t(i)];
+    d.x.insert(d.x.end(), all.x.begin() + s * all.sampleSize, all.x.begin() + (s + 1) * all.sampleSize);
+    d.labels.push_back(all.labels[size_t(s)]);
+    ++d.count;
+  }
+}
+
 bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Dataset &train, Dataset &test,
                       std::string &error) {
+  if (endsWith(name, ".csv")) {
+    auto tr = loadCSV(name, error);
+    if (!tr) return false;
+    std::string testPath = name.substr(0, name.size() - 4) + ".test.csv";
+    if (std::filesystem::exists(testPath)) {
+      auto te = loadCSV(testPath, error);
+      if (!te) return false;
+      if (te->sampleSize != tr->sampleSize) {
+        error = testPath + ": " + std::to_string(te->sampleSize) + " features per row, but " + name + " has " +
+                std::to_string(tr->sampleSize);
+        return false;
+      }
+      test = std::move(*te);
+    } else {
+      test = Dataset{0, tr->sampleSize, {}, {}};
+    }
+    train = std::move(*tr);
+    return true;
+  }
   std::string dir = name;
   if (name == "mnist") dir = dataRoot + "/mnist";
   else if (name == "fashion-mnist") dir = "/usr/share/datasets/fashion-mnist";

@@ -22,8 +22,25 @@ struct Dataset {
 /// counts that differ.
 std::optional<Dataset> loadIDX(const std::string &images, const std::string &labels, std::string &error);
 
-/// The train and test sets of a named data set ("mnist", "fashion-mnist")
-/// or of a directory holding train-/t10k- IDX files (optionally .gz).
+/// Reads a CSV file of numbers: each row is one sample, its features then
+/// its class label (an integer >= 0) in the last column. A first row that is
+/// not numeric is a header and skipped; blank lines are skipped. Errors say
+/// file:line:column: a field that is not a number, a row with another
+/// number of columns, a label that is not a non-negative integer, no rows.
+std::optional<Dataset> loadCSV(const std::string &path, std::string &error);
+
+/// Standardizes every feature to mean 0 and standard deviation 1 using the
+/// statistics of `train`, applied to both sets (constant features become 0).
+void standardize(Dataset &train, Dataset &test);
+
+/// Fold `fold` of `k` (0-based) of a fixed shuffle of `all`: `val` gets that
+/// fold's samples, `train` the others. Every sample is in exactly one fold.
+void kFoldSplit(const Dataset &all, int64_t k, int64_t fold, uint64_t seed, Dataset &train, Dataset &val);
+
+/// The train and test sets of a named data set ("mnist", "fashion-mnist"),
+/// of a directory holding train-/t10k- IDX files (optionally .gz), or of a
+/// CSV file (train set only; a file NAME.test.csv beside NAME.csv is the
+/// test set).
 bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Dataset &train, Dataset &test,
                       std::string &error);
 

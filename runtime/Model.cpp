@@ -141,6 +141,18 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
   if (options.optLevel < 0 || options.optLevel > 3) return failWith(name, "optLevel must be 0..3");
   if (options.maxBatch < 0) return failWith(name, "maxBatch must be positive");
   int64_t capacity = options.maxBatch > 0 ? options.maxBatch : g->train.getInt("batch", 64);
+  if (!options.optimizer.empty()) {
+    const std::string &o = options.optimizer;
+    if (o != "sgd" && o != "momentum" && o != "nesterov" && o != "adam")
+      return failWith(name, "unknown optimizer '" + o + "' (sgd, momentum, nesterov or adam)");
+    if (o != g->train.getString("optimizer", "sgd") && !(o != "adam" && g->train.getString("optimizer", "sgd") == "sgd"))
+      g->train.set("lr", o == "adam" ? 1e-3 : 0.01); // the block's rate was for another optimizer
+    g->train.set("optimizer", std::string(o == "adam" ? "adam" : "sgd"));
+    if (o != "adam") {
+      g->train.set("momentum", o == "sgd" ? 0.0 : 0.9);
+      g->train.set("nesterov", o == "nesterov" ? 1.0 : 0.0);
+    }
+  }
   Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
   ModelLayout layout = planLayout(*g, capacity, opt);
   auto llctx = std::make_unique<llvm::LLVMContext>();

@@ -1,10 +1,16 @@
 //===- runtime/Trainer.cpp ------------------------------------------------===//
 #include "Trainer.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <numeric>
 #include <random>
 
@@ -166,7 +172,9 @@ bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, cons
   const double baseLr = model.hyper("lr");
   Dataset train, val;
   const Dataset *trainSet = &all;
-  if (options.valSplit > 0) {
+  if (options.validation) {
+    val = *options.validation;
+  } else if (options.valSplit > 0) {
     splitValidation(all, options.valSplit, options.seed, train, val);
     trainSet = &train;
   }
@@ -224,21 +232,28 @@ bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, cons
     int len = std::snprintf(line, sizeof line, "epoch %lld/%lld  train loss %.4f", (long long)epoch,
                             (long long)options.epochs, summary.lastLoss);
     double valLoss = 0;
+    EpochRecord record;
+    record.epoch = epoch;
+    record.trainLoss = summary.lastLoss;
+    record.seconds = trainTime;
     if (val.count > 0) {
       double valAcc = classificationAccuracy(model, val, error);
       if (valAcc < 0 || !meanLoss(model, val, valLoss, error)) return false;
+      summary.valAccuracy = record.valAccuracy = valAcc;
+      record.valLoss = valLoss;
       len += std::snprintf(line + len, sizeof line - size_t(len), "  val loss %.4f  val accuracy %.2f%%", valLoss,
                            100 * valAcc);
     }
     if (test.count > 0) {
       double acc = classificationAccuracy(model, test, error);
       if (acc < 0) return false;
-      summary.testAccuracy = acc;
+      summary.testAccuracy = record.testAccuracy = acc;
       len += std::snprintf(line + len, sizeof line - size_t(len), "  test accuracy %.2f%%", 100 * acc);
     }
     std::snprintf(line + len, sizeof line - size_t(len), "  %.2f s  %.0f samples/s\n", trainTime,
                   double(seen) / std::max(trainTime, 1e-9));
     log << line << std::flush;
+    summary.history.push_back(record);
     if (!options.checkpoint.empty() && model.save(options.checkpoint) != DLC_OK) {
       error = model.lastError();
       return false;
@@ -260,6 +275,50 @@ bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, cons
     char line[64];
     std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary.testAccuracy);
     log << line;
+  }
+  return true;
+}
+
+bool plotHistory(const std::vector<EpochRecord> &history, const std::string &title, const std::string &png,
+                 std::string &error) {
+  if (history.empty()) {
+    error = "no epochs to plot";
+    return false;
+  }
+  std::string stem = png + ".tmp";
+  std::string data = stem + ".dat", script = stem + ".gp";
+  {
+    std::ofstream d(data);
+    d << "# epoch train_loss val_loss val_accuracy test_accuracy\n";
+    auto v = [](double x) { return std::isnan(x) ? std::string("NaN") : std::to_string(x); };
+    for (const EpochRecord &r : history)
+      d << r.epoch << " " << r.trainLoss << " " << v(r.valLoss) << " " << v(100 * r.valAccuracy) << " "
+        << v(100 * r.testAccuracy) << "\n";
+    std::ofstream g(script);
+    bool val = !std::isnan(history[0].valLoss), test = !std::isnan(history[0].testAccuracy);
+    g << "set terminal png size 900,400\nset output '" << png << "'\nset multiplot layout 1,2 title '" << title
+      << "'\nset xlabel 'epoch'\nset grid\nset key top right\nset title 'loss'\n"
+      << "plot '" << data << "' using 1:2 with linespoints title 'train'"
+      << (val ? ", '' using 1:3 with linespoints title 'validation'" : "") << "\n";
+    if (val || test) {
+      g << "set title 'accuracy (%)'\nset key bottom right\nplot ";
+      if (val) g << "'" << data << "' using 1:4 with linespoints title 'validation'" << (test ? ", " : "");
+      if (test) g << "'" << data << "' using 1:5 with linespoints title 'test'";
+      g << "\n";
+    }
+    g << "unset multiplot\n";
+    if (!d || !g) {
+      error = "cannot write " + stem + ".*";
+      return false;
+    }
+  }
+  std::string command = "gnuplot '" + script + "' 2>&1";
+  int status = std::system(command.c_str());
+  std::remove(data.c_str());
+  std::remove(script.c_str());
+  if (status != 0) {
+    error = "gnuplot failed (exit " + std::to_string(status) + "); is it installed? (apt install gnuplot-nox)";
+    return false;
   }
   return true;
 }

@@ -1,7 +1,9 @@
 //===- runtime/Trainer.h - Minibatch training of a classifier -------------===//
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <vector>
 #include <ostream>
 #include <string>
 
@@ -16,6 +18,7 @@ struct TrainOptions {
   double lr = -1;         ///< < 0: the model's train block
   bool progress = true;   ///< a progress line per epoch while it runs
   double valSplit = 0;    ///< share of the training data held out for validation
+  const Dataset *validation = nullptr; ///< an explicit validation set (K-fold); overrides valSplit
   int64_t earlyStop = 0;  ///< stop after this many epochs without a better validation loss (0: never)
   std::string checkpoint; ///< save here after every epoch (atomically)
   bool resumed = false;   ///< the model was loaded from a checkpoint: skip the epochs it has done
@@ -30,11 +33,25 @@ struct TrainOptions {
 /// The learning rate of train step `step` (0-based) under the schedule.
 double scheduledLearningRate(const TrainOptions &o, double base, int64_t step, int64_t stepsPerEpoch);
 
-struct TrainSummary {
-  double testAccuracy = 0;
-  double lastLoss = 0;
+struct EpochRecord {
+  int64_t epoch = 0;
+  double trainLoss = 0;
+  double valLoss = NAN, valAccuracy = NAN, testAccuracy = NAN; ///< NaN where there is no such set
   double seconds = 0;
 };
+
+struct TrainSummary {
+  double testAccuracy = 0;
+  double valAccuracy = NAN; ///< after the last epoch, when there is validation data
+  double lastLoss = 0;
+  double seconds = 0;
+  std::vector<EpochRecord> history; ///< one record per epoch trained
+};
+
+/// Writes the loss and accuracy curves of `history` to a PNG image with
+/// gnuplot (which must be installed); false with the reason otherwise.
+bool plotHistory(const std::vector<EpochRecord> &history, const std::string &title, const std::string &png,
+                 std::string &error);
 
 /// The share of samples whose largest output is the label; with `confusion`,
 /// also counts[label * classes + predicted].

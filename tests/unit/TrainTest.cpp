@@ -278,3 +278,112 @@ TEST_CASE("learning-rate schedules: step, cosine, warm-up", "[train][schedule]")
   CHECK(scheduledLearningRate(o, 0.1, 0, 10) == Approx(0.025));       // 1/4 of the cosine value
   CHECK(scheduledLearningRate(o, 0.1, 3, 10) == Approx(0.01 + 0.09 * 0.5 * (1 + std::cos(M_PI * 3 / 100)))); // 4/4 warm
 }
+
+namespace {
+
+std::string writeText(const std::string &path, const std::string &text) {
+  std::ofstream(path) << text;
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("CSV files load (header, blank lines, CRLF), and each kind of bad file is a clear error", "[data][csv]") {
+  llvm::SmallString<128> d;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-csv-test", d));
+  std::string dir = d.str().str(), err;
+  auto ok = loadCSV(writeText(dir + "/ok.csv", "a, b,label\r\n1.5,-2,0\r\n\r\n3,4e1 , 2\r\n"), err);
+  INFO(err);
+  REQUIRE(ok);
+  CHECK(ok->count == 2);
+  CHECK(ok->sampleSize == 2);
+  CHECK(ok->x == std::vector<float>{1.5f, -2.0f, 3.0f, 40.0f});
+  CHECK(ok->labels == std::vector<int32_t>{0, 2});
+
+  auto bad = [&](const std::string &text) {
+    CHECK_FALSE(loadCSV(writeText(dir + "/bad.csv", text), err));
+    return err;
+  };
+  CHECK(bad("1,2,0\n1,x,1\n") == dir + "/bad.csv:2:3: 'x' is not a number");
+  CHECK(bad("1,2,0\n1,,1\n") == dir + "/bad.csv:2:3: '' is not a number");
+  CHECK(bad("1,2,0\n1,2,3,1\n") == dir + "/bad.csv:2:1: expected 3 columns, found 4");
+  CHECK(bad("1,2,0.5\n") == dir + "/bad.csv:1:5: the label (last column) must be a class index, an integer >= 0");
+  CHECK(bad("1,2,-1\n") == dir + "/bad.csv:1:5: the label (last column) must be a class index, an integer >= 0");
+  CHECK(bad("7\n") == dir + "/bad.csv:1:1: a row needs at least one feature and a label");
+  CHECK(bad("x,y,label\n\n") == dir + "/bad.csv: no samples");
+  CHECK_FALSE(loadCSV(dir + "/none.csv", err));
+  CHECK(err == dir + "/none.csv: no such file");
+
+  // NAME.test.csv beside NAME.csv is the test set; it must have as many features.
+  Dataset train, test;
+  writeText(dir + "/set.csv", "0,0,0\n1,1,1\n");
+  REQUIRE(loadNamedDataset(dir + "/set.csv", "", train, test, err));
+  CHECK((train.count == 2 && test.count == 0));
+  writeText(dir + "/set.test.csv", "0,0,0,1\n");
+  CHECK_FALSE(loadNamedDataset(dir + "/set.csv", "", train, test, err));
+  CHECK(err == dir + "/set.test.csv: 3 features per row, but " + dir + "/set.csv has 2");
+  llvm::sys::fs::remove_directories(dir);
+}
+
+TEST_CASE("standardize uses the training statistics; K folds partition the data", "[data][csv]") {
+  Dataset train{4, 2, {1, 5, 3, 5, 5, 5, 7, 5}, {0, 1, 0, 1}};
+  Dataset test{1, 2, {4, 9}, {0}};
+  standardize(train, test);
+  double sd = std::sqrt(5.0); // of 1, 3, 5, 7
+  CHECK(train.x[0] == Approx((1 - 4) / sd));
+  CHECK(train.x[6] == Approx((7 - 4) / sd));
+  CHECK(train.x[1] == 0.0f); // a constant feature
+  CHECK(test.x[0] == Approx(0.0));
+  CHECK(test.x[1] == 0.0f);
+
+  Dataset all{10, 1, {}, {}};
+  for (int i = 0; i < 10; ++i) all.x.push_back(float(i)), all.labels.push_back(i % 3);
+  std::vector<int> seen(10, 0);
+  for (int64_t fold = 0; fold < 3; ++fold) {
+    Dataset tr, val;
+    kFoldSplit(all, 3, fold, 7, tr, val);
+    CHECK(tr.count + val.count == 10);
+    CHECK((val.count == 3 || val.count == 4));
+    for (int64_t i = 0; i < val.count; ++i) {
+      ++seen[size_t(val.x[size_t(i)])];
+      CHECK(val.labels[size_t(i)] == int(val.x[size_t(i)]) % 3); // rows stay whole
+    }
+  }
+  CHECK(seen == std::vector<int>(10, 1)); // every sample validated exactly once
+}
+
+TEST_CASE("the optimizer can be chosen at compile time, overriding the train block", "[train][optimizer]") {
+  const char *net = "model m {\n  input x : [2]\n  label y : class(2)\n  param A : [2, 2] ~ he\n  w = A @ x\n"
+                    "  output p = softmax(w)\n  loss cross_entropy(w, y)\n}\ntrain m { optimizer adam(lr = 3e-4) }\n";
+  CompileOptions o;
+  CompileResult adam = compileString(net, o);
+  REQUIRE(adam);
+  CHECK(adam.model->hyper("lr") == Approx(3e-4));
+  o.optimizer = "nesterov";
+  CompileResult nesterov = compileString(net, o);
+  REQUIRE(nesterov);
+  CHECK(nesterov.model->hyper("momentum") == Approx(0.9));
+  CHECK(nesterov.model->hyper("nesterov") == 1.0);
+  CHECK(nesterov.model->hyper("lr") == Approx(0.01)); // adam's rate is not carried over to SGD
+  o.optimizer = "rmsprop";
+  CompileResult unknown = compileString(net, o);
+  CHECK_FALSE(unknown);
+  CHECK(unknown.rendered.find("unknown optimizer 'rmsprop' (sgd, momentum, nesterov or adam)") != std::string::npos);
+}
+
+TEST_CASE("the training curves plot to a PNG with gnuplot", "[train][plot]") {
+  llvm::SmallString<128> d;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-plot-test", d));
+  std::string dir = d.str().str(), err;
+  std::vector<EpochRecord> history(3);
+  for (int i = 0; i < 3; ++i) history[size_t(i)] = {i + 1, 1.0 / (i + 1), 1.2 / (i + 1), 0.8 + 0.05 * i, 0.79 + 0.05 * i, 0.1};
+  REQUIRE(plotHistory(history, "toy", dir + "/curves.png", err));
+  std::ifstream png(dir + "/curves.png", std::ios::binary);
+  char magic[8] = {};
+  png.read(magic, 8);
+  CHECK(std::string(magic + 1, 3) == "PNG");
+  CHECK_FALSE(llvm::sys::fs::exists(dir + "/curves.png.tmp.dat")); // the temporary files are gone
+  CHECK_FALSE(plotHistory({}, "toy", dir + "/none.png", err));
+  CHECK(err == "no epochs to plot");
+  llvm::sys::fs::remove_directories(dir);
+}

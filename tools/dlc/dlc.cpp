@@ -77,7 +77,7 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input file, or - for s
 // ---- dlc train -----------------------------------------------------------
 cl::SubCommand trainCommand("train", "Train a model on a data set and report its test accuracy");
 cl::opt<std::string> trainFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(trainCommand), cl::cat(category));
-cl::opt<std::string> trainData("data", cl::desc("mnist, fashion-mnist, or a directory of train-/t10k- IDX files"),
+cl::opt<std::string> trainData("data", cl::desc("mnist, fashion-mnist, a directory of train-/t10k- IDX files, or a .csv file"),
                                cl::Required, cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> dataRoot("data-root", cl::desc("Where scripts/fetch_data.sh put the data (default: data)"),
                               cl::init("data"), cl::sub(trainCommand), cl::cat(category));
@@ -98,6 +98,17 @@ cl::opt<std::string> checkpointFile("checkpoint", cl::desc("Save params and opti
                                     cl::value_desc("file"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> resumeFile("resume", cl::desc("Continue training from this checkpoint"), cl::value_desc("file"),
                                 cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> trainOptimizer("optimizer", cl::desc("sgd, momentum, nesterov or adam (default: the train block's)"),
+                                    cl::sub(trainCommand), cl::cat(category));
+cl::opt<int64_t> kFolds("kfold", cl::desc("K-fold cross-validation on the training data: K runs, mean and spread"),
+                        cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> plotFile("plot", cl::desc("Write the loss and accuracy curves to this PNG (needs gnuplot)"),
+                              cl::value_desc("file.png"), cl::sub(trainCommand), cl::cat(category));
+enum class Normalize { None, Standard };
+cl::opt<Normalize> normalize("normalize", cl::desc("Feature normalization (default: none; IDX pixels are 0..1)"),
+                             cl::values(clEnumValN(Normalize::None, "none", "as loaded"),
+                                        clEnumValN(Normalize::Standard, "standard", "mean 0, deviation 1 per feature (train statistics)")),
+                             cl::init(Normalize::None), cl::sub(trainCommand), cl::cat(category));
 
 // ---- dlc eval ------------------------------------------------------------
 cl::SubCommand evalCommand("eval", "Report a trained model's test accuracy and confusion matrix");
@@ -171,6 +182,49 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
   return 0;
 }
 
+/// --kfold K: K fresh models (same seed), each trained on all folds but one
+/// and validated on that one; the validation accuracies' mean and spread.
+int crossValidate(CompileResult &first, const CompileOptions &options, const Dataset &all, int64_t kFolds,
+                  TrainOptions to, std::ostream &out) {
+  std::string error;
+  if (kFolds < 2 || kFolds > all.count) {
+    llvm::errs() << "dlc train: error: --kfold needs 2 <= K <= " << all.count << " (the training samples)\n";
+    return 1;
+  }
+  if (!checkpointFile.empty() || !resumeFile.empty() || to.valSplit > 0) {
+    llvm::errs() << "dlc train: error: --kfold does not combine with --checkpoint, --resume or --val-split\n";
+    return 1;
+  }
+  std::vector<double> accuracy;
+  const Dataset none{0, all.sampleSize, {}, {}};
+  for (int64_t fold = 0; fold < kFolds; ++fold) {
+    CompileResult fresh = fold == 0 ? std::move(first) : compileFile(trainFile, options);
+    if (!fresh) {
+      llvm::errs() << fresh.rendered;
+      return 1;
+    }
+    Dataset train, val;
+    kFoldSplit(all, kFolds, fold, to.seed, train, val);
+    to.validation = &val;
+    out << "fold " << fold + 1 << "/" << kFolds << ": " << train.count << " training, " << val.count
+        << " validation samples\n";
+    TrainSummary summary;
+    if (!trainClassifier(*fresh.model, train, none, to, out, summary, error)) {
+      llvm::errs() << "dlc train: error: " << error << "\n";
+      return 1;
+    }
+    accuracy.push_back(summary.valAccuracy);
+  }
+  double mean = 0, var = 0;
+  for (double a : accuracy) mean += a / double(accuracy.size());
+  for (double a : accuracy) var += (a - mean) * (a - mean) / double(accuracy.size() - 1);
+  out << fmt::format("{}-fold validation accuracy: {:.2f}% +- {:.2f}% (mean +- standard deviation; folds:", kFolds,
+                     100 * mean, 100 * std::sqrt(var));
+  for (double a : accuracy) out << fmt::format(" {:.2f}", 100 * a);
+  out << ")\n";
+  return 0;
+}
+
 int trainMain() {
   std::string error;
   Dataset train, test;
@@ -179,16 +233,8 @@ int trainMain() {
     if (trainData == "mnist") llvm::errs() << "dlc train: note: scripts/fetch_data.sh installs the MNIST digits\n";
     return 1;
   }
-  CompileOptions options;
-  options.seed = trainSeed;
-  options.maxBatch = trainBatch;
-  CompileResult r = compileFile(trainFile, options);
-  if (!r) {
-    llvm::errs() << r.rendered;
-    return 1;
-  }
-  Model &model = *r.model;
-  // The train block's epochs and schedule (--epochs overrides the epochs).
+  if (normalize == Normalize::Standard) standardize(train, test);
+  // The train block's settings, which the flags override.
   DiagnosticEngine diags;
   auto file = std::make_shared<SourceFile>();
   file->name = trainFile;
@@ -196,31 +242,34 @@ int trainMain() {
   file->text = buffer ? (*buffer)->getBuffer().str() : "";
   auto g = compileNet(file, diags);
   Attrs block = g ? g->train : Attrs();
+  auto given = [](const auto &flag) { return flag.getNumOccurrences() > 0; };
+  uint64_t seed = given(trainSeed) ? trainSeed.getValue() : uint64_t(block.getInt("seed", 0));
+  CompileOptions options;
+  options.seed = seed;
+  options.maxBatch = trainBatch;
+  options.optimizer = trainOptimizer;
+  CompileResult r = compileFile(trainFile, options);
+  if (!r) {
+    llvm::errs() << r.rendered;
+    return 1;
+  }
   int64_t epochs = trainEpochs > 0 ? trainEpochs.getValue() : block.getInt("epochs", 1);
   llvm::outs() << fmt::format("training {} on {}: {} training and {} test samples, batch {}, {} epochs\n", trainFile.getValue(),
-                              trainData.getValue(), train.count, test.count, model.maxBatch(), epochs);
+                              trainData.getValue(), train.count, test.count, r.model->maxBatch(), epochs);
   llvm::outs().flush();
   TrainOptions to;
   to.epochs = epochs;
-  to.seed = trainSeed;
+  to.seed = seed;
   to.lr = trainLR;
-  to.valSplit = valSplit;
+  to.valSplit = given(valSplit) ? valSplit.getValue() : block.getFloat("val_split", 0);
   to.schedule = block.getString("schedule", "constant");
   to.every = block.getFloat("every", 1);
   to.gamma = block.getFloat("gamma", 0.1);
   to.minLr = block.getFloat("min_lr", 0);
   to.warmup = block.getInt("warmup", 0);
-  to.earlyStop = earlyStop;
+  to.earlyStop = given(earlyStop) ? earlyStop.getValue() : block.getInt("early_stop", 0);
   to.checkpoint = checkpointFile;
-  if (!resumeFile.empty()) {
-    if (model.load(resumeFile) != DLC_OK) {
-      llvm::errs() << "dlc train: error: " << model.lastError() << "\n";
-      return 1;
-    }
-    to.resumed = true;
-  }
   to.progress = !trainQuiet && llvm::errs().is_displayed();
-  TrainSummary summary;
   struct Forward : std::streambuf {
     int overflow(int c) override {
       if (c != EOF) llvm::outs() << char(c);
@@ -233,9 +282,21 @@ int trainMain() {
     }
   } forward;
   std::ostream out(&forward);
-  if (!trainClassifier(model, train, test, to, out, summary, error)) {
-    llvm::errs() << "dlc train: error: " << error << "\n";
+  auto fail = [&](const std::string &why) {
+    llvm::errs() << "dlc train: error: " << why << "\n";
     return 1;
+  };
+  int64_t folds = given(kFolds) ? kFolds.getValue() : block.getInt("kfold", 0);
+  if (folds > 0) return crossValidate(r, options, train, folds, to, out);
+  if (!resumeFile.empty()) {
+    if (r.model->load(resumeFile) != DLC_OK) return fail(r.model->lastError());
+    to.resumed = true;
+  }
+  TrainSummary summary;
+  if (!trainClassifier(*r.model, train, test, to, out, summary, error)) return fail(error);
+  if (!plotFile.empty()) {
+    if (!plotHistory(summary.history, trainFile + " on " + trainData, plotFile, error)) return fail(error);
+    llvm::outs() << "curves written to " << plotFile << "\n";
   }
   return 0;
 }

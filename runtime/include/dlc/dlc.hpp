@@ -37,6 +37,9 @@ struct CompileOptions {
   int optLevel = 2;        ///< LLVM -O level, 0..3
   int64_t maxBatch = 0;    ///< batch capacity; 0: the train block's batch, else 64
   uint64_t seed = 0;       ///< seed of the param initializers
+  /// Overrides the train block's optimizer: "sgd", "momentum" (heavy ball,
+  /// beta 0.9), "nesterov" (beta 0.9) or "adam"; empty: the train block's.
+  std::string optimizer;
   std::string sourceName = "<string>"; ///< the file name diagnostics show for compileString
 };
 
