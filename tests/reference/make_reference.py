@@ -103,7 +103,7 @@ def hinge():
 
 MODELS = {
     "mnist_mlp": mnist_mlp,
-    "mnist_cnn": lambda: cnn((8, 16), 0, False),
+    "mnist_cnn": lambda: cnn((16, 32), 128, False),
     "fashion_cnn": lambda: cnn((16, 32), 128, True),
     "quadratic": quadratic,
     "linear_chain": linear_chain,
