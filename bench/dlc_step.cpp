@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <dlc/dlc.hpp>
 
 namespace {
@@ -44,11 +46,14 @@ double percentile(std::vector<double> v, double p) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: dlc_step MODELS_DIR [models] [min_time]\n");
+    std::fprintf(stderr, "usage: dlc_step MODELS_DIR [models] [min_time] [threads] [--rss]\n"
+                         "  --rss: instead of timing, 100 train steps of one model, then the process's peak RSS\n");
     return 2;
   }
   std::string dir = argv[1], wanted = argc > 2 ? argv[2] : "tiny,small,mnist,wide,cnn";
   double minTime = argc > 3 ? std::atof(argv[3]) : 2.0;
+  int threads = argc > 4 ? std::atoi(argv[4]) : 1;
+  bool rss = argc > 5 && std::string(argv[5]) == "--rss";
   for (const BenchModel &bm : kModels) {
     if (("," + wanted + ",").find("," + std::string(bm.name) + ",") == std::string::npos) continue;
     auto t0 = std::chrono::steady_clock::now();
@@ -87,7 +92,19 @@ int main(int argc, char **argv) {
         lab.push_back(floatLabels.back().data());
       }
     }
+    if (m.setHyper("threads", threads) != DLC_OK) {
+      std::fprintf(stderr, "threads: %s\n", m.lastError());
+      return 1;
+    }
     float loss = 0;
+    if (rss) { // peak memory of a 100-step training loop (compiler included)
+      for (int i = 0; i < 100; ++i) m.trainStep(n, in, lab, &loss);
+      struct rusage usage;
+      getrusage(RUSAGE_SELF, &usage);
+      std::printf("peer=dlc threads=%d model=%s steps=100 peak_rss_mb=%.1f arena_mb=%.1f loss_after=%.4f\n", threads,
+                  bm.peerName, double(usage.ru_maxrss) / 1024, double(m.arenaBytes()) / (1 << 20), loss);
+      return 0;
+    }
     // 30 warm-up steps, or fewer (at least 3) for a model slower than 2 s of warm-up.
     auto warm = std::chrono::steady_clock::now();
     for (int i = 0; i < 30; ++i) {
@@ -109,9 +126,9 @@ int main(int argc, char **argv) {
     }
     double median = percentile(times, 0.5);
     double flops = 2.0 * double(n) * (3 * bm.forwardMacs - bm.firstLayerMacs);
-    std::printf("peer=dlc threads=1 model=%s shape=%s batch=%lld step_ms=%.4f step_p10_ms=%.4f step_p90_ms=%.4f "
+    std::printf("peer=dlc threads=%d model=%s shape=%s batch=%lld step_ms=%.4f step_p10_ms=%.4f step_p90_ms=%.4f "
                 "step_n=%zu step_gflops=%.2f compile_ms=%.1f loss_after=%.4f\n",
-                bm.peerName, bm.shape, (long long)n, median, percentile(times, 0.1), percentile(times, 0.9),
+                threads, bm.peerName, bm.shape, (long long)n, median, percentile(times, 0.1), percentile(times, 0.9),
                 times.size(), flops / (median * 1e6), compileMs, loss);
     std::fflush(stdout);
   }

@@ -156,7 +156,7 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
   }
   if (products) {
     l.workspaceOffset = l.arenaSize;
-    l.workspaceSize = kGemmWorkspace + aligned(columns);
+    l.workspaceSize = kGemmMaxThreads * kGemmWorkspace + aligned(columns);
     l.arenaSize += l.workspaceSize;
   }
   return l;

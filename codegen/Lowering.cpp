@@ -56,20 +56,58 @@ public:
 
   bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names, const KernelPlan &plan) {
     plan_ = &plan;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      const Node *n = nodes[i];
-      shapes_[n] = resolve(n->shape());
-      auto slot = layout_.slots.find(n);
-      if (slot != layout_.slots.end()) buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), names[i]);
-      else if (!plan.fused.count(n) && !plan.epilogues.count(n) && !n->isLeaf()) {
-        diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", names[i]);
-        return false;
-      }
-    }
+    nodes_ = &nodes;
+    names_ = &names;
+    if (!bind()) return false;
     assignAliasScopes();
     for (const Kernel &k : plan.kernels)
       if (!lower(*k.anchor)) return false;
     return true;
+  }
+
+  /// Gives every value of the entry its extents and its buffer in the
+  /// current function (again for each outlined kernel function).
+  bool bind() {
+    for (size_t i = 0; i < nodes_->size(); ++i) {
+      const Node *n = (*nodes_)[i];
+      shapes_[n] = resolve(n->shape());
+      auto slot = layout_.slots.find(n);
+      if (slot != layout_.slots.end())
+        buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), (*names_)[i]);
+      else if (!plan_->fused.count(n) && !plan_->epilogues.count(n) && !n->isLeaf()) {
+        diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", (*names_)[i]);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Emits `body(lo, hi, tid)` as a function of its own,
+  ///   void NAME.rowsK(float *arena, int64_t n, int64_t lo, int64_t hi, int64_t tid),
+  /// and here a call that has the thread pool run it over rows [0, total).
+  void parallelRows(llvm::Value *total, const std::function<void(llvm::Value *, llvm::Value *, llvm::Value *)> &body) {
+    llvm::Function *outer = fn_;
+    llvm::IRBuilderBase::InsertPoint ip = b_.saveIP();
+    auto savedBuffers = buffers_;
+    auto savedShapes = shapes_;
+    llvm::Value *savedBatch = batch_;
+    auto *type = llvm::FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
+    auto *rows = llvm::Function::Create(type, llvm::Function::InternalLinkage,
+                                        outer->getName() + ".rows" + std::to_string(rowFunctions_++), m_);
+    rows->addParamAttr(0, llvm::Attribute::NoAlias);
+    fn_ = rows;
+    batch_ = rows->getArg(1);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", rows));
+    bind();
+    body(rows->getArg(2), rows->getArg(3), rows->getArg(4));
+    b_.CreateRetVoid();
+    fn_ = outer;
+    batch_ = savedBatch;
+    buffers_ = std::move(savedBuffers);
+    shapes_ = std::move(savedShapes);
+    b_.restoreIP(ip);
+    auto pool = m_.getOrInsertFunction("dlc_parallel_for", b_.getVoidTy(), ptr_, ptr_, i64_, i64_, i64_);
+    b_.CreateCall(pool, {rows, fn_->getArg(0), batch_, total, c(kGemmMR)});
   }
 
   /// The fused optimizer update of one param from its gradient.
@@ -453,20 +491,40 @@ private:
     };
     int64_t flops = staticExtent(m) * staticExtent(nn) * staticExtent(k);
     if (staticExtent(nn) >= kGemmNR / 2 && flops >= kGemmMinFlops) {
-      GemmSpec spec{m, nn, k, {}, {}, buffers_.at(target), nn};
-      spec.a = ta ? StridedMatrix{buffers_.at(a), c(1), ac} : StridedMatrix{buffers_.at(a), ac, c(1)};
-      spec.b = tb ? StridedMatrix{buffers_.at(bm), c(1), bc} : StridedMatrix{buffers_.at(bm), bc, c(1)};
-      spec.workspace = workspace();
-      TileCallback epilogue;
-      if (target != &n)
-        epilogue = [&](llvm::Value *row0, llvm::Value *rows, llvm::Value *col0, llvm::Value *cols) {
-          loops({rows, cols}, [&](const Index &ij) {
-            llvm::Value *i = b_.CreateAdd(row0, ij[0]), *j = b_.CreateAdd(col0, ij[1]);
-            llvm::Value *off = b_.CreateAdd(b_.CreateMul(i, nn), j);
-            store(target, off, applyEpilogue(n, load(target, off), outIndex(i, j)));
-          });
-        };
-      emitGemm(b_, fn_, spec, epilogue);
+      // Rows [lo, hi) of the product, on packing workspace `tid`.
+      auto rows = [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) {
+        StridedMatrix A = ta ? StridedMatrix{buffers_.at(a), c(1), ac} : StridedMatrix{buffers_.at(a), ac, c(1)};
+        A.base = b_.CreateGEP(f32_, A.base, b_.CreateMul(lo, A.rowStride));
+        GemmSpec spec{b_.CreateSub(hi, lo), nn, k, A, {}, nullptr, nn};
+        spec.b = tb ? StridedMatrix{buffers_.at(bm), c(1), bc} : StridedMatrix{buffers_.at(bm), bc, c(1)};
+        spec.c = b_.CreateGEP(f32_, buffers_.at(target), b_.CreateMul(lo, nn));
+        spec.workspace = workspace();
+        if (tid) spec.workspace = b_.CreateGEP(f32_, spec.workspace, b_.CreateMul(tid, c(kGemmWorkspace)));
+        TileCallback epilogue;
+        if (target != &n)
+          epilogue = [&](llvm::Value *row0, llvm::Value *rowCount, llvm::Value *col0, llvm::Value *cols) {
+            loops({rowCount, cols}, [&](const Index &ij) {
+              llvm::Value *i = b_.CreateAdd(lo, b_.CreateAdd(row0, ij[0])), *j = b_.CreateAdd(col0, ij[1]);
+              llvm::Value *off = b_.CreateAdd(b_.CreateMul(i, nn), j);
+              store(target, off, applyEpilogue(n, load(target, off), outIndex(i, j)));
+            });
+          };
+        emitGemm(b_, fn_, spec, epilogue);
+      };
+      // Large products are split by rows over the thread pool; every thread
+      // packs op(B) into its own workspace.
+      if (staticExtent(m) >= kGemmParallelRows && flops >= kGemmParallelFlops)
+        parallelRows(m, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) {
+          // The operands' extents belong to the outlined function now.
+          const auto &as2 = shapes_.at(a), &bs2 = shapes_.at(bm);
+          ac = as2.size() == 2 ? as2[1] : as2[0];
+          bc = bs2.size() == 2 ? bs2[1] : c(1);
+          nn = tb ? bs2[0] : bc;
+          k = ta ? (as2.size() == 2 ? as2[0] : c(1)) : ac;
+          rows(lo, hi, tid);
+        });
+      else
+        rows(c(0), m, nullptr);
       return true;
     }
     // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
@@ -515,7 +573,7 @@ private:
   bool lowerConv(const Node &n) {
     ConvGeometry g = convGeometry(n);
     int64_t taps = g.taps(), pixels = g.pixels();
-    llvm::Value *cols = workspace(kGemmWorkspace);
+    llvm::Value *cols = workspace(kGemmMaxThreads * kGemmWorkspace);
     const Node *kernel = n.kind == OpKind::Conv2DBwdFilter ? &n : n.operands[1];
     const Node *image = n.kind == OpKind::Conv2DBwdData ? &n : n.operands[0];
     llvm::Value *batch = g.batched ? shapes_.at(image)[0] : c(1);
@@ -607,6 +665,9 @@ private:
   std::unordered_map<const Node *, llvm::Value *> buffers_;
   std::unordered_map<const Node *, Dims> shapes_;
   std::unordered_map<const Node *, std::pair<llvm::MDNode *, llvm::MDNode *>> scopeOf_; ///< alias.scope, noalias
+  const std::vector<const Node *> *nodes_ = nullptr;
+  const std::vector<std::string> *names_ = nullptr;
+  int rowFunctions_ = 0;
 };
 
 // SGD:  z = g + beta z;  p -= lr (nesterov ? g + beta z : z)

@@ -11,10 +11,13 @@
 #include <sstream>
 
 #include "codegen/Descriptor.h"
+#include "codegen/Gemm.h"
 #include "codegen/JIT.h"
 #include "codegen/Lowering.h"
 #include "frontend/IRGen.h"
 #include "model_runtime.h"
+
+static_assert(dlc::kGemmMaxThreads == DLC_MAX_THREADS, "one packing workspace per pool thread");
 #include "passes/Pass.h"
 
 namespace dlc {
@@ -51,6 +54,7 @@ Model::~Model() = default;
 const dlc_api &Model::api() const { return impl_->api; }
 std::span<const dlc_tensor_info> Model::tensors() const { return impl_->infos; }
 int64_t Model::maxBatch() const { return impl_->api.max_batch; }
+int64_t Model::arenaBytes() const { return impl_->desc.arena_size * int64_t(sizeof(float)); }
 bool Model::hasLoss() const { return impl_->api.has_loss != 0; }
 
 dlc_status Model::forward(int64_t n, std::span<const float *const> inputs, std::span<float *const> outputs) {

@@ -9,6 +9,7 @@
 #include "model_runtime.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,98 @@ static dlc_status fail(dlc_model *m, dlc_status s, const char *fmt, ...) {
   vsnprintf(buf, 256, fmt, ap);
   va_end(ap);
   return s;
+}
+
+/*===- The thread pool ----------------------------------------------------===*
+ * Workers wait for a new generation of work: they spin for a short while
+ * (a training step issues its products back to back) and then sleep on a
+ * condition variable. The caller runs share 0 itself and spins until the
+ * workers' shares are done. A call while another is in flight (two models
+ * trained from two host threads) runs serially. */
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t wake;
+  int threads, started, configured;
+  uint64_t generation;
+  int pending, busy;
+  dlc_rows_fn fn;
+  float *arena;
+  int64_t n, total, grain;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0};
+
+static void run_share(int tid, int threads) {
+  int64_t chunks = (pool.total + pool.grain - 1) / pool.grain;
+  int64_t lo = chunks * tid / threads * pool.grain, hi = chunks * (tid + 1) / threads * pool.grain;
+  if (hi > pool.total) hi = pool.total;
+  if (lo < hi) pool.fn(pool.arena, pool.n, lo, hi, tid);
+}
+
+static void *pool_worker(void *arg) {
+  int tid = (int)(intptr_t)arg;
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t g;
+    long spins = 0;
+    while ((g = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE)) == seen) {
+      if (++spins < 200000) {
+        __builtin_ia32_pause();
+        continue;
+      }
+      pthread_mutex_lock(&pool.mu);
+      while (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+      pthread_mutex_unlock(&pool.mu);
+    }
+    seen = g;
+    if (tid < pool.threads) run_share(tid, pool.threads);
+    __atomic_sub_fetch(&pool.pending, 1, __ATOMIC_ACQ_REL);
+  }
+  return NULL;
+}
+
+int dlc_set_num_threads(int threads) {
+  pthread_mutex_lock(&pool.mu);
+  pool.configured = 1;
+  if (threads < 1) threads = 1;
+  if (threads > DLC_MAX_THREADS) threads = DLC_MAX_THREADS;
+  while (pool.started < threads - 1) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int ok = pthread_create(&t, &attr, pool_worker, (void *)(intptr_t)(pool.started + 1)) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) break;
+    ++pool.started;
+  }
+  pool.threads = pool.started + 1 < threads ? pool.started + 1 : threads;
+  pthread_mutex_unlock(&pool.mu);
+  return pool.threads;
+}
+
+int dlc_get_num_threads(void) {
+  if (!__atomic_load_n(&pool.configured, __ATOMIC_ACQUIRE)) {
+    const char *env = getenv("DLC_NUM_THREADS");
+    dlc_set_num_threads(env ? atoi(env) : 1);
+  }
+  return pool.threads;
+}
+
+void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain) {
+  int threads = dlc_get_num_threads();
+  if (threads <= 1 || total < 2 * grain || __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE)) {
+    fn(arena, n, 0, total, 0);
+    return;
+  }
+  pool.fn = fn, pool.arena = arena, pool.n = n, pool.total = total, pool.grain = grain;
+  __atomic_store_n(&pool.pending, pool.started, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&pool.mu);
+  __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.mu);
+  run_share(0, threads);
+  while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0) __builtin_ia32_pause();
+  __atomic_store_n(&pool.busy, 0, __ATOMIC_RELEASE);
 }
 
 /* splitmix64: a small, seedable, reproducible generator. */
@@ -238,13 +331,19 @@ dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, in
 dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "set_hyper: the model is null");
   if (!key) return fail(m, DLC_ERR_NULL, "set_hyper: the key is null");
+  if (strcmp(key, "threads") == 0) {
+    if (!(value >= 1 && value <= DLC_MAX_THREADS) || value != floor(value))
+      return fail(m, DLC_ERR_VALUE, "set_hyper: threads = %g is not allowed (1..%d)", value, DLC_MAX_THREADS);
+    dlc_set_num_threads((int)value);
+    return DLC_OK;
+  }
   for (int h = 0; h < H_C1; ++h) {
     if (strcmp(key, hyper_names[h]) != 0) continue;
     if (!isfinite(value) || value < 0) return fail(m, DLC_ERR_VALUE, "set_hyper: %s = %g is not allowed", key, value);
     m->hyper[h] = value;
     return DLC_OK;
   }
-  return fail(m, DLC_ERR_NAME, "set_hyper: unknown setting '%s' (lr, momentum, nesterov, beta1, beta2, eps, weight_decay)",
+  return fail(m, DLC_ERR_NAME, "set_hyper: unknown setting '%s' (lr, momentum, nesterov, beta1, beta2, eps, weight_decay, threads)",
               key);
 }
 
@@ -253,6 +352,7 @@ const char *dlc_rt_last_error(const dlc_model *m) { return m ? m->error : create
 int64_t dlc_rt_step(const dlc_model *m) { return m ? m->step : 0; }
 
 double dlc_rt_get_hyper(const dlc_model *m, const char *key) {
+  if (m && key && strcmp(key, "threads") == 0) return dlc_get_num_threads();
   for (int h = 0; m && key && h < H_C1; ++h)
     if (strcmp(key, hyper_names[h]) == 0) return m->hyper[h];
   return NAN;

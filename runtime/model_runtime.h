@@ -46,6 +46,18 @@ typedef struct dlc_rt_model {
   void (*train_step)(float *arena, int64_t n, const float *hyper);
 } dlc_rt_model;
 
+/* The thread pool the compiled kernels split their large matrix products
+ * over. A kernel body runs rows [lo, hi) with thread index tid (which picks
+ * its packing workspace); `total` rows are split into `threads` ranges that
+ * are multiples of `grain`. One pool per process (per model library): at
+ * most DLC_MAX_THREADS threads, 1 (no workers) until set otherwise through
+ * set_hyper("threads", k) or the environment variable DLC_NUM_THREADS. */
+#define DLC_MAX_THREADS 4
+typedef void (*dlc_rows_fn)(float *arena, int64_t n, int64_t lo, int64_t hi, int64_t tid);
+void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain);
+int dlc_set_num_threads(int threads); /* returns the count now in effect */
+int dlc_get_num_threads(void);
+
 /* The generic implementations, bound to one descriptor by generated code. */
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out);
 void dlc_rt_destroy(dlc_model *m);

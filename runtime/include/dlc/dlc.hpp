@@ -67,6 +67,9 @@ public:
   const dlc_api &api() const;
   std::span<const dlc_tensor_info> tensors() const;
   int64_t maxBatch() const;
+  /// Bytes of the model's arena: params, optimizer state, activations and
+  /// workspace, allocated once at creation (steps allocate nothing).
+  int64_t arenaBytes() const;
   bool hasLoss() const;
 
   /// inputs: one pointer per input tensor (table order); outputs: one per output.

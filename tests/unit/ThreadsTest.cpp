@@ -1,0 +1,153 @@
+//===- tests/unit/ThreadsTest.cpp - The thread pool and allocation-free steps ===//
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "dlc/dlc.hpp"
+#include "TestUtil.h"
+
+using namespace dlc;
+
+// A counting allocator: this binary's malloc family counts calls while
+// `counting` is set and forwards to glibc. (Not under AddressSanitizer, whose
+// runtime owns malloc.)
+#if !defined(__SANITIZE_ADDRESS__)
+#define DLC_COUNTING_ALLOCATOR 1
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+} // namespace
+extern "C" {
+void *__libc_malloc(size_t);
+void *__libc_calloc(size_t, size_t);
+void *__libc_realloc(void *, size_t);
+void *__libc_memalign(size_t, size_t);
+void *malloc(size_t n) {
+  if (counting.load(std::memory_order_relaxed)) ++allocations;
+  return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+  if (counting.load(std::memory_order_relaxed)) ++allocations;
+  return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+  if (counting.load(std::memory_order_relaxed)) ++allocations;
+  return __libc_realloc(p, n);
+}
+int posix_memalign(void **out, size_t align, size_t n) {
+  if (counting.load(std::memory_order_relaxed)) ++allocations;
+  *out = __libc_memalign(align, n);
+  return *out ? 0 : 12; // ENOMEM
+}
+void *aligned_alloc(size_t align, size_t n) {
+  if (counting.load(std::memory_order_relaxed)) ++allocations;
+  return __libc_memalign(align, n);
+}
+}
+#endif
+
+namespace {
+
+/// A fixed batch for a compiled classifier: inputs in [0, 1), labels i % classes.
+struct Batch {
+  std::vector<std::vector<float>> x;
+  std::vector<std::vector<int32_t>> y;
+  std::vector<const float *> in;
+  std::vector<const void *> lab;
+  Batch(Model &m, int64_t n) {
+    uint64_t s = 1;
+    for (const dlc_tensor_info &t : m.tensors()) {
+      int64_t count = n;
+      for (int d = 1; d < t.rank; ++d) count *= t.dims[d];
+      if (t.role == DLC_ROLE_INPUT) {
+        x.emplace_back(size_t(count));
+        for (float &v : x.back()) v = float((s = s * 6364136223846793005ull + 1) >> 40) / float(1 << 24);
+      } else if (t.role == DLC_ROLE_LABEL) {
+        y.emplace_back(size_t(count));
+        for (size_t i = 0; i < y.back().size(); ++i) y.back()[i] = int32_t(i % 10);
+      }
+    }
+    for (auto &v : x) in.push_back(v.data());
+    for (auto &v : y) lab.push_back(v.data());
+  }
+};
+
+std::vector<float> param(Model &m, const char *name) {
+  for (const dlc_tensor_info &t : m.tensors())
+    if (std::strcmp(t.name, name) == 0) {
+      int64_t count = 1;
+      for (int d = 0; d < t.rank; ++d) count *= t.dims[d];
+      std::vector<float> v(static_cast<size_t>(count), 0.0f);
+      REQUIRE(m.getParam(name, v) == DLC_OK);
+      return v;
+    }
+  FAIL("no param " << name);
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("two threads train bit-identically to one (rows split on tile boundaries)", "[codegen][threads]") {
+  for (const char *example : {"mnist_mlp.net", "fashion_cnn.net"}) {
+    INFO(example);
+    std::vector<std::vector<float>> result[2];
+    for (int threads : {1, 2}) {
+      CompileOptions o;
+      o.maxBatch = 100; // not a multiple of the 6-row tiles
+      o.seed = 5;
+      CompileResult r = compileString(test::readExample(example), o);
+      INFO(r.rendered);
+      REQUIRE(r);
+      REQUIRE(r.model->setHyper("threads", threads) == DLC_OK);
+      CHECK(r.model->hyper("threads") == threads);
+      Batch b(*r.model, 100);
+      float loss = 0;
+      for (int step = 0; step < 3; ++step) REQUIRE(r.model->trainStep(100, b.in, b.lab, &loss) == DLC_OK);
+      for (const dlc_tensor_info &t : r.model->tensors())
+        if (t.role == DLC_ROLE_PARAM) result[threads - 1].push_back(param(*r.model, t.name));
+    }
+    REQUIRE(result[0].size() == result[1].size());
+    for (size_t i = 0; i < result[0].size(); ++i) CHECK(result[0][i] == result[1][i]);
+  }
+  CompileResult r = compileString(test::readExample("mnist_mlp.net"));
+  REQUIRE(r);
+  CHECK(r.model->setHyper("threads", 0) == DLC_ERR_VALUE);
+  CHECK(r.model->setHyper("threads", 1.5) == DLC_ERR_VALUE);
+  CHECK(std::string(r.model->lastError()) == "set_hyper: threads = 1.5 is not allowed (1..4)");
+  REQUIRE(r.model->setHyper("threads", 1) == DLC_OK);
+}
+
+TEST_CASE("a train step allocates nothing: the arena and the pool are set up at creation", "[codegen][threads][memory]") {
+#ifndef DLC_COUNTING_ALLOCATOR
+  SUCCEED("the counting allocator is off under AddressSanitizer");
+#else
+  for (const char *example : {"mnist_mlp.net", "mnist_cnn.net"}) {
+    INFO(example);
+    CompileResult r = compileString(test::readExample(example));
+    REQUIRE(r);
+    REQUIRE(r.model->setHyper("threads", 2) == DLC_OK);
+    int64_t n = r.model->maxBatch();
+    Batch b(*r.model, n);
+    std::vector<float> out(size_t(n * 10));
+    std::vector<float *> outs{out.data()};
+    float loss = 0;
+    REQUIRE(r.model->trainStep(n, b.in, b.lab, &loss) == DLC_OK);
+    allocations = 0;
+    counting = true;
+    for (int step = 0; step < 20; ++step) r.model->trainStep(n, b.in, b.lab, &loss);
+    r.model->lossAndGrad(n, b.in, b.lab, &loss);
+    r.model->forward(n, b.in, outs);
+    counting = false;
+    CHECK(allocations == 0);
+    // The counter works: a vector allocates.
+    counting = true;
+    std::vector<int> probe(1000);
+    counting = false;
+    CHECK(allocations == 1);
+    REQUIRE(r.model->setHyper("threads", 1) == DLC_OK);
+  }
+#endif
+}
