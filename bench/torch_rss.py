@@ -45,7 +45,8 @@ def main():
         loss.backward()
         opt.step()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peer=torch-eager threads={torch.get_num_threads()} model={name} steps=100 peak_rss_mb={peak:.1f} "
+    peer_name = {"small": "mlp_a", "mnist": "mlp_b", "wide": "mlp_c", "cnn": "conv"}.get(name, name)
+    print(f"peer=torch-eager threads={torch.get_num_threads()} model={peer_name} steps=100 peak_rss_mb={peak:.1f} "
           f"loss_after={loss.item():.4f}")
 
 

@@ -262,24 +262,57 @@ private:
   llvm::Value *intrinsic(llvm::Intrinsic::ID id, llvm::Value *x) {
     return b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, id, {f32_}), {x});
   }
-  llvm::Value *libcall(const char *name, llvm::Value *x) {
-    auto callee = m_.getOrInsertFunction(name, llvm::FunctionType::get(f32_, {f32_}, false));
-    return b_.CreateCall(callee, {x});
+  llvm::Value *select(llvm::Value *cond, llvm::Value *a, llvm::Value *b) { return b_.CreateSelect(cond, a, b); }
+
+  /// e^x in straight-line arithmetic (no libm call), so that loops over it
+  /// vectorize: x = k ln2 + r with |r| <= ln2/2 (ln2 split in two for
+  /// precision), e^r by Cephes' degree-7 polynomial, 2^k built in the
+  /// exponent bits. About 2 ulp; 0 below the float range, +inf above, NaN stays.
+  llvm::Value *exp(llvm::Value *x) {
+    llvm::Value *big = b_.CreateFCmpOGT(x, cf(88.3762626647949)), *tiny = b_.CreateFCmpOLT(x, cf(-87.3365447505531));
+    llvm::Value *xc = select(big, cf(88.3762626647949), select(tiny, cf(-87.3365447505531), x));
+    llvm::Value *k = intrinsic(llvm::Intrinsic::floor, b_.CreateFAdd(b_.CreateFMul(xc, cf(1.44269504088896341)), cf(0.5)));
+    llvm::Value *r = b_.CreateFSub(xc, b_.CreateFMul(k, cf(0.693359375)));
+    r = b_.CreateFAdd(r, b_.CreateFMul(k, cf(2.12194440e-4)));
+    llvm::Value *p = cf(1.9875691500e-4);
+    for (double coef : {1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1})
+      p = b_.CreateFAdd(b_.CreateFMul(p, r), cf(coef));
+    p = b_.CreateFAdd(b_.CreateFAdd(b_.CreateFMul(p, b_.CreateFMul(r, r)), r), cf(1));
+    llvm::Value *bits = b_.CreateShl(b_.CreateAdd(b_.CreateFPToSI(k, b_.getInt32Ty()), b_.getInt32(127)), 23);
+    llvm::Value *e = b_.CreateFMul(p, b_.CreateBitCast(bits, f32_));
+    return select(tiny, cf(0), select(big, cf(INFINITY), e));
+  }
+
+  /// tanh x = sign(x) (1 - t) / (1 + t) with t = e^(-2|x|); below |x| = 1/16,
+  /// where 1 - t would cancel, its odd Taylor polynomial (error < 1e-12).
+  llvm::Value *tanh(llvm::Value *x) {
+    llvm::Value *ax = intrinsic(llvm::Intrinsic::fabs, x);
+    llvm::Value *t = exp(b_.CreateFMul(ax, cf(-2)));
+    llvm::Value *big = b_.CreateFDiv(b_.CreateFSub(cf(1), t), b_.CreateFAdd(cf(1), t));
+    big = intrinsic2(llvm::Intrinsic::copysign, big, x);
+    llvm::Value *x2 = b_.CreateFMul(x, x);
+    llvm::Value *poly = b_.CreateFAdd(cf(2.0 / 15), b_.CreateFMul(x2, cf(-17.0 / 315)));
+    poly = b_.CreateFAdd(cf(-1.0 / 3), b_.CreateFMul(x2, poly));
+    llvm::Value *small = b_.CreateFAdd(x, b_.CreateFMul(x, b_.CreateFMul(x2, poly)));
+    return select(b_.CreateFCmpOLT(ax, cf(0.0625)), small, big);
+  }
+  llvm::Value *intrinsic2(llvm::Intrinsic::ID id, llvm::Value *x, llvm::Value *y) {
+    return b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, id, {f32_}), {x, y});
   }
 
   llvm::Value *scalarOp(const Node &n, const std::vector<llvm::Value *> &v) {
     switch (n.kind) {
     case OpKind::Neg: return b_.CreateFNeg(v[0]);
-    case OpKind::Exp: return intrinsic(llvm::Intrinsic::exp, v[0]);
+    case OpKind::Exp: return exp(v[0]);
     case OpKind::Log: return intrinsic(llvm::Intrinsic::log, v[0]);
     case OpKind::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, v[0]);
     case OpKind::Abs: return intrinsic(llvm::Intrinsic::fabs, v[0]);
     case OpKind::Sign:
       return b_.CreateFSub(b_.CreateUIToFP(b_.CreateFCmpOGT(v[0], cf(0)), f32_),
                            b_.CreateUIToFP(b_.CreateFCmpOLT(v[0], cf(0)), f32_));
-    case OpKind::Tanh: return libcall("tanhf", v[0]);
+    case OpKind::Tanh: return tanh(v[0]);
     case OpKind::Sigmoid:
-      return b_.CreateFDiv(cf(1), b_.CreateFAdd(cf(1), intrinsic(llvm::Intrinsic::exp, b_.CreateFNeg(v[0]))));
+      return b_.CreateFDiv(cf(1), b_.CreateFAdd(cf(1), exp(b_.CreateFNeg(v[0]))));
     case OpKind::Relu: return b_.CreateSelect(b_.CreateFCmpOGT(v[0], cf(0)), v[0], cf(0));
     case OpKind::Pow: {
       double p = n.attrs.getFloat("exponent");
@@ -424,14 +457,14 @@ private:
         b_.CreateStore(b_.CreateSelect(b_.CreateFCmpOGT(v, m), v, m), mx);
       });
       loops({xs[axis]}, [&](const Index &j) {
-        llvm::Value *e = intrinsic(llvm::Intrinsic::exp, b_.CreateFSub(load(x, at(j)), b_.CreateLoad(f32_, mx)));
+        llvm::Value *e = exp(b_.CreateFSub(load(x, at(j)), b_.CreateLoad(f32_, mx)));
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sum), e), sum);
       });
       llvm::Value *logSum = intrinsic(llvm::Intrinsic::log, b_.CreateLoad(f32_, sum));
       loops({xs[axis]}, [&](const Index &j) {
         llvm::Value *shifted = b_.CreateFSub(load(x, at(j)), b_.CreateLoad(f32_, mx));
         llvm::Value *r = isLog ? b_.CreateFSub(shifted, logSum)
-                               : b_.CreateFDiv(intrinsic(llvm::Intrinsic::exp, shifted), b_.CreateLoad(f32_, sum));
+                               : b_.CreateFDiv(exp(shifted), b_.CreateLoad(f32_, sum));
         store(&n, at(j), r);
       });
     });
@@ -463,6 +496,8 @@ private:
   llvm::Value *workspace(int64_t offset = 0) {
     return b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.workspaceOffset + offset));
   }
+  /// Dot products up to this depth are unrolled in the loop-nest matmul.
+  static constexpr int64_t kUnrolledDepth = 8;
   int64_t staticExtent(llvm::Value *v) const {
     auto *k = llvm::dyn_cast<llvm::ConstantInt>(v);
     return k ? k->getSExtValue() : layout_.capacity;
@@ -531,6 +566,21 @@ private:
     Dims aSt = ta ? Dims{c(1), c(0), ac} : Dims{ac, c(0), c(1)};
     Dims bSt = tb ? Dims{c(0), bc, c(1)} : Dims{c(0), c(1), bc};
     bool dotOrder = (!ta && (tb || bs.size() == 1)) || tb;
+    auto *shortDepth = llvm::dyn_cast<llvm::ConstantInt>(k);
+    if (dotOrder && shortDepth && shortDepth->getSExtValue() <= kUnrolledDepth) {
+      // A short dot product, unrolled: the j loop's body is straight-line
+      // code (epilogue included), which the vectorizer takes across j.
+      loops({m, nn}, [&](const Index &ij) {
+        llvm::Value *v = nullptr;
+        for (int64_t p = 0; p < shortDepth->getSExtValue(); ++p) {
+          Index ijp{ij[0], ij[1], c(p)};
+          llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
+          v = v ? b_.CreateFAdd(v, prod) : prod;
+        }
+        store(target, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), applyEpilogue(n, v, outIndex(ij[0], ij[1])));
+      });
+      return true;
+    }
     if (dotOrder) {
       llvm::Value *acc = b_.CreateAlloca(f32_);
       loops({m, nn}, [&](const Index &ij) {

@@ -282,9 +282,11 @@ dlc_status dlc_rt_train_step(dlc_model *m, int64_t n, const float *const *inputs
   const dlc_rt_model *d = m->desc;
   m->step += 1;
   float hyper[16] = {0};
-  double t = (double)m->step;
-  m->hyper[H_C1] = 1.0 / (1.0 - pow(m->hyper[H_BETA1], t));
-  m->hyper[H_C2] = 1.0 / (1.0 - pow(m->hyper[H_BETA2], t));
+  if (d->optimizer == DLC_OPT_ADAM) { /* bias corrections */
+    double t = (double)m->step;
+    m->hyper[H_C1] = 1.0 / (1.0 - pow(m->hyper[H_BETA1], t));
+    m->hyper[H_C2] = 1.0 / (1.0 - pow(m->hyper[H_BETA2], t));
+  }
   for (int h = 0; h < H_COUNT && h < d->hyper_count; ++h) hyper[d->hyper_index[h]] = (float)m->hyper[h];
   d->train_step(m->arena, n, hyper);
   if (loss) *loss = m->arena[d->loss_offset];
