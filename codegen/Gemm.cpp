@@ -64,31 +64,31 @@ llvm::Function *microKernel(llvm::Module &m, int64_t mr) {
   auto *loop = llvm::BasicBlock::Create(ctx, "depth", fn);
   auto *exit = llvm::BasicBlock::Create(ctx, "store", fn);
   b.SetInsertPoint(entry);
-  std::vector<llvm::Value *> rowPtr; // a + r * aRs
-  for (int64_t r = 0; r < mr; ++r) rowPtr.push_back(b.CreateGEP(f32, a, b.CreateMul(aRs, b.getInt64(r))));
+  std::vector<llvm::Value *> rowOffset; // r * aRs, loop-invariant
+  for (int64_t r = 0; r < mr; ++r) rowOffset.push_back(b.CreateMul(aRs, b.getInt64(r)));
   b.CreateBr(loop);
 
   b.SetInsertPoint(loop);
   llvm::PHINode *p = b.CreatePHI(i64, 2, "p");
-  llvm::PHINode *aOff = b.CreatePHI(i64, 2, "aoff");
+  llvm::PHINode *aPtr = b.CreatePHI(ptr, 2, "ap"); // a + p * aCs: pointers step, no index arithmetic
   llvm::PHINode *bPtr = b.CreatePHI(ptr, 2, "bp");
   std::vector<llvm::PHINode *> acc;
   for (int64_t i = 0; i < 2 * mr; ++i) acc.push_back(b.CreatePHI(vec, 2, "acc"));
   p->addIncoming(b.getInt64(0), entry);
-  aOff->addIncoming(b.getInt64(0), entry);
+  aPtr->addIncoming(a, entry);
   bPtr->addIncoming(panel, entry);
   for (llvm::PHINode *x : acc) x->addIncoming(llvm::Constant::getNullValue(vec), entry);
   llvm::Value *b0 = b.CreateAlignedLoad(vec, bPtr, llvm::Align(4));
   llvm::Value *b1 = b.CreateAlignedLoad(vec, b.CreateGEP(f32, bPtr, b.getInt64(kGemmNR / 2)), llvm::Align(4));
   std::vector<llvm::Value *> next(acc.size());
   for (int64_t r = 0; r < mr; ++r) {
-    llvm::Value *ar = b.CreateVectorSplat(kGemmNR / 2, b.CreateLoad(f32, b.CreateGEP(f32, rowPtr[size_t(r)], aOff)));
+    llvm::Value *ar = b.CreateVectorSplat(kGemmNR / 2, b.CreateLoad(f32, b.CreateGEP(f32, aPtr, rowOffset[size_t(r)])));
     next[size_t(2 * r)] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, b0, acc[size_t(2 * r)]});
     next[size_t(2 * r + 1)] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, b1, acc[size_t(2 * r + 1)]});
   }
   llvm::Value *pNext = b.CreateAdd(p, b.getInt64(1), "", true, true);
   p->addIncoming(pNext, loop);
-  aOff->addIncoming(b.CreateAdd(aOff, aCs), loop);
+  aPtr->addIncoming(b.CreateGEP(f32, aPtr, aCs), loop);
   bPtr->addIncoming(b.CreateGEP(f32, bPtr, b.getInt64(kGemmNR)), loop);
   for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], loop);
   b.CreateCondBr(b.CreateICmpSLT(pNext, kc), loop, exit);
@@ -157,16 +157,40 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
       });
       llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
       llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
+      // op(A) = A^T (rows contiguous, a step along the depth jumps a whole
+      // row of A): packed per row block as [tile][p][0:kMR], so that the
+      // micro-kernel reads it contiguously instead of one cache line and
+      // page per step. A itself is read in place.
+      auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
+      bool packA = unitRows && unitRows->isOne() && s.a.colStride != s.a.rowStride;
+      llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(kGemmKC * kGemmNC));
+      forRange(b, fn, k64(0), s.m, kGemmMC, [&](llvm::Value *ic) {
+      llvm::Value *mc = minimum(b, k64(kGemmMC), b.CreateSub(s.m, ic));
+      if (packA)
+        forRange(b, fn, k64(0), mc, kGemmMR, [&](llvm::Value *ir) {
+          llvm::Value *tile = b.CreateGEP(f32, packedA, b.CreateMul(ir, kc));
+          llvm::Value *rows = minimum(b, k64(kGemmMR), b.CreateSub(mc, ir));
+          forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
+            llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateAdd(ic, ir), b.CreateMul(b.CreateAdd(pc, p), s.a.colStride)));
+            llvm::Value *dst = b.CreateGEP(f32, tile, b.CreateMul(p, k64(kGemmMR)));
+            forRange(b, fn, k64(0), rows, 1, [&](llvm::Value *r) {
+              b.CreateStore(b.CreateLoad(f32, b.CreateGEP(f32, src, r)), b.CreateGEP(f32, dst, r));
+            });
+          });
+        });
       forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
         llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
         llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
         llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
-        forRange(b, fn, k64(0), s.m, kGemmMR, [&](llvm::Value *ir) {
+        forRange(b, fn, k64(0), mc, kGemmMR, [&](llvm::Value *irLocal) {
+          llvm::Value *ir = b.CreateAdd(ic, irLocal);
           llvm::Value *mr = minimum(b, k64(kGemmMR), b.CreateSub(s.m, ir));
-          llvm::Value *a = b.CreateGEP(
-              f32, s.a.base, b.CreateAdd(b.CreateMul(ir, s.a.rowStride), b.CreateMul(pc, s.a.colStride)));
+          llvm::Value *a = packA ? b.CreateGEP(f32, packedA, b.CreateMul(irLocal, kc))
+                                 : b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateMul(ir, s.a.rowStride),
+                                                                         b.CreateMul(pc, s.a.colStride)));
+          llvm::Value *aRs = packA ? k64(1) : s.a.rowStride, *aCs = packA ? k64(kGemmMR) : s.a.colStride;
           llvm::Value *c = b.CreateGEP(f32, s.c, b.CreateAdd(b.CreateMul(ir, s.ldc), col0));
-          std::vector<llvm::Value *> args{kc, a, s.a.rowStride, s.a.colStride, panel, c, s.ldc, nr, add};
+          std::vector<llvm::Value *> args{kc, a, aRs, aCs, panel, c, s.ldc, nr, add};
           // Full tiles call the MR kernel directly; the last rows pick theirs.
           auto *full = llvm::BasicBlock::Create(ctx, "gemm.full", fn);
           auto *edge = llvm::BasicBlock::Create(ctx, "gemm.edge", fn);
@@ -195,6 +219,7 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
             b.SetInsertPoint(after);
           }
         });
+      });
       });
     });
   });

@@ -6,15 +6,18 @@
 //   for jc in N by kNC:                  columns of C
 //     for pc in K by kKC:                depth
 //       pack op(B)[pc:+kc, jc:+nc] into panels of kNR columns (zero padded)
+//       for ic in M by kMC:              rows of C; that block of op(A) stays in L2
+//         (pack op(A)[ic:+mc, pc:+kc] when it is A^T)
 //       for jp over the panels:          one kc x kNR panel stays in L1
-//         for ir in M by kMR:            rows of op(A), read in place
+//         for ir in the block by kMR:    rows of op(A)
 //           micro-kernel: a kMR x kNR tile of C in 12 AVX registers,
 //                         kc rank-1 updates by FMA; stored (or added) with
 //                         a lane mask at the right edge
 //           after the last depth block: the caller's epilogue on the tile
 //
-// op(A) is not packed: the kernel broadcasts one element per row and step,
-// which reads contiguous memory for both A and A^T. The micro-kernels (one
+// op(A) = A is not packed: the kernel broadcasts one element per row and
+// step, reading each row of A contiguously. A^T is packed (a step along its
+// depth would jump a whole row of A: a new cache line and page). The micro-kernels (one
 // per row count 1..kMR) are shared functions of the module. Extents may be
 // run-time values (the batch n); the packing buffer is a workspace at the
 // end of the arena.
@@ -34,6 +37,7 @@ inline constexpr int64_t kGemmMR = 6;   ///< rows of a micro-tile
 inline constexpr int64_t kGemmNR = 16;  ///< columns of a micro-tile (two 8-float vectors)
 inline constexpr int64_t kGemmKC = 256; ///< depth block: a packed panel is kKC x kNR floats = 16 KiB
 inline constexpr int64_t kGemmNC = 512; ///< column block
+inline constexpr int64_t kGemmMC = 144; ///< row block: its rows of A (kMC x kKC, 144 KiB) stay in L2
 /// Products below this many multiply-adds stay plain loop nests: packing
 /// and tile calls would cost more than they save.
 inline constexpr int64_t kGemmMinFlops = 8192;
@@ -46,8 +50,9 @@ inline constexpr int64_t kGemmParallelFlops = 1 << 22;
 inline constexpr int64_t kGemmParallelRows = 64;
 /// Threads the pool may run (DLC_MAX_THREADS): each gets a packing workspace.
 inline constexpr int64_t kGemmMaxThreads = 4;
-/// Floats of packing workspace one product needs per thread.
-inline constexpr int64_t kGemmWorkspace = kGemmKC * kGemmNC;
+/// Floats of packing workspace one product needs per thread: B's block, then
+/// A's (when A is packed).
+inline constexpr int64_t kGemmWorkspace = kGemmKC * kGemmNC + kGemmMC * kGemmKC;
 
 /// A strided matrix: element (r, c) at base[r * rowStride + c * colStride].
 struct StridedMatrix {
