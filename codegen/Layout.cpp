@@ -144,7 +144,7 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
   }
   l.arenaSize = l.persistentSize + region;
 
-  int64_t columns = 0;
+  int64_t columns = 0, partial = 0;
   bool products = false;
   for (const auto &n : g.nodes()) {
     if (n->kind == OpKind::MatMul) products = true;
@@ -152,11 +152,15 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
       products = true;
       ConvGeometry cg = convGeometry(*n);
       columns = std::max(columns, cg.taps() * cg.pixels());
+      partial = std::max(partial, cg.O * cg.taps());
     }
   }
   if (products) {
+    l.columnsAt = kGemmWorkspace;
+    l.partialAt = l.columnsAt + aligned(columns);
+    l.workspacePerThread = l.partialAt + aligned(partial);
     l.workspaceOffset = l.arenaSize;
-    l.workspaceSize = kGemmMaxThreads * kGemmWorkspace + aligned(columns);
+    l.workspaceSize = kGemmMaxThreads * l.workspacePerThread;
     l.arenaSize += l.workspaceSize;
   }
   return l;

@@ -44,10 +44,14 @@ struct ModelLayout {
   int64_t arenaSize = 0; ///< floats
   int64_t persistentSize = 0;        ///< leaves, optimizer state and results
   int64_t unsharedTemporarySize = 0; ///< what the temporaries would take with a buffer each
-  /// Scratch at the end of the arena for matrix products (packed panels,
-  /// then the im2col columns of one image); 0 when the model has none.
+  /// Scratch at the end of the arena for matrix products: one slice per
+  /// pool thread, each holding packed panels, then the im2col columns of one
+  /// image, then a partial filter gradient. 0 when the model has no products.
   int64_t workspaceOffset = 0;
   int64_t workspaceSize = 0;
+  int64_t workspacePerThread = 0; ///< floats per thread's slice
+  int64_t columnsAt = 0;          ///< offset of the im2col columns in a slice
+  int64_t partialAt = 0;          ///< offset of the partial filter gradient in a slice
 
   /// Elements of `shape` with N = capacity.
   int64_t elements(const Shape &shape) const;

@@ -85,7 +85,8 @@ public:
   /// Emits `body(lo, hi, tid)` as a function of its own,
   ///   void NAME.rowsK(float *arena, int64_t n, int64_t lo, int64_t hi, int64_t tid),
   /// and here a call that has the thread pool run it over rows [0, total).
-  void parallelRows(llvm::Value *total, const std::function<void(llvm::Value *, llvm::Value *, llvm::Value *)> &body) {
+  void parallelRows(llvm::Value *total, const std::function<void(llvm::Value *, llvm::Value *, llvm::Value *)> &body,
+                    int64_t grain = kGemmMR) {
     llvm::Function *outer = fn_;
     llvm::IRBuilderBase::InsertPoint ip = b_.saveIP();
     auto savedBuffers = buffers_;
@@ -107,7 +108,7 @@ public:
     shapes_ = std::move(savedShapes);
     b_.restoreIP(ip);
     auto pool = m_.getOrInsertFunction("dlc_parallel_for", b_.getVoidTy(), ptr_, ptr_, i64_, i64_, i64_);
-    b_.CreateCall(pool, {rows, fn_->getArg(0), batch_, total, c(kGemmMR)});
+    b_.CreateCall(pool, {rows, fn_->getArg(0), batch_, total, c(grain)});
   }
 
   /// The fused optimizer update of one param from its gradient.
@@ -423,6 +424,20 @@ private:
     }
     bool isMax = n.kind == OpKind::ReduceMax;
     auto ost = stridesOf(shapes_.at(&n));
+    if (!reduced.back()) {
+      // The last axis is kept (a bias gradient: the sum over the batch rows):
+      // walk x in memory order and accumulate into the result, whose inner
+      // loop is then contiguous in both, instead of striding down columns.
+      Dims toOut(xs.size(), c(0));
+      for (size_t d = 0, o = 0; d < xs.size(); ++d)
+        if (!reduced[d]) toOut[d] = ost[o++];
+      loops({product(shapes_.at(&n))}, [&](const Index &i) { store(&n, i[0], cf(isMax ? -INFINITY : 0.0)); });
+      loops(xs, [&](const Index &i) {
+        llvm::Value *at = offset(i, toOut), *v = load(x, offset(i, st)), *cur = load(&n, at);
+        store(&n, at, isMax ? b_.CreateSelect(b_.CreateFCmpOGT(v, cur), v, cur) : b_.CreateFAdd(cur, v));
+      });
+      return true;
+    }
     llvm::Value *acc = b_.CreateAlloca(f32_);
     loops(outer, [&](const Index &o) {
       llvm::Value *base = offset(o, outerSt);
@@ -492,10 +507,15 @@ private:
     return v;
   }
 
-  /// The packing workspace at the end of the arena (and the im2col columns after it).
-  llvm::Value *workspace(int64_t offset = 0) {
-    return b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.workspaceOffset + offset));
+  /// Thread `tid`'s workspace slice (packing, then im2col columns, then a
+  /// partial filter gradient) at the end of the arena, plus `offset`.
+  llvm::Value *workspace(llvm::Value *tid = nullptr, int64_t offset = 0) {
+    llvm::Value *at = c(layout_.workspaceOffset + offset);
+    if (tid) at = b_.CreateAdd(at, b_.CreateMul(tid, c(layout_.workspacePerThread)));
+    return b_.CreateGEP(f32_, fn_->getArg(0), at);
   }
+  /// Convolutions from this many multiply-adds up split their images over the pool.
+  static constexpr int64_t kConvParallelFlops = 1 << 20;
   /// Dot products up to this depth are unrolled in the loop-nest matmul.
   static constexpr int64_t kUnrolledDepth = 8;
   int64_t staticExtent(llvm::Value *v) const {
@@ -533,8 +553,7 @@ private:
         GemmSpec spec{b_.CreateSub(hi, lo), nn, k, A, {}, nullptr, nn};
         spec.b = tb ? StridedMatrix{buffers_.at(bm), c(1), bc} : StridedMatrix{buffers_.at(bm), bc, c(1)};
         spec.c = b_.CreateGEP(f32_, buffers_.at(target), b_.CreateMul(lo, nn));
-        spec.workspace = workspace();
-        if (tid) spec.workspace = b_.CreateGEP(f32_, spec.workspace, b_.CreateMul(tid, c(kGemmWorkspace)));
+        spec.workspace = workspace(tid);
         TileCallback epilogue;
         if (target != &n)
           epilogue = [&](llvm::Value *row0, llvm::Value *rowCount, llvm::Value *col0, llvm::Value *cols) {
@@ -623,11 +642,9 @@ private:
   bool lowerConv(const Node &n) {
     ConvGeometry g = convGeometry(n);
     int64_t taps = g.taps(), pixels = g.pixels();
-    llvm::Value *cols = workspace(kGemmMaxThreads * kGemmWorkspace);
+    llvm::Value *cols = nullptr; // this thread's im2col matrix, set per function below
     const Node *kernel = n.kind == OpKind::Conv2DBwdFilter ? &n : n.operands[1];
     const Node *image = n.kind == OpKind::Conv2DBwdData ? &n : n.operands[0];
-    llvm::Value *batch = g.batched ? shapes_.at(image)[0] : c(1);
-    llvm::Value *kBuf = buffers_.at(kernel), *xBuf = buffers_.at(image);
     // Visits every row (c, kh, kw, oh) of the im2col matrix of one image.
     // The output columns whose input pixel lies inside the image form one
     // range [lo, hi) (computed, not tested per pixel), so the copy loops run
@@ -666,40 +683,76 @@ private:
       });
     };
     int64_t imageSize = g.C * g.H * g.W, outSize = g.O * pixels;
-    if (n.kind == OpKind::Conv2DBwdFilter) // accumulated over the batch
-      loops({c(g.O * taps)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, kBuf, i[0])); });
-    loops({batch}, [&](const Index &bi) {
-      llvm::Value *xImage = b_.CreateGEP(f32_, xBuf, b_.CreateMul(bi[0], c(imageSize)));
-      llvm::Value *yImage = b_.CreateGEP(f32_, buffers_.at(n.kind == OpKind::Conv2D ? &n : n.operands[n.kind == OpKind::Conv2DBwdData ? 0 : 1]),
-                                         b_.CreateMul(bi[0], c(outSize)));
-      GemmSpec spec{};
-      spec.workspace = workspace();
-      if (n.kind == OpKind::Conv2D) {
-        im2col(xImage);
-        spec.m = c(g.O), spec.n = c(pixels), spec.k = c(taps);
-        spec.a = {kBuf, c(taps), c(1)}, spec.b = {cols, c(pixels), c(1)};
-        spec.c = yImage, spec.ldc = c(pixels);
-        emitGemm(b_, fn_, spec, nullptr);
-      } else if (n.kind == OpKind::Conv2DBwdData) {
-        spec.m = c(taps), spec.n = c(pixels), spec.k = c(g.O);
-        spec.a = {kBuf, c(1), c(taps)}, spec.b = {yImage, c(pixels), c(1)};
-        spec.c = cols, spec.ldc = c(pixels);
-        emitGemm(b_, fn_, spec, nullptr);
-        loops({c(imageSize)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, xImage, i[0])); });
-        im2colRows(xImage, [&](llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo, llvm::Value *hi) {
-          range(lo, hi, [&](llvm::Value *j) {
-            llvm::Value *at = xAt(xRow, j);
-            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, at), b_.CreateLoad(f32_, b_.CreateGEP(f32_, colRow, j))), at);
+    // The batch is cut into kGemmMaxThreads fixed chunks of images, whatever
+    // the thread count; chunks [lo, hi) run on thread tid's workspace, and the
+    // filter gradient of chunk q goes to partial sum q. The partials are
+    // added in chunk order below, so any thread count gives the same bits.
+    auto chunks = [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) {
+      cols = workspace(tid, layout_.columnsAt);
+      llvm::Value *kBuf = buffers_.at(kernel), *xBuf = buffers_.at(image);
+      llvm::Value *images = g.batched ? shapes_.at(image)[0] : c(1); // this function's batch
+      const Node *gy = n.kind == OpKind::Conv2D ? &n : n.operands[n.kind == OpKind::Conv2DBwdData ? 0 : 1];
+      range(lo, hi, [&](llvm::Value *q) {
+      llvm::Value *partial = workspace(q, layout_.partialAt);
+      llvm::Value *first = b_.CreateSDiv(b_.CreateMul(q, images), c(kGemmMaxThreads));
+      llvm::Value *last = b_.CreateSDiv(b_.CreateMul(b_.CreateAdd(q, c(1)), images), c(kGemmMaxThreads));
+      range(first, last, [&](llvm::Value *bi) {
+        llvm::Value *xImage = b_.CreateGEP(f32_, xBuf, b_.CreateMul(bi, c(imageSize)));
+        llvm::Value *yImage = b_.CreateGEP(f32_, buffers_.at(gy), b_.CreateMul(bi, c(outSize)));
+        GemmSpec spec{};
+        spec.workspace = workspace(tid);
+        if (n.kind == OpKind::Conv2D) {
+          im2col(xImage);
+          spec.m = c(g.O), spec.n = c(pixels), spec.k = c(taps);
+          spec.a = {kBuf, c(taps), c(1)}, spec.b = {cols, c(pixels), c(1)};
+          spec.c = yImage, spec.ldc = c(pixels);
+          emitGemm(b_, fn_, spec, nullptr);
+        } else if (n.kind == OpKind::Conv2DBwdData) {
+          spec.m = c(taps), spec.n = c(pixels), spec.k = c(g.O);
+          spec.a = {kBuf, c(1), c(taps)}, spec.b = {yImage, c(pixels), c(1)};
+          spec.c = cols, spec.ldc = c(pixels);
+          emitGemm(b_, fn_, spec, nullptr);
+          loops({c(imageSize)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, xImage, i[0])); });
+          im2colRows(xImage, [&](llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo, llvm::Value *hi) {
+            range(lo, hi, [&](llvm::Value *j) {
+              llvm::Value *at = xAt(xRow, j);
+              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, at), b_.CreateLoad(f32_, b_.CreateGEP(f32_, colRow, j))), at);
+            });
           });
+        } else {
+          im2col(xImage);
+          spec.m = c(g.O), spec.n = c(taps), spec.k = c(pixels);
+          spec.a = {yImage, c(pixels), c(1)}, spec.b = {cols, c(1), c(pixels)};
+          spec.c = partial, spec.ldc = c(taps), spec.accumulate = true;
+          emitGemm(b_, fn_, spec, nullptr);
+        }
+      });
+      });
+    };
+    int64_t partialSize = g.O * taps;
+    bool filter = n.kind == OpKind::Conv2DBwdFilter;
+    auto eachPartial = [&](const std::function<void(llvm::Value *partial)> &f) {
+      for (int64_t t = 0; t < kGemmMaxThreads; ++t) f(workspace(c(t), layout_.partialAt));
+    };
+    if (filter) // every thread's partial sum starts at zero, whether it gets images or not
+      eachPartial([&](llvm::Value *partial) {
+        loops({c(partialSize)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, partial, i[0])); });
+      });
+    int64_t work = layout_.capacity * g.O * pixels * taps;
+    if (g.batched && work >= kConvParallelFlops)
+      parallelRows(c(kGemmMaxThreads), chunks, /*grain=*/1);
+    else
+      chunks(c(0), c(kGemmMaxThreads), c(0));
+    if (filter) {
+      llvm::Value *kBuf = buffers_.at(kernel);
+      loops({c(partialSize)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, kBuf, i[0])); });
+      eachPartial([&](llvm::Value *partial) {
+        loops({c(partialSize)}, [&](const Index &i) {
+          llvm::Value *at = b_.CreateGEP(f32_, kBuf, i[0]);
+          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, at), b_.CreateLoad(f32_, b_.CreateGEP(f32_, partial, i[0]))), at);
         });
-      } else {
-        im2col(xImage);
-        spec.m = c(g.O), spec.n = c(taps), spec.k = c(pixels);
-        spec.a = {yImage, c(pixels), c(1)}, spec.b = {cols, c(1), c(pixels)};
-        spec.c = kBuf, spec.ldc = c(taps), spec.accumulate = true;
-        emitGemm(b_, fn_, spec, nullptr);
-      }
-    });
+      });
+    }
     return true;
   }
 
