@@ -100,6 +100,8 @@ cl::opt<std::string> resumeFile("resume", cl::desc("Continue training from this 
                                 cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> trainOptimizer("optimizer", cl::desc("sgd, momentum, nesterov or adam (default: the train block's)"),
                                     cl::sub(trainCommand), cl::cat(category));
+cl::opt<int> trainThreads("threads", cl::desc("Threads for the compiled steps, 1..4 (default: $DLC_NUM_THREADS, else 1)"),
+                          cl::init(0), cl::sub(trainCommand), cl::cat(category));
 cl::opt<int64_t> kFolds("kfold", cl::desc("K-fold cross-validation on the training data: K runs, mean and spread"),
                         cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> plotFile("plot", cl::desc("Write the loss and accuracy curves to this PNG (needs gnuplot)"),
@@ -251,6 +253,10 @@ int trainMain() {
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
     llvm::errs() << r.rendered;
+    return 1;
+  }
+  if (given(trainThreads) && r.model->setHyper("threads", trainThreads) != DLC_OK) {
+    llvm::errs() << "dlc train: error: --threads " << trainThreads << ": " << r.model->lastError() << "\n";
     return 1;
   }
   int64_t epochs = trainEpochs > 0 ? trainEpochs.getValue() : block.getInt("epochs", 1);
