@@ -112,6 +112,137 @@ llvm::Function *microKernel(llvm::Module &m, int64_t mr) {
   return fn;
 }
 
+llvm::FixedVectorType *vec8(llvm::IRBuilder<> &b) { return llvm::FixedVectorType::get(b.getFloatTy(), 8); }
+
+/// The 8 x 8 transpose of eight 8-float rows: unpack pairs, then 2 x 2
+/// blocks, then 128-bit halves (as shufflevectors; the back end picks the
+/// unpck/shuf/perm2f128 instructions).
+std::vector<llvm::Value *> transpose8x8(llvm::IRBuilder<> &b, const std::vector<llvm::Value *> &r) {
+  auto shuffle = [&](llvm::Value *x, llvm::Value *y, std::initializer_list<int> mask) {
+    return b.CreateShuffleVector(x, y, llvm::ArrayRef<int>(mask));
+  };
+  std::vector<llvm::Value *> t(8), u(8), o(8);
+  for (int i = 0; i < 8; i += 2) {
+    t[size_t(i)] = shuffle(r[size_t(i)], r[size_t(i + 1)], {0, 8, 1, 9, 4, 12, 5, 13});
+    t[size_t(i + 1)] = shuffle(r[size_t(i)], r[size_t(i + 1)], {2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int h = 0; h < 2; ++h) {
+      u[size_t(i + 2 * h)] = shuffle(t[size_t(i + h)], t[size_t(i + h + 2)], {0, 1, 8, 9, 4, 5, 12, 13});
+      u[size_t(i + 2 * h + 1)] = shuffle(t[size_t(i + h)], t[size_t(i + h + 2)], {2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  for (int i = 0; i < 4; ++i) {
+    o[size_t(i)] = shuffle(u[size_t(i)], u[size_t(i + 4)], {0, 1, 2, 3, 8, 9, 10, 11});
+    o[size_t(i + 4)] = shuffle(u[size_t(i)], u[size_t(i + 4)], {4, 5, 6, 7, 12, 13, 14, 15});
+  }
+  return o;
+}
+
+/// How a packing function reads its source.
+enum class PackKind {
+  Rows,        ///< B, contiguous along its columns (cs = 1)
+  Columns,     ///< B^T, contiguous along the depth (rs = 1): 8 x 8 register transposes
+  Strided,     ///< anything else, one element at a time
+  TransposedA, ///< A^T, contiguous along its rows: tiles of kMR rows
+};
+
+/// void dlc.gemm.pack*(i64 kc, i64 width, ptr src, i64 rs, i64 cs, ptr dst)
+///
+/// B kinds: dst[p][0:kNR] = src[p * rs + j * cs] for j < width, zeros after.
+/// TransposedA: `width` rows, as tiles dst[tile][p][0:kMR] of src[r + p * cs].
+/// One function per kind and module (not one copy per product): the
+/// products' code stays small, which keeps compile time down.
+llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
+  static const char *const names[] = {"dlc.gemm.packB.rows", "dlc.gemm.packB.cols", "dlc.gemm.packB.strided",
+                                      "dlc.gemm.packA"};
+  std::string name = names[int(kind)];
+  if (llvm::Function *f = m.getFunction(name)) return f;
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::FastMathFlags fmf;
+  b.setFastMathFlags(fmf);
+  llvm::Type *i64 = b.getInt64Ty(), *ptr = b.getPtrTy(), *f32 = b.getFloatTy();
+  auto *type = llvm::FunctionType::get(b.getVoidTy(), {i64, i64, ptr, i64, i64, ptr}, false);
+  auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m);
+  fn->addFnAttr(llvm::Attribute::NoInline);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addParamAttr(2, llvm::Attribute::NoAlias);
+  fn->addParamAttr(5, llvm::Attribute::NoAlias);
+  llvm::Value *kc = fn->getArg(0), *width = fn->getArg(1), *src = fn->getArg(2), *rs = fn->getArg(3),
+              *cs = fn->getArg(4), *dst = fn->getArg(5);
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
+  auto k64 = [&](int64_t v) { return b.getInt64(v); };
+  auto at = [&](llvm::Value *base, llvm::Value *offset) { return b.CreateGEP(f32, base, offset); };
+  if (kind == PackKind::TransposedA) {
+    forRange(b, fn, k64(0), width, kGemmMR, [&](llvm::Value *ir) {
+      llvm::Value *tile = at(dst, b.CreateMul(ir, kc));
+      llvm::Value *rows = minimum(b, k64(kGemmMR), b.CreateSub(width, ir));
+      forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
+        llvm::Value *from = at(src, b.CreateAdd(ir, b.CreateMul(p, cs)));
+        llvm::Value *to = at(tile, b.CreateMul(p, k64(kGemmMR)));
+        forRange(b, fn, k64(0), rows, 1, [&](llvm::Value *r) { b.CreateStore(b.CreateLoad(f32, at(from, r)), at(to, r)); });
+      });
+    });
+    b.CreateRetVoid();
+    return fn;
+  }
+  // A partial panel is zeroed first (one memset), then its columns copied.
+  auto *zero = llvm::BasicBlock::Create(ctx, "zero", fn), *copying = llvm::BasicBlock::Create(ctx, "copy", fn);
+  b.CreateCondBr(b.CreateICmpSLT(width, k64(kGemmNR)), zero, copying);
+  b.SetInsertPoint(zero);
+  b.CreateMemSet(dst, b.getInt8(0), b.CreateMul(kc, k64(kGemmNR * 4)), llvm::MaybeAlign(4));
+  b.CreateBr(copying);
+  b.SetInsertPoint(copying);
+  auto copy = [&](llvm::Value *p, llvm::Value *j) {
+    llvm::Value *from = kind == PackKind::Columns ? b.CreateAdd(p, b.CreateMul(j, cs))
+                                                  : b.CreateAdd(b.CreateMul(p, rs), b.CreateMul(j, cs));
+    b.CreateStore(b.CreateLoad(f32, at(src, from)), at(dst, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+  };
+  if (kind == PackKind::Rows) {
+    forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
+      forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
+        llvm::Value *v = b.CreateLoad(f32, at(src, b.CreateAdd(b.CreateMul(p, rs), j)));
+        b.CreateStore(v, at(dst, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+      });
+    });
+  } else {
+    // Along p, one column at a time (vectorized, the writes would become
+    // scatters); for B^T a full panel first goes through 8 x 8 register
+    // transposes (8 row loads in, 8 panel rows out), up to kc rounded down to 8.
+    llvm::Value *from = k64(0);
+    if (kind == PackKind::Columns) {
+      llvm::BasicBlock *entry = b.GetInsertBlock();
+      auto *full = llvm::BasicBlock::Create(ctx, "full", fn), *rest = llvm::BasicBlock::Create(ctx, "rest", fn);
+      llvm::Value *blocks = b.CreateAnd(kc, k64(~int64_t(7)));
+      b.CreateCondBr(b.CreateICmpEQ(width, k64(kGemmNR)), full, rest);
+      b.SetInsertPoint(full);
+      forRange(b, fn, k64(0), blocks, 8, [&](llvm::Value *p8) {
+        for (int64_t jh = 0; jh < kGemmNR; jh += 8) {
+          std::vector<llvm::Value *> rows;
+          for (int64_t r = 0; r < 8; ++r)
+            rows.push_back(b.CreateAlignedLoad(vec8(b), at(src, b.CreateAdd(p8, b.CreateMul(k64(jh + r), cs))), llvm::Align(4)));
+          std::vector<llvm::Value *> cols = transpose8x8(b, rows);
+          for (int64_t q = 0; q < 8; ++q)
+            b.CreateAlignedStore(cols[size_t(q)], at(dst, b.CreateAdd(b.CreateMul(b.CreateAdd(p8, k64(q)), k64(kGemmNR)), k64(jh))),
+                                 llvm::Align(4));
+        }
+      });
+      llvm::BasicBlock *fullEnd = b.GetInsertBlock();
+      b.CreateBr(rest);
+      b.SetInsertPoint(rest);
+      llvm::PHINode *done = b.CreatePHI(i64, 2, "packed");
+      done->addIncoming(k64(0), entry);
+      done->addIncoming(blocks, fullEnd);
+      from = done;
+    }
+    forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
+      forRange(b, fn, from, kc, 1, [&](llvm::Value *p) { copy(p, j); }, /*scalar=*/true);
+    });
+  }
+  b.CreateRetVoid();
+  return fn;
+}
+
 } // namespace
 
 void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const TileCallback &onTile) {
@@ -127,33 +258,19 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
     llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(kGemmNR - 1)), k64(kGemmNR));
     forRange(b, fn, k64(0), s.k, kGemmKC, [&](llvm::Value *pc) {
       llvm::Value *kc = minimum(b, k64(kGemmKC), b.CreateSub(s.k, pc));
-      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n;
-      // the copy runs along whichever of p and j is contiguous in B.
-      auto *unit = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
-      bool rowsContiguous = unit && unit->isOne();
+      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n,
+      // by the module's packing function for B's layout.
+      auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
+      auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
+      PackKind kind = unitCols && unitCols->isOne() ? PackKind::Rows
+                      : unitRows && unitRows->isOne() ? PackKind::Columns : PackKind::Strided;
+      llvm::Function *packB = packFunction(m, kind);
       forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
         llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
         llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
         llvm::Value *width = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
-        auto copy = [&](llvm::Value *p, llvm::Value *j) {
-          llvm::Value *src = b.CreateAdd(b.CreateMul(b.CreateAdd(pc, p), s.b.rowStride),
-                                         b.CreateMul(b.CreateAdd(col0, j), s.b.colStride));
-          b.CreateStore(b.CreateLoad(f32, b.CreateGEP(f32, s.b.base, src)),
-                        b.CreateGEP(f32, panel, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
-        };
-        if (rowsContiguous)
-          forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
-            forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) { copy(p, j); });
-          });
-        else // reads along p; vectorized, the writes would become scatters
-          forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
-            forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) { copy(p, j); }, /*scalar=*/true);
-          });
-        forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
-          forRange(b, fn, width, k64(kGemmNR), 1, [&](llvm::Value *j) {
-            b.CreateStore(llvm::ConstantFP::get(f32, 0.0), b.CreateGEP(f32, panel, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
-          });
-        });
+        llvm::Value *src = b.CreateGEP(f32, s.b.base, b.CreateAdd(b.CreateMul(pc, s.b.rowStride), b.CreateMul(col0, s.b.colStride)));
+        b.CreateCall(packB, {kc, width, src, s.b.rowStride, s.b.colStride, panel});
       });
       llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
       llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
@@ -161,23 +278,16 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
       // row of A): packed per row block as [tile][p][0:kMR], so that the
       // micro-kernel reads it contiguously instead of one cache line and
       // page per step. A itself is read in place.
-      auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
-      bool packA = unitRows && unitRows->isOne() && s.a.colStride != s.a.rowStride;
+      auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
+      bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
       llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(kGemmKC * kGemmNC));
       forRange(b, fn, k64(0), s.m, kGemmMC, [&](llvm::Value *ic) {
       llvm::Value *mc = minimum(b, k64(kGemmMC), b.CreateSub(s.m, ic));
-      if (packA)
-        forRange(b, fn, k64(0), mc, kGemmMR, [&](llvm::Value *ir) {
-          llvm::Value *tile = b.CreateGEP(f32, packedA, b.CreateMul(ir, kc));
-          llvm::Value *rows = minimum(b, k64(kGemmMR), b.CreateSub(mc, ir));
-          forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
-            llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateAdd(ic, ir), b.CreateMul(b.CreateAdd(pc, p), s.a.colStride)));
-            llvm::Value *dst = b.CreateGEP(f32, tile, b.CreateMul(p, k64(kGemmMR)));
-            forRange(b, fn, k64(0), rows, 1, [&](llvm::Value *r) {
-              b.CreateStore(b.CreateLoad(f32, b.CreateGEP(f32, src, r)), b.CreateGEP(f32, dst, r));
-            });
-          });
-        });
+      if (packA) {
+        llvm::Function *pack = packFunction(m, PackKind::TransposedA);
+        llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(ic, b.CreateMul(pc, s.a.colStride)));
+        b.CreateCall(pack, {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
+      }
       forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
         llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
         llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
