@@ -6,10 +6,12 @@
  * and libm only).
  *
  *===----------------------------------------------------------------------===*/
+#define _POSIX_C_SOURCE 200809L /* sched_yield */
 #include "model_runtime.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +42,13 @@ static dlc_status fail(dlc_model *m, dlc_status s, const char *fmt, ...) {
 /*===- The thread pool ----------------------------------------------------===*
  * Workers wait for a new generation of work: they spin for a short while
  * (a training step issues its products back to back) and then sleep on a
- * condition variable. The caller runs share 0 itself and spins until the
- * workers' shares are done. A call while another is in flight (two models
- * trained from two host threads) runs serially. */
+ * condition variable. The caller runs share 0 itself and waits until the
+ * workers' shares are done. Both waits yield the CPU after a short spin:
+ * when the scheduler puts the caller and a worker on the same core, a pure
+ * spin would hold the core for a whole time slice while the other waits
+ * (measured: mnist's 2-thread step went from 1.2 to 2.8 ms in such
+ * processes). A call while another is in flight (two models trained from
+ * two host threads) runs serially. */
 
 static struct {
   pthread_mutex_t mu;
@@ -70,7 +76,8 @@ static void *pool_worker(void *arg) {
     long spins = 0;
     while ((g = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE)) == seen) {
       if (++spins < 200000) {
-        __builtin_ia32_pause();
+        if (spins > 2000) sched_yield();
+        else __builtin_ia32_pause();
         continue;
       }
       pthread_mutex_lock(&pool.mu);
@@ -125,7 +132,10 @@ void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, in
   pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.mu);
   run_share(0, threads);
-  while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0) __builtin_ia32_pause();
+  for (long spins = 0; __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; ++spins) {
+    if (spins > 2000) sched_yield();
+    else __builtin_ia32_pause();
+  }
   __atomic_store_n(&pool.busy, 0, __ATOMIC_RELEASE);
 }
 
