@@ -243,93 +243,98 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
   return fn;
 }
 
+/// Calls the micro-kernel for `mr` rows (1..kMR): full tiles directly, the
+/// last rows of C through a switch.
+void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *mr, llvm::ArrayRef<llvm::Value *> args) {
+  llvm::Module &m = *fn->getParent();
+  llvm::LLVMContext &ctx = m.getContext();
+  auto *full = llvm::BasicBlock::Create(ctx, "gemm.full", fn);
+  auto *edge = llvm::BasicBlock::Create(ctx, "gemm.edge", fn);
+  auto *done = llvm::BasicBlock::Create(ctx, "gemm.tile", fn);
+  b.CreateCondBr(b.CreateICmpEQ(mr, b.getInt64(kGemmMR)), full, edge);
+  b.SetInsertPoint(full);
+  b.CreateCall(microKernel(m, kGemmMR), args);
+  b.CreateBr(done);
+  b.SetInsertPoint(edge);
+  llvm::SwitchInst *sw = b.CreateSwitch(mr, done, unsigned(kGemmMR - 1));
+  for (int64_t r = 1; r < kGemmMR; ++r) {
+    auto *rows = llvm::BasicBlock::Create(ctx, "gemm.rows", fn);
+    sw->addCase(b.getInt64(uint64_t(r)), rows);
+    b.SetInsertPoint(rows);
+    b.CreateCall(microKernel(m, r), args);
+    b.CreateBr(done);
+  }
+  b.SetInsertPoint(done);
+}
+
+/// Emits `if (cond) body()`.
+void ifThen(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *cond, const std::function<void()> &body) {
+  auto *then = llvm::BasicBlock::Create(fn->getContext(), "then", fn);
+  auto *after = llvm::BasicBlock::Create(fn->getContext(), "endif", fn);
+  b.CreateCondBr(cond, then, after);
+  b.SetInsertPoint(then);
+  body();
+  b.CreateBr(after);
+  b.SetInsertPoint(after);
+}
+
 } // namespace
 
 void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const TileCallback &onTile) {
   llvm::Module &m = *fn->getParent();
-  llvm::LLVMContext &ctx = m.getContext();
   llvm::Type *f32 = b.getFloatTy();
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
-  std::vector<llvm::Function *> kernels;
-  for (int64_t mr = 1; mr <= kGemmMR; ++mr) kernels.push_back(microKernel(m, mr));
+  // op(B)'s layout picks its packing function; op(A) = A^T (rows contiguous,
+  // a step along the depth jumps a whole row of A) is packed per row block
+  // as [tile][p][0:kMR], so that the micro-kernel reads it contiguously
+  // instead of one cache line and page per step. A itself is read in place.
+  auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
+  auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
+  llvm::Function *packB = packFunction(m, unitCols && unitCols->isOne()   ? PackKind::Rows
+                                          : unitRows && unitRows->isOne() ? PackKind::Columns
+                                                                          : PackKind::Strided);
+  auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
+  bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
+  llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(kGemmKC * kGemmNC));
 
   forRange(b, fn, k64(0), s.n, kGemmNC, [&](llvm::Value *jc) {
     llvm::Value *nc = minimum(b, k64(kGemmNC), b.CreateSub(s.n, jc));
     llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(kGemmNR - 1)), k64(kGemmNR));
     forRange(b, fn, k64(0), s.k, kGemmKC, [&](llvm::Value *pc) {
       llvm::Value *kc = minimum(b, k64(kGemmKC), b.CreateSub(s.k, pc));
-      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n,
-      // by the module's packing function for B's layout.
-      auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
-      auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
-      PackKind kind = unitCols && unitCols->isOne() ? PackKind::Rows
-                      : unitRows && unitRows->isOne() ? PackKind::Columns : PackKind::Strided;
-      llvm::Function *packB = packFunction(m, kind);
+      auto panelAt = [&](llvm::Value *jp) { return b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR))); };
+      auto firstColumn = [&](llvm::Value *jp) { return b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR))); };
+      // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n.
       forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
-        llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
-        llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
+        llvm::Value *col0 = firstColumn(jp);
         llvm::Value *width = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
         llvm::Value *src = b.CreateGEP(f32, s.b.base, b.CreateAdd(b.CreateMul(pc, s.b.rowStride), b.CreateMul(col0, s.b.colStride)));
-        b.CreateCall(packB, {kc, width, src, s.b.rowStride, s.b.colStride, panel});
+        b.CreateCall(packB, {kc, width, src, s.b.rowStride, s.b.colStride, panelAt(jp)});
       });
       llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
       llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
-      // op(A) = A^T (rows contiguous, a step along the depth jumps a whole
-      // row of A): packed per row block as [tile][p][0:kMR], so that the
-      // micro-kernel reads it contiguously instead of one cache line and
-      // page per step. A itself is read in place.
-      auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
-      bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
-      llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(kGemmKC * kGemmNC));
       forRange(b, fn, k64(0), s.m, kGemmMC, [&](llvm::Value *ic) {
-      llvm::Value *mc = minimum(b, k64(kGemmMC), b.CreateSub(s.m, ic));
-      if (packA) {
-        llvm::Function *pack = packFunction(m, PackKind::TransposedA);
-        llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(ic, b.CreateMul(pc, s.a.colStride)));
-        b.CreateCall(pack, {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
-      }
-      forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
-        llvm::Value *col0 = b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR)));
-        llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
-        llvm::Value *panel = b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR)));
-        forRange(b, fn, k64(0), mc, kGemmMR, [&](llvm::Value *irLocal) {
-          llvm::Value *ir = b.CreateAdd(ic, irLocal);
-          llvm::Value *mr = minimum(b, k64(kGemmMR), b.CreateSub(s.m, ir));
-          llvm::Value *a = packA ? b.CreateGEP(f32, packedA, b.CreateMul(irLocal, kc))
-                                 : b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateMul(ir, s.a.rowStride),
-                                                                         b.CreateMul(pc, s.a.colStride)));
-          llvm::Value *aRs = packA ? k64(1) : s.a.rowStride, *aCs = packA ? k64(kGemmMR) : s.a.colStride;
-          llvm::Value *c = b.CreateGEP(f32, s.c, b.CreateAdd(b.CreateMul(ir, s.ldc), col0));
-          std::vector<llvm::Value *> args{kc, a, aRs, aCs, panel, c, s.ldc, nr, add};
-          // Full tiles call the MR kernel directly; the last rows pick theirs.
-          auto *full = llvm::BasicBlock::Create(ctx, "gemm.full", fn);
-          auto *edge = llvm::BasicBlock::Create(ctx, "gemm.edge", fn);
-          auto *done = llvm::BasicBlock::Create(ctx, "gemm.tile", fn);
-          b.CreateCondBr(b.CreateICmpEQ(mr, k64(kGemmMR)), full, edge);
-          b.SetInsertPoint(full);
-          b.CreateCall(kernels.back(), args);
-          b.CreateBr(done);
-          b.SetInsertPoint(edge);
-          llvm::SwitchInst *sw = b.CreateSwitch(mr, done, unsigned(kGemmMR - 1));
-          for (int64_t r = 1; r < kGemmMR; ++r) {
-            auto *caseBlock = llvm::BasicBlock::Create(ctx, "gemm.rows", fn);
-            sw->addCase(b.getInt64(uint64_t(r)), caseBlock);
-            b.SetInsertPoint(caseBlock);
-            b.CreateCall(kernels[size_t(r - 1)], args);
-            b.CreateBr(done);
-          }
-          b.SetInsertPoint(done);
-          if (onTile) {
-            auto *epilogue = llvm::BasicBlock::Create(ctx, "gemm.epilogue", fn);
-            auto *after = llvm::BasicBlock::Create(ctx, "gemm.next", fn);
-            b.CreateCondBr(last, epilogue, after);
-            b.SetInsertPoint(epilogue);
-            onTile(ir, mr, col0, nr);
-            b.CreateBr(after);
-            b.SetInsertPoint(after);
-          }
+        llvm::Value *mc = minimum(b, k64(kGemmMC), b.CreateSub(s.m, ic));
+        if (packA) {
+          llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(ic, b.CreateMul(pc, s.a.colStride)));
+          b.CreateCall(packFunction(m, PackKind::TransposedA), {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
+        }
+        forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
+          llvm::Value *col0 = firstColumn(jp);
+          llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
+          llvm::Value *panel = panelAt(jp);
+          forRange(b, fn, k64(0), mc, kGemmMR, [&](llvm::Value *irLocal) {
+            llvm::Value *ir = b.CreateAdd(ic, irLocal);
+            llvm::Value *mr = minimum(b, k64(kGemmMR), b.CreateSub(s.m, ir));
+            llvm::Value *a = packA ? b.CreateGEP(f32, packedA, b.CreateMul(irLocal, kc))
+                                   : b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateMul(ir, s.a.rowStride),
+                                                                           b.CreateMul(pc, s.a.colStride)));
+            llvm::Value *aRs = packA ? k64(1) : s.a.rowStride, *aCs = packA ? k64(kGemmMR) : s.a.colStride;
+            llvm::Value *c = b.CreateGEP(f32, s.c, b.CreateAdd(b.CreateMul(ir, s.ldc), col0));
+            callMicroKernel(b, fn, mr, {kc, a, aRs, aCs, panel, c, s.ldc, nr, add});
+            if (onTile) ifThen(b, fn, last, [&] { onTile(ir, mr, col0, nr); });
+          });
         });
-      });
       });
     });
   });
