@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build git python3
+  build-essential cmake ninja-build git python3 ccache
   llvm-19-dev          # LLVM 19: SourceMgr, CommandLine, ADTs; FileCheck and lit for golden tests
   libfmt-dev libboost-graph-dev catch2 zlib1g-dev libzstd-dev
   gnuplot-nox          # dlc train --plot draws the curves with gnuplot
