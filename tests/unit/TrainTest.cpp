@@ -6,8 +6,8 @@
 
 #include <llvm/Support/FileSystem.h>
 
-#include "Dataset.h"
-#include "Trainer.h"
+#include "train/Dataset.h"
+#include "train/Trainer.h"
 #include "TestUtil.h"
 
 using namespace dlc;

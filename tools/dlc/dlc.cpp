@@ -25,8 +25,8 @@
 #include "codegen/Fusion.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
-#include "Dataset.h"
-#include "Trainer.h"
+#include "train/Dataset.h"
+#include "train/Trainer.h"
 #include "dlc/dlc.hpp"
 #include "passes/Pass.h"
 

@@ -1,4 +1,4 @@
-//===- runtime/Model.cpp - The C++ host API over the JIT ------------------===//
+//===- api/Model.cpp - The C++ host API over the JIT ------------------===//
 //
 // Compiles through the same stages as the driver (front end, default pass
 // pipeline, lowering), JIT-compiles the entry points, and runs them through
@@ -15,7 +15,7 @@
 #include "codegen/JIT.h"
 #include "codegen/Lowering.h"
 #include "frontend/IRGen.h"
-#include "model_runtime.h"
+#include "runtime/model_runtime.h"
 
 static_assert(dlc::kGemmMaxThreads == DLC_MAX_THREADS, "one packing workspace per pool thread");
 #include "passes/Pass.h"

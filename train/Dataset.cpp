@@ -1,5 +1,5 @@
-//===- runtime/Dataset.cpp ------------------------------------------------===//
-#include "Dataset.h"
+//===- train/Dataset.cpp ------------------------------------------------===//
+#include "train/Dataset.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-//===- runtime/Dataset.h - Images and labels from IDX files ---------------===//
+//===- train/Dataset.h - Images and labels from IDX files ---------------===//
 #pragma once
 
 #include <cstdint>

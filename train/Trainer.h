@@ -1,4 +1,4 @@
-//===- runtime/Trainer.h - Minibatch training of a classifier -------------===//
+//===- train/Trainer.h - Minibatch training of a classifier -------------===//
 #pragma once
 
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <ostream>
 #include <string>
 
-#include "Dataset.h"
+#include "train/Dataset.h"
 #include "dlc/dlc.hpp"
 
 namespace dlc {

@@ -1,5 +1,5 @@
-//===- runtime/Trainer.cpp ------------------------------------------------===//
-#include "Trainer.h"
+//===- train/Trainer.cpp ------------------------------------------------===//
+#include "train/Trainer.h"
 
 #include <cstdio>
 #include <cstdlib>
