@@ -27,8 +27,7 @@ struct Model::Impl {
   std::vector<std::string> names; ///< owns the strings of `infos`
   std::vector<dlc_tensor_info> infos;
   std::vector<dlc_rt_tensor> tensors;
-  int hyperIndex[9];
-  double hyperDefaults[7];
+  double hyperDefaults[DLC_HYPER_SETTINGS];
   dlc_api api{};
   dlc_rt_model desc{};
   dlc_model *model = nullptr;
@@ -46,6 +45,11 @@ struct Model::Impl {
     return DLC_ERR_SIZE;
   }
   std::string last;
+
+  /// Fills the tables the glue runs on (api, desc and what they point to) from `d`.
+  void bindTables(const ModelDescription &d);
+  /// Points desc at the JIT-compiled entry points; false, with the reason, if one is missing.
+  bool bindEntryPoints(std::string &error);
 };
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -129,6 +133,76 @@ CompileResult failWith(const std::string &file, const std::string &text) {
 
 } // namespace
 
+namespace {
+
+/// Applies CompileOptions::optimizer ("sgd", "momentum", "nesterov", "adam")
+/// to the train block; false for an unknown name.
+bool overrideOptimizer(Graph &g, const std::string &o) {
+  if (o != "sgd" && o != "momentum" && o != "nesterov" && o != "adam") return false;
+  if (o != g.train.getString("optimizer", "sgd") && !(o != "adam" && g.train.getString("optimizer", "sgd") == "sgd"))
+    g.train.erase("lr"); // the block's rate was for another optimizer: the new one's default
+  g.train.set("optimizer", std::string(o == "adam" ? "adam" : "sgd"));
+  if (o != "adam") {
+    g.train.set("momentum", o == "sgd" ? 0.0 : 0.9);
+    g.train.set("nesterov", o == "nesterov" ? 1.0 : 0.0);
+  }
+  return true;
+}
+
+} // namespace
+
+void Model::Impl::bindTables(const ModelDescription &d) {
+  modelName = d.name;
+  names.reserve(d.tensors.size());
+  for (const TensorDescription &t : d.tensors) {
+    names.push_back(t.name);
+    dlc_tensor_info info{};
+    info.role = t.api.role;
+    info.dtype = t.dtype();
+    info.rank = int(t.dims.size());
+    for (size_t i = 0; i < t.dims.size() && i < DLC_MAX_RANK; ++i) info.dims[i] = t.dims[i];
+    infos.push_back(info);
+    tensors.push_back(t.record);
+  }
+  for (size_t i = 0; i < infos.size(); ++i) infos[i].name = names[i].c_str();
+  std::copy(std::begin(d.hyperDefaults), std::end(d.hyperDefaults), hyperDefaults);
+
+  api.abi_version = DLC_ABI_VERSION;
+  api.model_name = modelName.c_str();
+  api.max_batch = d.capacity;
+  api.has_loss = d.lossOffset >= 0;
+  api.tensor_count = int(infos.size());
+  api.tensors = infos.data();
+  api.destroy = dlc_rt_destroy;
+  api.forward = dlc_rt_forward;
+  api.loss_and_grad = dlc_rt_loss_and_grad;
+  api.train_step = dlc_rt_train_step;
+  api.get_param = dlc_rt_get_param;
+  api.set_param = dlc_rt_set_param;
+  api.get_grad = dlc_rt_get_grad;
+  api.set_hyper = dlc_rt_set_hyper;
+  api.save = dlc_rt_save;
+  api.load = dlc_rt_load;
+  api.last_error = dlc_rt_last_error;
+
+  desc.api = &api;
+  desc.tensors = tensors.data();
+  desc.arena_size = d.arenaSize;
+  desc.optimizer = d.optimizer;
+  desc.loss_offset = d.lossOffset;
+  desc.hyper_default = hyperDefaults;
+}
+
+bool Model::Impl::bindEntryPoints(std::string &error) {
+  using Entry = void (*)(float *, int64_t);
+  desc.forward = reinterpret_cast<Entry>(jit->lookup("dlc_jit_forward", error));
+  if (api.has_loss) {
+    desc.loss_and_grad = reinterpret_cast<Entry>(jit->lookup("dlc_jit_loss_and_grad", error));
+    desc.train_step = reinterpret_cast<void (*)(float *, int64_t, const float *)>(jit->lookup("dlc_jit_train_step", error));
+  }
+  return desc.forward && (!api.has_loss || (desc.loss_and_grad && desc.train_step));
+}
+
 CompileResult compileSource(const std::string &name, const std::string &text, const CompileOptions &options) {
   CompileResult result;
   auto file = std::make_shared<SourceFile>();
@@ -145,18 +219,8 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
   if (options.optLevel < 0 || options.optLevel > 3) return failWith(name, "optLevel must be 0..3");
   if (options.maxBatch < 0) return failWith(name, "maxBatch must be positive");
   int64_t capacity = options.maxBatch > 0 ? options.maxBatch : g->train.getInt("batch", 64);
-  if (!options.optimizer.empty()) {
-    const std::string &o = options.optimizer;
-    if (o != "sgd" && o != "momentum" && o != "nesterov" && o != "adam")
-      return failWith(name, "unknown optimizer '" + o + "' (sgd, momentum, nesterov or adam)");
-    if (o != g->train.getString("optimizer", "sgd") && !(o != "adam" && g->train.getString("optimizer", "sgd") == "sgd"))
-      g->train.set("lr", o == "adam" ? 1e-3 : 0.01); // the block's rate was for another optimizer
-    g->train.set("optimizer", std::string(o == "adam" ? "adam" : "sgd"));
-    if (o != "adam") {
-      g->train.set("momentum", o == "sgd" ? 0.0 : 0.9);
-      g->train.set("nesterov", o == "nesterov" ? 1.0 : 0.0);
-    }
-  }
+  if (!options.optimizer.empty() && !overrideOptimizer(*g, options.optimizer))
+    return failWith(name, "unknown optimizer '" + options.optimizer + "' (sgd, momentum, nesterov or adam)");
   Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
   ModelLayout layout = planLayout(*g, capacity, opt);
   auto llctx = std::make_unique<llvm::LLVMContext>();
@@ -170,59 +234,8 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
   impl->jit = JIT::create(error);
   if (!impl->jit || !impl->jit->add(std::move(module), std::move(llctx), options.optLevel, error))
     return failWith(name, "JIT: " + error);
-
-  ModelDescription d = describeModel(*g, layout);
-  impl->modelName = d.name;
-  impl->names.reserve(d.tensors.size());
-  for (const TensorDescription &t : d.tensors) {
-    impl->names.push_back(t.name);
-    dlc_tensor_info info{};
-    info.role = dlc_role(t.role);
-    info.dtype = t.isClassLabel ? DLC_I32 : DLC_F32;
-    info.rank = int(t.dims.size());
-    for (size_t i = 0; i < t.dims.size() && i < DLC_MAX_RANK; ++i) info.dims[i] = t.dims[i];
-    impl->infos.push_back(info);
-    impl->tensors.push_back({t.offset, t.gradOffset, {t.state[0], t.state[1]}, t.count, t.batched ? 1 : 0, t.classes,
-                             t.init, t.initA, t.initB, t.fanIn, t.fanOut});
-  }
-  for (size_t i = 0; i < impl->infos.size(); ++i) impl->infos[i].name = impl->names[i].c_str();
-  std::copy(d.hyperIndex, d.hyperIndex + 9, impl->hyperIndex);
-  std::copy(d.hyperDefaults, d.hyperDefaults + 7, impl->hyperDefaults);
-
-  dlc_api &api = impl->api;
-  api.abi_version = DLC_ABI_VERSION;
-  api.model_name = impl->modelName.c_str();
-  api.max_batch = d.capacity;
-  api.has_loss = d.lossOffset >= 0;
-  api.tensor_count = int(impl->infos.size());
-  api.tensors = impl->infos.data();
-  api.destroy = dlc_rt_destroy;
-  api.forward = dlc_rt_forward;
-  api.loss_and_grad = dlc_rt_loss_and_grad;
-  api.train_step = dlc_rt_train_step;
-  api.get_param = dlc_rt_get_param;
-  api.set_param = dlc_rt_set_param;
-  api.get_grad = dlc_rt_get_grad;
-  api.set_hyper = dlc_rt_set_hyper;
-  api.save = dlc_rt_save;
-  api.load = dlc_rt_load;
-  api.last_error = dlc_rt_last_error;
-
-  dlc_rt_model &desc = impl->desc;
-  desc.api = &impl->api;
-  desc.tensors = impl->tensors.data();
-  desc.arena_size = d.arenaSize;
-  desc.optimizer = d.adam ? DLC_OPT_ADAM : DLC_OPT_SGD;
-  desc.loss_offset = d.lossOffset;
-  desc.hyper_count = 9;
-  desc.hyper_index = impl->hyperIndex;
-  desc.hyper_default = impl->hyperDefaults;
-  desc.forward = reinterpret_cast<void (*)(float *, int64_t)>(impl->jit->lookup("dlc_jit_forward", error));
-  if (api.has_loss) {
-    desc.loss_and_grad = reinterpret_cast<void (*)(float *, int64_t)>(impl->jit->lookup("dlc_jit_loss_and_grad", error));
-    desc.train_step = reinterpret_cast<void (*)(float *, int64_t, const float *)>(impl->jit->lookup("dlc_jit_train_step", error));
-  }
-  if (!desc.forward || (api.has_loss && (!desc.loss_and_grad || !desc.train_step))) return failWith(name, "JIT: " + error);
+  impl->bindTables(describeModel(*g, layout));
+  if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
   if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
     return failWith(name, dlc_rt_last_error(nullptr));
   collect(diags, result); // warnings, if any

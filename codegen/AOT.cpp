@@ -17,25 +17,7 @@ namespace dlc {
 
 namespace {
 
-#include "RuntimeSources.inc" // kAbiHeader, kRuntimeHeader, kRuntimeSource
-
-/// A tensor of the model's C API, in table order.
-struct ApiTensor {
-  const Node *node;
-  const char *role; ///< DLC_ROLE_*
-  bool isClassLabel;
-};
-
-std::vector<ApiTensor> apiTensors(const Graph &g) {
-  std::vector<ApiTensor> out;
-  for (const auto &n : g.nodes()) {
-    if (n->kind == OpKind::Input) out.push_back({n.get(), "DLC_ROLE_INPUT", false});
-    if (n->kind == OpKind::Label) out.push_back({n.get(), "DLC_ROLE_LABEL", n->attrs.has("classes")});
-    if (n->kind == OpKind::Param) out.push_back({n.get(), "DLC_ROLE_PARAM", false});
-  }
-  for (Node *o : g.resultsWith(Role::Output)) out.push_back({o, "DLC_ROLE_OUTPUT", false});
-  return out;
-}
+#include "RuntimeSources.inc" // kRuntimeFiles: the C glue's sources, by path
 
 std::string cIdent(const std::string &s) {
   std::string out;
@@ -43,12 +25,21 @@ std::string cIdent(const std::string &s) {
   return out;
 }
 
-
 /// "[n, 784]"-style comment for a buffer argument.
 std::string shapeComment(const Node *n) {
   std::string s = "[";
   for (size_t i = 0; i < n->shape().size(); ++i) s += (i ? ", " : "") + (n->shape()[i].isSymbolic() ? std::string("n") : n->shape()[i].str());
   return s + "]";
+}
+
+const char *roleName(dlc_role role) {
+  switch (role) {
+  case DLC_ROLE_INPUT: return "DLC_ROLE_INPUT";
+  case DLC_ROLE_LABEL: return "DLC_ROLE_LABEL";
+  case DLC_ROLE_PARAM: return "DLC_ROLE_PARAM";
+  case DLC_ROLE_OUTPUT: return "DLC_ROLE_OUTPUT";
+  }
+  return "?";
 }
 
 struct Signature {
@@ -63,13 +54,13 @@ Signature typedArgs(const std::vector<ApiTensor> &tensors, bool training) {
   std::string inputs, labels, outputs;
   for (const ApiTensor &t : tensors) {
     std::string id = cIdent(t.node->name);
-    if (std::string(t.role) == "DLC_ROLE_INPUT") {
+    if (t.role == DLC_ROLE_INPUT) {
       sig.params += fmt::format(", const float *{} /* {} */", id, shapeComment(t.node));
       inputs += (inputs.empty() ? "" : ", ") + id;
-    } else if (std::string(t.role) == "DLC_ROLE_LABEL" && training) {
+    } else if (t.role == DLC_ROLE_LABEL && training) {
       sig.params += fmt::format(", const {} *{} /* {} */", t.isClassLabel ? "int32_t" : "float", id, shapeComment(t.node));
       labels += (labels.empty() ? "" : ", ") + std::string("(const void *)") + id;
-    } else if (std::string(t.role) == "DLC_ROLE_OUTPUT" && !training) {
+    } else if (t.role == DLC_ROLE_OUTPUT && !training) {
       sig.params += fmt::format(", float *{} /* {} */", id, shapeComment(t.node));
       outputs += (outputs.empty() ? "" : ", ") + id;
     }
@@ -83,85 +74,134 @@ Signature typedArgs(const std::vector<ApiTensor> &tensors, bool training) {
   return sig;
 }
 
+// C literals of the record's fields (runtime/TensorRecord.def).
+std::string cValue(int64_t v) { return std::to_string(v); }
+std::string cValue(int v) { return std::to_string(v); }
+std::string cValue(double v) { return formatFloat(v); }
+std::string cValue(dlc_init_kind kind) {
+  switch (kind) {
+#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+  case DLC_INIT_##Id: return "DLC_INIT_" #Id;
+#include "runtime/Initializers.def"
+  default: return std::to_string(int(kind));
+  }
+}
+template <typename T, size_t N> std::string cValue(const T (&values)[N]) {
+  std::string s;
+  for (const T &v : values) s += (s.empty() ? "" : ", ") + cValue(v);
+  return "{" + s + "}";
+}
+
+/// `{.offset = 0, .grad_offset = -1, ...}`: the record, field by field.
+std::string cRecord(const dlc_rt_tensor &r) {
+  std::string fields;
+#define DLC_TENSOR_FIELD(type, name, array, meaning) \
+  fields += std::string(fields.empty() ? "" : ", ") + "." #name " = " + cValue(r.name);
+#include "runtime/TensorRecord.def"
+  return "{" + fields + "}";
+}
+
+/// `{"A1", DLC_ROLE_PARAM, DLC_F32, 2, {128, 784}}`: the ABI's view of a tensor.
+std::string cTensorInfo(const TensorDescription &t) {
+  std::string dims;
+  for (int64_t d : t.dims) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+  return fmt::format("{{\"{}\", {}, {}, {}, {{{}}}}}", t.name, roleName(t.api.role),
+                     t.dtype() == DLC_I32 ? "DLC_I32" : "DLC_F32", t.dims.size(), dims.empty() ? "0" : dims);
+}
+
+/// The settings' defaults, one per line with its key.
+std::string cHyperDefaults(const ModelDescription &desc) {
+  std::string values;
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) \
+  values += fmt::format("  {}, /* {} */\n", formatFloat(desc.hyperDefaults[DLC_HYPER_##Id]), key);
+#include "runtime/Hyperparameters.def"
+  return values;
+}
+
+/// The C source that binds the glue to one model (the library's
+/// model_desc.c): its tables, its dlc_rt_model and its dlc_api.
 std::string generateDescriptor(const Graph &g, const ModelLayout &layout, const std::string &kernelPrefix) {
-  std::string name = cIdent(g.name);
-  std::vector<ApiTensor> tensors = apiTensors(g);
   ModelDescription desc = describeModel(g, layout);
   bool hasLoss = desc.lossOffset >= 0;
-  static const char *roles[] = {"DLC_ROLE_INPUT", "DLC_ROLE_LABEL", "DLC_ROLE_PARAM", "DLC_ROLE_OUTPUT"};
-  std::string infos, rts;
+  std::string infos, records;
   for (const TensorDescription &t : desc.tensors) {
-    std::string dims;
-    for (int64_t d : t.dims) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-    infos += fmt::format("  {{\"{}\", {}, {}, {}, {{{}}}}},\n", t.name, roles[t.role], t.isClassLabel ? "DLC_I32" : "DLC_F32",
-                         t.dims.size(), dims.empty() ? "0" : dims);
-    rts += fmt::format("  {{{}, {}, {{{}, {}}}, {}, {}, {}, {}, {}, {}, {}, {}}},\n", t.offset, t.gradOffset, t.state[0],
-                       t.state[1], t.count, t.batched ? 1 : 0, t.classes, t.init, formatFloat(t.initA),
-                       formatFloat(t.initB), t.fanIn, t.fanOut);
+    infos += "  " + cTensorInfo(t) + ",\n";
+    records += "  " + cRecord(t.record) + ",\n";
   }
-  bool adam = desc.adam;
-  const double *hd = desc.hyperDefaults;
-  const int *hi = desc.hyperIndex;
-  std::string out = fmt::format(R"(/* Generated by dlc for model '{0}'. */
+  std::string training = hasLoss ? fmt::format("void {0}_loss_and_grad(float *arena, int64_t n);\n"
+                                               "void {0}_train_step(float *arena, int64_t n, const float *hyper);\n",
+                                               kernelPrefix)
+                                 : "";
+  return fmt::format(
+      R"(/* Generated by dlc for model '{model}'. */
 #include "model_runtime.h"
 
 #include <stddef.h>
 
-void {1}_forward(float *arena, int64_t n);
-{2}
+void {kernels}_forward(float *arena, int64_t n);
+{training_decls}
 static const dlc_tensor_info infos[] = {{
-{3}}};
+{infos}}};
 static const dlc_rt_tensor tensors[] = {{
-{4}}};
-/* lr, momentum, nesterov, beta1, beta2, eps, weight_decay, c1, c2 -> slots of the kernels' hyper array */
-static const int hyper_index[] = {{{5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}, {13}}};
-static const double hyper_default[] = {{{14}, {15}, {16}, {17}, {18}, {19}, {20}}};
+{records}}};
+static const double hyper_default[DLC_HYPER_SETTINGS] = {{
+{hyper_defaults}}};
 
 static const dlc_api api;
-static const dlc_rt_model model = {{&api, tensors, {21}, {22}, {23}, 9, hyper_index, hyper_default, {1}_forward, {24}, {25}}};
+static const dlc_rt_model model = {{&api, tensors, {arena_size}, {optimizer}, {loss_offset}, hyper_default,
+                                   {kernels}_forward, {loss_and_grad}, {train_step}}};
 
 static dlc_status create(uint64_t seed, dlc_model **out) {{ return dlc_rt_create(&model, seed, out); }}
-static const dlc_api api = {{DLC_ABI_VERSION, "{0}", {26}, {27}, {28}, infos, create, dlc_rt_destroy, dlc_rt_forward,
-                            dlc_rt_loss_and_grad, dlc_rt_train_step, dlc_rt_get_param, dlc_rt_set_param, dlc_rt_get_grad,
-                            dlc_rt_set_hyper, dlc_rt_save, dlc_rt_load, dlc_rt_last_error}};
+static const dlc_api api = {{DLC_ABI_VERSION, "{model}", {max_batch}, {has_loss}, {tensor_count}, infos, create,
+                            dlc_rt_destroy, dlc_rt_forward, dlc_rt_loss_and_grad, dlc_rt_train_step, dlc_rt_get_param,
+                            dlc_rt_set_param, dlc_rt_get_grad, dlc_rt_set_hyper, dlc_rt_save, dlc_rt_load,
+                            dlc_rt_last_error}};
 
 __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ return &api; }}
 )",
-      g.name, kernelPrefix,
-      hasLoss ? fmt::format("void {0}_loss_and_grad(float *arena, int64_t n);\nvoid {0}_train_step(float *arena, int64_t n, const float *hyper);\n", kernelPrefix) : "",
-      infos, rts, hi[0], hi[1], hi[2], hi[3], hi[4], hi[5], hi[6], hi[7], hi[8], formatFloat(hd[0]), formatFloat(hd[1]),
-      formatFloat(hd[2]), formatFloat(hd[3]), formatFloat(hd[4]), formatFloat(hd[5]), formatFloat(hd[6]), desc.arenaSize,
-      adam ? "DLC_OPT_ADAM" : "DLC_OPT_SGD", desc.lossOffset,
-      hasLoss ? kernelPrefix + "_loss_and_grad" : "NULL", hasLoss ? kernelPrefix + "_train_step" : "NULL",
-      layout.capacity, hasLoss ? 1 : 0, tensors.size());
+      fmt::arg("model", g.name), fmt::arg("kernels", kernelPrefix), fmt::arg("training_decls", training),
+      fmt::arg("infos", infos), fmt::arg("records", records), fmt::arg("hyper_defaults", cHyperDefaults(desc)),
+      fmt::arg("arena_size", desc.arenaSize),
+      fmt::arg("optimizer", desc.optimizer == DLC_OPT_ADAM ? "DLC_OPT_ADAM" : "DLC_OPT_SGD"),
+      fmt::arg("loss_offset", desc.lossOffset),
+      fmt::arg("loss_and_grad", hasLoss ? kernelPrefix + "_loss_and_grad" : "NULL"),
+      fmt::arg("train_step", hasLoss ? kernelPrefix + "_train_step" : "NULL"), fmt::arg("max_batch", layout.capacity),
+      fmt::arg("has_loss", hasLoss ? 1 : 0), fmt::arg("tensor_count", desc.tensors.size()));
+}
 
-  // The typed functions of the header.
+/// The typed functions the library exports (declared in the header), each a
+/// call of the glue.
+std::string generateTypedFunctions(const Graph &g) {
+  std::string name = cIdent(g.name);
+  std::vector<ApiTensor> tensors = apiTensors(g);
   Signature fwd = typedArgs(tensors, false), train = typedArgs(tensors, true);
-  out += fmt::format(R"(
+  std::string out = fmt::format(R"(
 #define DLC_EXPORT __attribute__((visibility("default")))
-DLC_EXPORT int {0}_create(uint64_t seed, dlc_model **out) {{ return create(seed, out); }}
-DLC_EXPORT void {0}_destroy(dlc_model *m) {{ dlc_rt_destroy(m); }}
-DLC_EXPORT int {0}_forward(dlc_model *m, int64_t n{1}) {{
-{2}  return dlc_rt_forward(m, n, {3});
+DLC_EXPORT int {name}_create(uint64_t seed, dlc_model **out) {{ return create(seed, out); }}
+DLC_EXPORT void {name}_destroy(dlc_model *m) {{ dlc_rt_destroy(m); }}
+DLC_EXPORT int {name}_forward(dlc_model *m, int64_t n{params}) {{
+{setup}  return dlc_rt_forward(m, n, {args});
 }}
-DLC_EXPORT const char *{0}_last_error(const dlc_model *m) {{ return dlc_rt_last_error(m); }}
-DLC_EXPORT int {0}_get_param(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_param(m, name, data, count); }}
-DLC_EXPORT int {0}_set_param(dlc_model *m, const char *name, const float *data, int64_t count) {{ return dlc_rt_set_param(m, name, data, count); }}
-DLC_EXPORT int {0}_set_hyper(dlc_model *m, const char *key, double value) {{ return dlc_rt_set_hyper(m, key, value); }}
-DLC_EXPORT int {0}_save(const dlc_model *m, const char *path) {{ return dlc_rt_save(m, path); }}
-DLC_EXPORT int {0}_load(dlc_model *m, const char *path) {{ return dlc_rt_load(m, path); }}
+DLC_EXPORT const char *{name}_last_error(const dlc_model *m) {{ return dlc_rt_last_error(m); }}
+DLC_EXPORT int {name}_get_param(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_param(m, name, data, count); }}
+DLC_EXPORT int {name}_set_param(dlc_model *m, const char *name, const float *data, int64_t count) {{ return dlc_rt_set_param(m, name, data, count); }}
+DLC_EXPORT int {name}_set_hyper(dlc_model *m, const char *key, double value) {{ return dlc_rt_set_hyper(m, key, value); }}
+DLC_EXPORT int {name}_save(const dlc_model *m, const char *path) {{ return dlc_rt_save(m, path); }}
+DLC_EXPORT int {name}_load(dlc_model *m, const char *path) {{ return dlc_rt_load(m, path); }}
 )",
-                     name, fwd.params, fwd.setup, fwd.args);
-  if (hasLoss)
-    out += fmt::format(R"(DLC_EXPORT int {0}_get_grad(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_grad(m, name, data, count); }}
-DLC_EXPORT int {0}_loss_and_grad(dlc_model *m, int64_t n{1}) {{
-{2}  return dlc_rt_loss_and_grad(m, n, {3});
+                                fmt::arg("name", name), fmt::arg("params", fwd.params), fmt::arg("setup", fwd.setup),
+                                fmt::arg("args", fwd.args));
+  if (g.result(Role::Loss))
+    out += fmt::format(R"(DLC_EXPORT int {name}_get_grad(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_grad(m, name, data, count); }}
+DLC_EXPORT int {name}_loss_and_grad(dlc_model *m, int64_t n{params}) {{
+{setup}  return dlc_rt_loss_and_grad(m, n, {args});
 }}
-DLC_EXPORT int {0}_train_step(dlc_model *m, int64_t n{1}) {{
-{2}  return dlc_rt_train_step(m, n, {3});
+DLC_EXPORT int {name}_train_step(dlc_model *m, int64_t n{params}) {{
+{setup}  return dlc_rt_train_step(m, n, {args});
 }}
 )",
-                       name, train.params, train.setup, train.args);
+                       fmt::arg("name", name), fmt::arg("params", train.params), fmt::arg("setup", train.setup),
+                       fmt::arg("args", train.args));
   return out;
 }
 
@@ -175,29 +215,48 @@ bool writeFile(const std::string &path, const std::string &text, DiagnosticEngin
 
 } // namespace
 
+/// `"lr", "momentum", ...`: the keys of set_hyper (runtime/Hyperparameters.def).
+std::string hyperKeys() {
+  std::string keys;
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) \
+  keys += std::string(keys.empty() ? "" : ", ") + "\"" key "\"";
+#include "runtime/Hyperparameters.def"
+  return keys;
+}
+
 std::string generateHeader(const Graph &g, int64_t capacity) {
   std::string name = cIdent(g.name);
   std::vector<ApiTensor> tensors = apiTensors(g);
   Signature fwd = typedArgs(tensors, false), train = typedArgs(tensors, true);
   std::string table;
   for (const ApiTensor &t : tensors)
-    table += fmt::format(" *   {:<8} {:<12} {}{}\n", std::string(t.role).substr(9), t.node->name,
+    table += fmt::format(" *   {:<8} {:<12} {}{}\n", std::string(roleName(t.role)).substr(9), t.node->name,
                          t.isClassLabel ? "int32 class index " : "float ", shapeComment(t.node));
   std::string guard = "DLC_MODEL_" + name + "_H";
   for (char &c : guard) c = char(std::toupper((unsigned char)c));
-  std::string out = fmt::format(R"(/* {0}.h - the C API of model '{0}', generated by dlc.
+  std::string training;
+  if (g.result(Role::Loss))
+    training = fmt::format(R"(
+/* The batch-mean loss (plus penalties) and every param's gradient (see get_grad). */
+int {name}_loss_and_grad({name} *m, int64_t n{params});
+/* One optimizer step: loss_and_grad, then the update; *loss is the loss before it. */
+int {name}_train_step({name} *m, int64_t n{params});
+int {name}_get_grad(const {name} *m, const char *name, float *data, int64_t count);
+)",
+                           fmt::arg("name", name), fmt::arg("params", train.params));
+  return fmt::format(R"(/* {name}.h - the C API of model '{name}', generated by dlc.
  *
- * Link with {0}.so (it needs only libc and libm). Buffers hold n samples,
- * row-major, 1 <= n <= {1} (the batch capacity); "n" in a shape below is the
+ * Link with {name}.so (it needs only libc and libm). Buffers hold n samples,
+ * row-major, 1 <= n <= {capacity} (the batch capacity); "n" in a shape below is the
  * batch dim. Every int-returning call gives 0 on success or a dlc_status code
  * (see dlc/abi.h: 1 null pointer, 2 bad batch, 3 unknown name, 4 wrong size,
  * 5 value out of range, 6 out of memory, 7 no loss, 8 file error, 9 corrupt
- * checkpoint); {0}_last_error says why.
+ * checkpoint); {name}_last_error says why.
  *
  * Tensors:
-{2} */
-#ifndef {3}
-#define {3}
+{tensor_table} */
+#ifndef {guard}
+#define {guard}
 
 #include <stdint.h>
 
@@ -205,37 +264,26 @@ std::string generateHeader(const Graph &g, int64_t capacity) {
 extern "C" {{
 #endif
 
-typedef struct dlc_model {0};
+typedef struct dlc_model {name};
 
 /* A new instance: params from their initializers (seeded), optimizer state zero. */
-int {0}_create(uint64_t seed, {0} **out);
-void {0}_destroy({0} *m);
+int {name}_create(uint64_t seed, {name} **out);
+void {name}_destroy({name} *m);
 /* Why the last failing call on m (or create, with m null) failed. */
-const char *{0}_last_error(const {0} *m);
+const char *{name}_last_error(const {name} *m);
 
 /* The outputs for n samples. */
-int {0}_forward({0} *m, int64_t n{4});
-)",
-                                name, capacity, table, guard, fwd.params);
-  if (g.result(Role::Loss))
-    out += fmt::format(R"(
-/* The batch-mean loss (plus penalties) and every param's gradient (see get_grad). */
-int {0}_loss_and_grad({0} *m, int64_t n{1});
-/* One optimizer step: loss_and_grad, then the update; *loss is the loss before it. */
-int {0}_train_step({0} *m, int64_t n{1});
-int {0}_get_grad(const {0} *m, const char *name, float *data, int64_t count);
-)",
-                       name, train.params);
-  out += fmt::format(R"(
+int {name}_forward({name} *m, int64_t n{forward_params});
+{training}
 /* Params by name; count must equal the param's element count. */
-int {0}_get_param(const {0} *m, const char *name, float *data, int64_t count);
-int {0}_set_param({0} *m, const char *name, const float *data, int64_t count);
-/* "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay". */
-int {0}_set_hyper({0} *m, const char *key, double value);
+int {name}_get_param(const {name} *m, const char *name, float *data, int64_t count);
+int {name}_set_param({name} *m, const char *name, const float *data, int64_t count);
+/* {hyper_keys}. */
+int {name}_set_hyper({name} *m, const char *key, double value);
 /* Checkpoints (safetensors: params, optimizer state, step). save replaces
  * `path` atomically; load checks the whole file before changing anything. */
-int {0}_save(const {0} *m, const char *path);
-int {0}_load({0} *m, const char *path);
+int {name}_save(const {name} *m, const char *path);
+int {name}_load({name} *m, const char *path);
 
 #ifdef __cplusplus
 }}
@@ -243,8 +291,9 @@ int {0}_load({0} *m, const char *path);
 
 #endif
 )",
-                     name);
-  return out;
+                     fmt::arg("name", name), fmt::arg("capacity", capacity), fmt::arg("tensor_table", table),
+                     fmt::arg("guard", guard), fmt::arg("forward_params", fwd.params), fmt::arg("training", training),
+                     fmt::arg("hyper_keys", hyperKeys()));
 }
 
 bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine &diags) {
@@ -274,9 +323,8 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   llvm::sys::fs::create_directory(path("dlc"));
   bool ok = emitObjectFile(*module, *tm, path("kernels.o"), error);
   if (!ok) diags.error({}, "{}", error);
-  ok = ok && writeFile(path("dlc/abi.h"), kAbiHeader, diags) && writeFile(path("model_runtime.h"), kRuntimeHeader, diags) &&
-       writeFile(path("model_runtime.c"), kRuntimeSource, diags) &&
-       writeFile(path("model_desc.c"), generateDescriptor(g, layout, kernelPrefix), diags);
+  for (const RuntimeFile &file : kRuntimeFiles) ok = ok && writeFile(path(file.path), file.text, diags);
+  ok = ok && writeFile(path("model_desc.c"), generateDescriptor(g, layout, kernelPrefix) + generateTypedFunctions(g), diags);
 
   std::string tmpOut = opts.outputPath + ".tmp";
   if (ok) {

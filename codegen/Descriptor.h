@@ -1,9 +1,10 @@
 //===- codegen/Descriptor.h - What the C glue needs to know of a model ----===//
 //
-// One description of a compiled model's interface: its tensors in API order
-// (inputs, labels, params by declaration, then outputs), where each lives in
-// the arena, how params are initialized, and the optimizer defaults. The AOT
-// writer prints it as C; the JIT host API builds the same tables in memory.
+// One description of a compiled model's interface: its tensors in API order,
+// where each lives in the arena, how params are initialized, and the
+// optimizer defaults. The records are the C glue's own (dlc_rt_tensor,
+// runtime/TensorRecord.def): the AOT writer prints them as C, the JIT host
+// API hands them to the glue in memory.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -13,37 +14,38 @@
 
 #include "codegen/Layout.h"
 #include "ir/Graph.h"
+#include "runtime/model_runtime.h"
 
 namespace dlc {
 
-struct TensorDescription {
+/// A tensor of the model's API table.
+struct ApiTensor {
   const Node *node;
+  dlc_role role;
+  bool isClassLabel; ///< int32 class indices
+};
+
+/// The API's tensor order, the one every table follows: inputs, labels and
+/// params in declaration order, then the outputs.
+std::vector<ApiTensor> apiTensors(const Graph &g);
+
+struct TensorDescription {
+  ApiTensor api;
   std::string name;
-  int role;                 ///< dlc_role: 0 input, 1 label, 2 param, 3 output
-  bool isClassLabel;        ///< int32 class indices
-  std::vector<int64_t> dims;///< -1 for the batch dim
-  int64_t offset;           ///< in the arena
-  int64_t gradOffset = -1;  ///< params
-  int64_t state[2] = {-1, -1};
-  int64_t count;            ///< elements per sample if batched, else in total
-  bool batched;
-  int64_t classes = 0;
-  int init = 0;             ///< DLC_INIT_* (runtime/model_runtime.h)
-  double initA = 0, initB = 0;
-  int64_t fanIn = 1, fanOut = 1;
+  std::vector<int64_t> dims; ///< -1 for the batch dim
+  dlc_rt_tensor record;      ///< what the glue knows of it
+  dlc_dtype dtype() const { return api.isClassLabel ? DLC_I32 : DLC_F32; }
 };
 
 struct ModelDescription {
   std::string name;
-  std::vector<TensorDescription> tensors;
+  std::vector<TensorDescription> tensors; ///< in API order
   int64_t capacity, arenaSize;
-  bool adam;
+  int optimizer; ///< DLC_OPT_*
   int64_t lossOffset = -1;
-  /// lr, momentum, nesterov, beta1, beta2, eps, weight_decay
-  double hyperDefaults[7];
-  /// Where lr, momentum, nesterov, beta1, beta2, eps, weight_decay, c1, c2
-  /// go in the kernels' hyper array.
-  int hyperIndex[9];
+  /// The settings of runtime/Hyperparameters.def: the train block's, else the
+  /// table's default for the optimizer.
+  double hyperDefaults[DLC_HYPER_SETTINGS];
 };
 
 ModelDescription describeModel(const Graph &g, const ModelLayout &layout);

@@ -19,18 +19,14 @@ namespace dlc {
 
 enum class Optimizer { SGD, Adam };
 
-/// The run-time hyperparameters of train_step, in this order in its
-/// `hyper` argument (the host computes the Adam bias corrections).
+/// The slots of train_step's `hyper` argument (runtime/Hyperparameters.def):
+/// the settings (kLearningRate, kMomentum, ...), then the values the C glue
+/// derives from them before each step (Adam's kCorrection1, kCorrection2).
 enum HyperIndex : int {
-  kLearningRate,
-  kMomentum,      ///< SGD: beta of z = g + beta z (0 for plain gradient descent)
-  kBeta1,         ///< Adam
-  kBeta2,
-  kEpsilon,
-  kCorrection1,   ///< Adam: 1 / (1 - beta1^t)
-  kCorrection2,   ///< Adam: 1 / (1 - beta2^t)
-  kWeightDecay,   ///< Adam: decoupled weight decay
-  kNesterov,      ///< SGD: 1 for Nesterov momentum
+#define DLC_HYPER(Id, ...) k##Id,
+#include "runtime/Hyperparameters.def"
+#define DLC_DERIVED_HYPER(Id, ...) k##Id,
+#include "runtime/Hyperparameters.def"
   kHyperCount
 };
 

@@ -1,7 +1,9 @@
 //===- frontend/IRGen.cpp -------------------------------------------------===//
 #include "frontend/IRGen.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <tuple>
 #include <set>
 #include <unordered_map>
@@ -331,17 +333,71 @@ private:
   std::vector<Node *> outputs_;
 };
 
+namespace {
+
+/// A row of runtime/Initializers.def, as the front end checks it.
+struct Initializer {
+  const char *name;
+  size_t args;
+  const char *argNames;
+  bool (*valid)(double a, double b);
+};
+
+const Initializer kInitializers[] = {
+#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+  {name, args, argNames, [](double a, double b) { return bool(valid); }},
+#include "runtime/Initializers.def"
+};
+
+/// "he, glorot, normal(mean, std), ..., ones or fill(value)".
+std::string initializerList() {
+  std::string list;
+  for (size_t i = 0; i < std::size(kInitializers); ++i) {
+    const Initializer &k = kInitializers[i];
+    list += i == 0 ? "" : i + 1 == std::size(kInitializers) ? " or " : ", ";
+    list += k.args ? fmt::format("{}({})", k.name, k.argNames) : k.name;
+  }
+  return list;
+}
+
+/// A setting of runtime/Hyperparameters.def and the optimizers that take it.
+struct HyperSetting {
+  const char *key;
+  bool gd, sgd, adam;
+  bool takenBy(const std::string &optimizer) const {
+    return optimizer == "gd" ? gd : optimizer == "sgd" ? sgd : optimizer == "adam" && adam;
+  }
+};
+
+const HyperSetting kHyperSettings[] = {
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) {key, gd, sgd, adam},
+#include "runtime/Hyperparameters.def"
+};
+
+std::vector<const char *> hyperKeys() {
+  std::vector<const char *> keys;
+  for (const HyperSetting &h : kHyperSettings) keys.push_back(h.key);
+  return keys;
+}
+
+/// "lr, beta1, beta2, eps, weight_decay": the settings `optimizer` takes.
+std::string settingsOf(const std::string &optimizer) {
+  std::string list;
+  for (const HyperSetting &h : kHyperSettings)
+    if (h.takenBy(optimizer)) list += (list.empty() ? "" : ", ") + std::string(h.key);
+  return list;
+}
+
+} // namespace
+
 Node *IRGen::lowerParam(const Decl &d) {
-  struct InitKind { const char *name; size_t args; };
-  static const InitKind inits[] = {{"he", 0}, {"glorot", 0}, {"normal", 2}, {"uniform", 2},
-                                   {"zeros", 0}, {"ones", 0}, {"fill", 1}};
   const CallSpec &init = d.init;
-  const InitKind *kind = nullptr;
-  for (const auto &k : inits)
+  const Initializer *kind = nullptr;
+  for (const auto &k : kInitializers)
     if (init.name == k.name) kind = &k;
   if (!kind) {
-    diags_.error(init.loc, "unknown initializer '{}'; expected he, glorot, normal(mean, std), "
-                 "uniform(low, high), zeros, ones or fill(value)", init.name.empty() ? "?" : init.name);
+    diags_.error(init.loc, "unknown initializer '{}'; expected {}", init.name.empty() ? "?" : init.name,
+                 initializerList());
     return nullptr;
   }
   if (init.args.size() != kind->args) {
@@ -355,7 +411,7 @@ Node *IRGen::lowerParam(const Decl &d) {
     if (!v) return nullptr;
     args.push_back(*v);
   }
-  if ((init.name == "normal" && args[1] < 0) || (init.name == "uniform" && args[0] > args[1])) {
+  if (!kind->valid(args.size() > 0 ? args[0] : 0, args.size() > 1 ? args[1] : 0)) {
     diags_.error(init.loc, "bad range for initializer '{}'", init.name);
     return nullptr;
   }
@@ -487,7 +543,7 @@ void IRGen::lowerTrain(const TrainDecl &t) {
       {"early_stop", true, 1, 1e6}, {"kfold", true, 2, 100}};
   struct CallSetting { const char *key; std::vector<const char *> names; std::vector<const char *> args; };
   static const CallSetting calls[] = {
-      {"optimizer", {"gd", "sgd", "adam"}, {"lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay"}},
+      {"optimizer", {"gd", "sgd", "adam"}, hyperKeys()},
       {"schedule", {"constant", "step", "cosine"}, {"every", "gamma", "min_lr"}},
   };
   for (const TrainSetting &s : t.settings) {
@@ -538,6 +594,13 @@ void IRGen::lowerTrain(const TrainDecl &t) {
       if (!known) {
         diags_.error(s.value.args[i]->loc, "{} arguments are named ({}= ...); '{}' is not one", s.key,
                      call->args.front(), arg.empty() ? "a positional value" : arg);
+        continue;
+      }
+      auto setting = std::find_if(std::begin(kHyperSettings), std::end(kHyperSettings),
+                                  [&](const HyperSetting &h) { return arg == h.key; });
+      if (s.key == "optimizer" && !setting->takenBy(s.value.name)) {
+        diags_.error(s.value.args[i]->loc, "optimizer '{}' takes no '{}'; its settings are {}", s.value.name, arg,
+                     settingsOf(s.value.name));
         continue;
       }
       if (auto v = constantArg(*s.value.args[i])) graph_.train.set(arg, *v);

@@ -17,13 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { H_LR, H_MOMENTUM, H_NESTEROV, H_BETA1, H_BETA2, H_EPS, H_WEIGHT_DECAY, H_C1, H_C2, H_COUNT };
-static const char *const hyper_names[] = {"lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay"};
+static const char *const hyper_keys[DLC_HYPER_SETTINGS] = {
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) key,
+#include "Hyperparameters.def"
+};
+/* Every key set_hyper takes, for its message: "lr, momentum, ..., threads". */
+static const char hyper_key_list[] =
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) key ", "
+#include "Hyperparameters.def"
+    "threads";
 
 struct dlc_model {
   const dlc_rt_model *desc;
   float *arena;
-  double hyper[H_COUNT];
+  double hyper[DLC_HYPER_COUNT];
   int64_t step;
   char error[256];
 };
@@ -153,24 +160,23 @@ static double normal01(uint64_t *s) {
   return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
-static void init_param(const dlc_rt_tensor *t, float *p, uint64_t *rng) {
-  for (int64_t i = 0; i < t->count; ++i) {
-    double v = 0;
-    switch (t->init) {
-    case DLC_INIT_ONES: v = 1; break;
-    case DLC_INIT_FILL: v = t->init_a; break;
-    case DLC_INIT_NORMAL: v = t->init_a + t->init_b * normal01(rng); break;
-    case DLC_INIT_UNIFORM: v = t->init_a + (t->init_b - t->init_a) * uniform01(rng); break;
-    case DLC_INIT_HE: v = sqrt(2.0 / (double)t->fan_in) * normal01(rng); break;
-    case DLC_INIT_GLOROT: {
-      double r = sqrt(6.0 / (double)(t->fan_in + t->fan_out));
-      v = -r + 2 * r * uniform01(rng);
-      break;
-    }
-    default: v = 0; break;
-    }
-    p[i] = (float)v;
+static double uniform_within(double r, uint64_t *s) { return -r + 2 * r * uniform01(s); }
+
+/* One value of t's initializer (the `sample` column of Initializers.def). */
+static double init_value(const dlc_rt_tensor *t, uint64_t *rng) {
+  double a = t->init_a, b = t->init_b;
+  int64_t fan_in = t->fan_in, fan_out = t->fan_out;
+  (void)a, (void)b, (void)fan_in, (void)fan_out;
+  switch (t->init) {
+#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+  case DLC_INIT_##Id: return (sample);
+#include "Initializers.def"
+  default: return 0;
   }
+}
+
+static void init_param(const dlc_rt_tensor *t, float *p, uint64_t *rng) {
+  for (int64_t i = 0; i < t->count; ++i) p[i] = (float)init_value(t, rng);
 }
 
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) {
@@ -187,7 +193,7 @@ dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) 
   uint64_t rng = seed;
   for (int i = 0; i < d->api->tensor_count; ++i)
     if (d->api->tensors[i].role == DLC_ROLE_PARAM) init_param(&d->tensors[i], m->arena + d->tensors[i].offset, &rng);
-  for (int h = 0; h < H_C1; ++h) m->hyper[h] = d->hyper_default[h];
+  for (int h = 0; h < DLC_HYPER_SETTINGS; ++h) m->hyper[h] = d->hyper_default[h];
   *out = m;
   return DLC_OK;
 }
@@ -285,19 +291,26 @@ dlc_status dlc_rt_loss_and_grad(dlc_model *m, int64_t n, const float *const *inp
   return DLC_OK;
 }
 
+/* The derived slots of Hyperparameters.def (Adam's bias corrections) for step m->step. */
+static void derive_hyper(dlc_model *m) {
+  const double *h = m->hyper;
+  double t = (double)m->step;
+  int adam = m->desc->optimizer == DLC_OPT_ADAM;
+  (void)h, (void)t, (void)adam;
+#define DLC_DERIVED_HYPER(Id, name, sgd, adam_uses, value, meaning) \
+  if (adam ? adam_uses : sgd) m->hyper[DLC_HYPER_##Id] = (value);
+#include "Hyperparameters.def"
+}
+
 dlc_status dlc_rt_train_step(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
                              float *loss) {
   dlc_status s = prepare_training(m, n, inputs, labels, "train_step");
   if (s) return s;
   const dlc_rt_model *d = m->desc;
   m->step += 1;
-  float hyper[16] = {0};
-  if (d->optimizer == DLC_OPT_ADAM) { /* bias corrections */
-    double t = (double)m->step;
-    m->hyper[H_C1] = 1.0 / (1.0 - pow(m->hyper[H_BETA1], t));
-    m->hyper[H_C2] = 1.0 / (1.0 - pow(m->hyper[H_BETA2], t));
-  }
-  for (int h = 0; h < H_COUNT && h < d->hyper_count; ++h) hyper[d->hyper_index[h]] = (float)m->hyper[h];
+  derive_hyper(m);
+  float hyper[DLC_HYPER_COUNT];
+  for (int h = 0; h < DLC_HYPER_COUNT; ++h) hyper[h] = (float)m->hyper[h];
   d->train_step(m->arena, n, hyper);
   if (loss) *loss = m->arena[d->loss_offset];
   return DLC_OK;
@@ -349,14 +362,13 @@ dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
     dlc_set_num_threads((int)value);
     return DLC_OK;
   }
-  for (int h = 0; h < H_C1; ++h) {
-    if (strcmp(key, hyper_names[h]) != 0) continue;
+  for (int h = 0; h < DLC_HYPER_SETTINGS; ++h) {
+    if (strcmp(key, hyper_keys[h]) != 0) continue;
     if (!isfinite(value) || value < 0) return fail(m, DLC_ERR_VALUE, "set_hyper: %s = %g is not allowed", key, value);
     m->hyper[h] = value;
     return DLC_OK;
   }
-  return fail(m, DLC_ERR_NAME, "set_hyper: unknown setting '%s' (lr, momentum, nesterov, beta1, beta2, eps, weight_decay, threads)",
-              key);
+  return fail(m, DLC_ERR_NAME, "set_hyper: unknown setting '%s' (%s)", key, hyper_key_list);
 }
 
 const char *dlc_rt_last_error(const dlc_model *m) { return m ? m->error : create_error; }
@@ -365,8 +377,8 @@ int64_t dlc_rt_step(const dlc_model *m) { return m ? m->step : 0; }
 
 double dlc_rt_get_hyper(const dlc_model *m, const char *key) {
   if (m && key && strcmp(key, "threads") == 0) return dlc_get_num_threads();
-  for (int h = 0; m && key && h < H_C1; ++h)
-    if (strcmp(key, hyper_names[h]) == 0) return m->hyper[h];
+  for (int h = 0; m && key && h < DLC_HYPER_SETTINGS; ++h)
+    if (strcmp(key, hyper_keys[h]) == 0) return m->hyper[h];
   return NAN;
 }
 
@@ -564,112 +576,138 @@ static int tensor_entry(json *j, ckpt_entry *e) {
   return take(j, '}') && haveShape && haveOffsets;
 }
 
+/* The parsed JSON header of a checkpoint. */
+typedef struct {
+  ckpt_entry *entries; /* one per tensor, in file order */
+  int count, max;
+  int64_t step;
+  const char *expected_model; /* the loading model's name */
+  char model[160];            /* the checkpoint's, when it is another */
+  int wrong_model;
+} ckpt_header;
+
+/* "__metadata__": {"format":..,"model":..,"step":"N"}. Stops at a model name
+ * other than the expected one. */
+static int read_metadata(json *j, ckpt_header *h) {
+  int ok = take(j, '{');
+  char key[64], value[160];
+  while (ok && !take(j, '}')) {
+    ok = string(j, key, sizeof key) && take(j, ':') && string(j, value, sizeof value);
+    if (ok && strcmp(key, "step") == 0) h->step = strtoll(value, NULL, 10);
+    if (ok && strcmp(key, "model") == 0 && strcmp(value, h->expected_model) != 0) {
+      snprintf(h->model, sizeof h->model, "%s", value);
+      h->wrong_model = 1;
+      return 0;
+    }
+    if (ok) take(j, ',');
+  }
+  return ok;
+}
+
+/* The header object: the metadata and one entry per tensor. */
+static int read_header(json *j, ckpt_header *h) {
+  char key[160];
+  if (!take(j, '{')) return 0;
+  if (take(j, '}')) return 1;
+  int ok;
+  do {
+    ok = string(j, key, sizeof key) && take(j, ':');
+    if (!ok) break;
+    if (strcmp(key, "__metadata__") == 0) {
+      ok = read_metadata(j, h);
+    } else {
+      if (h->count >= h->max) return 0;
+      ckpt_entry *e = &h->entries[h->count++];
+      snprintf(e->name, sizeof e->name, "%s", key);
+      ok = tensor_entry(j, e);
+    }
+  } while (ok && take(j, ','));
+  return ok && take(j, '}');
+}
+
+/* The whole file, or NULL (with *size -1 when it cannot be read). */
+static char *read_file(const char *path, long *size) {
+  FILE *f = fopen(path, "rb");
+  *size = -1;
+  if (!f) return NULL;
+  char *bytes = NULL;
+  if (fseek(f, 0, SEEK_END) == 0) *size = ftell(f);
+  if (*size >= 0 && fseek(f, 0, SEEK_SET) == 0) bytes = (char *)malloc((size_t)*size + 1);
+  int ok = bytes && fread(bytes, 1, (size_t)*size, f) == (size_t)*size;
+  fclose(f);
+  if (!ok) {
+    free(bytes);
+    return NULL;
+  }
+  return bytes;
+}
+
+/* Copies the checkpoint's data of `item` into `staged` after checking its
+ * dtype, shape and extent; an absent optimizer state starts at zero. */
+static dlc_status stage_item(dlc_model *m, const char *path, const ckpt_item *item, const ckpt_header *h,
+                             const char *data, uint64_t data_size, float *staged) {
+  const dlc_tensor_info *info = &m->desc->api->tensors[item->tensor];
+  const ckpt_entry *e = NULL;
+  for (int i = 0; i < h->count && !e; ++i)
+    if (strcmp(h->entries[i].name, item->name) == 0) e = &h->entries[i];
+  int is_state = strcmp(item->name, info->name) != 0;
+  if (!e && is_state) { /* a checkpoint without optimizer state */
+    memset(staged + item->offset, 0, (size_t)item->count * sizeof(float));
+    return DLC_OK;
+  }
+  if (!e) return fail(m, DLC_ERR_FORMAT, "load: '%s' has no tensor '%s'", path, item->name);
+  int same = e->f32 && e->rank == info->rank;
+  for (int r = 0; same && r < info->rank; ++r) same = e->shape[r] == info->dims[r];
+  if (!same) return fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' has the wrong dtype or shape", item->name, path);
+  if (e->begin < 0 || e->end < e->begin || (uint64_t)e->end > data_size || e->end - e->begin != 4 * item->count)
+    return fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' points outside the file", item->name, path);
+  memcpy(staged + item->offset, data + e->begin, (size_t)item->count * sizeof(float));
+  return DLC_OK;
+}
+
+/* Reads the file, parses its header, stages every param and optimizer state
+ * in a copy of the arena, and only when all of them are there and right
+ * replaces the arena and the step count. */
 dlc_status dlc_rt_load(dlc_model *m, const char *path) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "load: the model is null");
   if (!path) return fail(m, DLC_ERR_NULL, "load: the path is null");
-  FILE *f = fopen(path, "rb");
-  if (!f) return fail(m, DLC_ERR_IO, "load: cannot read '%s'", path);
-  char *bytes = NULL;
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) bytes = (char *)malloc((size_t)size + 1);
-  int readOk = bytes && fread(bytes, 1, (size_t)size, f) == (size_t)size;
-  fclose(f);
-  if (!readOk) {
-    free(bytes);
-    return fail(m, DLC_ERR_IO, "load: cannot read '%s'", path);
-  }
+  long size;
+  char *bytes = read_file(path, &size);
+  if (!bytes) return fail(m, DLC_ERR_IO, "load: cannot read '%s'", path);
   dlc_status status = DLC_OK;
-  int max = 3 * m->desc->api->tensor_count + 1;
+  const dlc_rt_model *d = m->desc;
+  int max = 3 * d->api->tensor_count + 1;
   ckpt_item *items = (ckpt_item *)calloc((size_t)max, sizeof(ckpt_item));
-  ckpt_entry *entries = (ckpt_entry *)calloc((size_t)max + 64, sizeof(ckpt_entry));
-  float *staged = (float *)malloc((size_t)m->desc->arena_size * sizeof(float));
-  int count = items ? checkpoint_items(m, items, max) : 0, nentries = 0;
-  int64_t step = 0;
+  ckpt_header h = {(ckpt_entry *)calloc((size_t)max + 64, sizeof(ckpt_entry)), 0, max + 64, 0, d->api->model_name, "", 0};
+  float *staged = (float *)malloc((size_t)d->arena_size * sizeof(float));
+  int count = items ? checkpoint_items(m, items, max) : 0;
   uint64_t hlen = 0;
-  if (!items || !entries || !staged) {
-    status = fail(m, DLC_ERR_NOMEM, "load: out of memory");
-    goto done;
-  }
   for (int b = 0; size >= 8 && b < 8; ++b) hlen |= (uint64_t)(unsigned char)bytes[b] << (8 * b);
-  if (size < 8 || hlen > (uint64_t)size - 8) {
+  if (!items || !h.entries || !staged) {
+    status = fail(m, DLC_ERR_NOMEM, "load: out of memory");
+  } else if (size < 8 || hlen > (uint64_t)size - 8) {
     status = fail(m, DLC_ERR_FORMAT, "load: '%s' is not a safetensors checkpoint (bad header size)", path);
-    goto done;
-  }
-  {
+  } else {
     json j = {bytes + 8, bytes + 8 + hlen};
-    char key[160];
-    int ok = take(&j, '{');
-    if (ok && !take(&j, '}')) {
-      do {
-        ok = string(&j, key, sizeof key) && take(&j, ':');
-        if (!ok) break;
-        if (strcmp(key, "__metadata__") == 0) {
-          /* {"format":..,"model":..,"step":"N"} */
-          ok = take(&j, '{');
-          char k2[64], v2[160];
-          while (ok && !take(&j, '}')) {
-            ok = string(&j, k2, sizeof k2) && take(&j, ':') && string(&j, v2, sizeof v2);
-            if (ok && strcmp(k2, "step") == 0) step = strtoll(v2, NULL, 10);
-            if (ok && strcmp(k2, "model") == 0 && strcmp(v2, m->desc->api->model_name) != 0) {
-              status = fail(m, DLC_ERR_FORMAT, "load: '%s' is a checkpoint of model '%s', not '%s'", path, v2,
-                            m->desc->api->model_name);
-              goto done;
-            }
-            if (ok) take(&j, ',');
-          }
-        } else {
-          if (nentries >= max + 64) {
-            ok = 0;
-            break;
-          }
-          ckpt_entry *e = &entries[nentries++];
-          snprintf(e->name, sizeof e->name, "%s", key);
-          ok = tensor_entry(&j, e);
-        }
-      } while (ok && take(&j, ','));
-      ok = ok && take(&j, '}');
-    }
-    if (!ok) {
+    int ok = read_header(&j, &h);
+    if (h.wrong_model)
+      status = fail(m, DLC_ERR_FORMAT, "load: '%s' is a checkpoint of model '%s', not '%s'", path, h.model,
+                    d->api->model_name);
+    else if (!ok)
       status = fail(m, DLC_ERR_FORMAT, "load: '%s' has a malformed header", path);
-      goto done;
-    }
   }
-  /* Every param (and its optimizer state) must be there, with its shape. */
-  memcpy(staged, m->arena, (size_t)m->desc->arena_size * sizeof(float));
-  for (int k = 0; k < count; ++k) {
-    const dlc_tensor_info *info = &m->desc->api->tensors[items[k].tensor];
-    const ckpt_entry *e = NULL;
-    for (int i = 0; i < nentries && !e; ++i)
-      if (strcmp(entries[i].name, items[k].name) == 0) e = &entries[i];
-    int isState = strcmp(items[k].name, info->name) != 0;
-    if (!e && isState) { /* a checkpoint without optimizer state: start it at zero */
-      memset(staged + items[k].offset, 0, (size_t)items[k].count * sizeof(float));
-      continue;
-    }
-    if (!e) {
-      status = fail(m, DLC_ERR_FORMAT, "load: '%s' has no tensor '%s'", path, items[k].name);
-      goto done;
-    }
-    int same = e->f32 && e->rank == info->rank;
-    for (int r = 0; same && r < info->rank; ++r) same = e->shape[r] == info->dims[r];
-    if (!same) {
-      status = fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' has the wrong dtype or shape", items[k].name, path);
-      goto done;
-    }
-    uint64_t dataSize = (uint64_t)size - 8 - hlen;
-    if (e->begin < 0 || e->end < e->begin || (uint64_t)e->end > dataSize || e->end - e->begin != 4 * items[k].count) {
-      status = fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' points outside the file", items[k].name, path);
-      goto done;
-    }
-    memcpy(staged + items[k].offset, bytes + 8 + hlen + e->begin, (size_t)items[k].count * sizeof(float));
+  if (status == DLC_OK) {
+    memcpy(staged, m->arena, (size_t)d->arena_size * sizeof(float));
+    for (int k = 0; k < count && status == DLC_OK; ++k)
+      status = stage_item(m, path, &items[k], &h, bytes + 8 + hlen, (uint64_t)size - 8 - hlen, staged);
   }
-  memcpy(m->arena, staged, (size_t)m->desc->arena_size * sizeof(float));
-  m->step = step;
-done:
+  if (status == DLC_OK) {
+    memcpy(m->arena, staged, (size_t)d->arena_size * sizeof(float));
+    m->step = h.step;
+  }
   free(bytes);
   free(items);
-  free(entries);
+  free(h.entries);
   free(staged);
   return status;
 }

@@ -4,7 +4,9 @@
  * of a descriptor table that dlc generates for each model: where each tensor
  * lives in the arena, how params are initialized, and the compiled entry
  * points. Both are compiled into every model's shared library; nothing here
- * is exported but dlc_get_api and the model's typed functions.
+ * is exported but dlc_get_api and the model's typed functions. The enums and
+ * the tensor record come from the tables beside this file (*.def), which the
+ * compiler reads too.
  *
  *===----------------------------------------------------------------------===*/
 #ifndef DLC_MODEL_RUNTIME_H
@@ -16,20 +18,34 @@
 extern "C" {
 #endif
 
-enum { DLC_INIT_NONE, DLC_INIT_ZEROS, DLC_INIT_ONES, DLC_INIT_FILL, DLC_INIT_NORMAL, DLC_INIT_UNIFORM, DLC_INIT_HE,
-       DLC_INIT_GLOROT };
+/* The initializers (Initializers.def). */
+typedef enum dlc_init_kind {
+#define DLC_INIT(Id, name, args, argNames, valid, sample) DLC_INIT_##Id,
+#include "Initializers.def"
+  DLC_INIT_COUNT
+} dlc_init_kind;
+
+/* The slots of train_step's `hyper` array (Hyperparameters.def): the
+ * settings, then the values the glue derives from them. */
+typedef enum dlc_hyper {
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) DLC_HYPER_##Id,
+#include "Hyperparameters.def"
+#define DLC_DERIVED_HYPER(Id, name, sgd, adam, value, meaning) DLC_HYPER_##Id,
+#include "Hyperparameters.def"
+  DLC_HYPER_COUNT
+} dlc_hyper;
+enum {
+  DLC_HYPER_SETTINGS = 0 /* the count of settings */
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) +1
+#include "Hyperparameters.def"
+};
+
 enum { DLC_OPT_SGD, DLC_OPT_ADAM };
 
+/* What the glue knows of one tensor (TensorRecord.def). */
 typedef struct dlc_rt_tensor {
-  int64_t offset;      /* arena offset of the value */
-  int64_t grad_offset; /* params: offset of dL/dparam, or -1 */
-  int64_t state[2];    /* params: optimizer state offsets, or -1 */
-  int64_t count;       /* elements per sample if batched, else in total */
-  int batched;
-  int64_t classes;     /* class labels: the number of classes, else 0 */
-  int init;            /* params: DLC_INIT_* */
-  double init_a, init_b;
-  int64_t fan_in, fan_out;
+#define DLC_TENSOR_FIELD(type, name, array, meaning) type name array;
+#include "TensorRecord.def"
 } dlc_rt_tensor;
 
 typedef struct dlc_rt_model {
@@ -38,12 +54,10 @@ typedef struct dlc_rt_model {
   int64_t arena_size;          /* floats */
   int optimizer;               /* DLC_OPT_* */
   int64_t loss_offset;         /* -1 without a loss */
-  int hyper_count;
-  const int *hyper_index;      /* lr, momentum, nesterov, beta1, beta2, eps, weight_decay, c1, c2 */
-  const double *hyper_default; /* lr, momentum, nesterov, beta1, beta2, eps, weight_decay */
+  const double *hyper_default; /* DLC_HYPER_SETTINGS values, from the train block */
   void (*forward)(float *arena, int64_t n);
   void (*loss_and_grad)(float *arena, int64_t n);
-  void (*train_step)(float *arena, int64_t n, const float *hyper);
+  void (*train_step)(float *arena, int64_t n, const float *hyper); /* hyper: DLC_HYPER_COUNT values */
 } dlc_rt_model;
 
 /* The thread pool the compiled kernels split their large matrix products

@@ -1,4 +1,10 @@
-//===- train/Dataset.h - Images and labels from IDX files ---------------===//
+//===- train/Dataset.h - Labelled samples for training --------------------===//
+//
+// The data `dlc train` and `dlc eval` read: IDX files (MNIST's format, plain
+// or gzip) and CSV files, loaded as float samples with integer class labels;
+// standardization, and the fixed shuffles behind K-fold cross-validation.
+//
+//===----------------------------------------------------------------------===//
 #pragma once
 
 #include <cstdint>
@@ -8,7 +14,8 @@
 
 namespace dlc {
 
-/// Samples as floats (pixels scaled to 0..1) with integer class labels.
+/// Samples as floats (IDX pixels scaled to 0..1, CSV values as written) with
+/// integer class labels.
 struct Dataset {
   int64_t count = 0;
   int64_t sampleSize = 0;      ///< floats per sample (784 for 28x28 images)
@@ -37,10 +44,11 @@ void standardize(Dataset &train, Dataset &test);
 /// fold's samples, `train` the others. Every sample is in exactly one fold.
 void kFoldSplit(const Dataset &all, int64_t k, int64_t fold, uint64_t seed, Dataset &train, Dataset &val);
 
-/// The train and test sets of a named data set ("mnist", "fashion-mnist"),
+/// The train and test sets of a named data set ("mnist": the IDX files in
+/// DATAROOT/mnist; "fashion-mnist": Debian's /usr/share/datasets/fashion-mnist),
 /// of a directory holding train-/t10k- IDX files (optionally .gz), or of a
-/// CSV file (train set only; a file NAME.test.csv beside NAME.csv is the
-/// test set).
+/// CSV file (a file NAME.test.csv beside NAME.csv is the test set, else the
+/// test set is empty).
 bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Dataset &train, Dataset &test,
                       std::string &error);
 

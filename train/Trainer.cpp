@@ -1,10 +1,6 @@
 //===- train/Trainer.cpp ------------------------------------------------===//
 #include "train/Trainer.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -157,126 +153,198 @@ double scheduledLearningRate(const TrainOptions &o, double base, int64_t step, i
   return lr;
 }
 
-bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, const TrainOptions &options,
-                     std::ostream &log, TrainSummary &summary, std::string &error) {
-  Interface io;
-  if (!checkInterface(model, all, io, error)) return false;
-  if (options.lr >= 0 && model.setHyper("lr", options.lr) != DLC_OK) {
-    error = model.lastError();
-    return false;
-  }
-  if (options.valSplit < 0 || options.valSplit >= 1) {
-    error = "the validation split must be in [0, 1)";
-    return false;
-  }
-  const double baseLr = model.hyper("lr");
-  Dataset train, val;
-  const Dataset *trainSet = &all;
-  if (options.validation) {
-    val = *options.validation;
-  } else if (options.valSplit > 0) {
-    splitValidation(all, options.valSplit, options.seed, train, val);
-    trainSet = &train;
-  }
-  const int64_t cap = model.maxBatch(), d = trainSet->sampleSize;
-  const int64_t stepsPerEpoch = (trainSet->count + cap - 1) / cap;
-  std::vector<int64_t> order(size_t(trainSet->count));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(options.seed);
-  // A resumed run replays the shuffles of the epochs it has done, so that it
-  // continues exactly where the saved run was.
-  int64_t done = options.resumed ? model.step() / std::max<int64_t>(stepsPerEpoch, 1) : 0;
-  for (int64_t e = 0; e < done; ++e) std::shuffle(order.begin(), order.end(), rng);
-  if (done > 0) log << "resuming after epoch " << done << " (step " << model.step() << ")\n";
-  std::vector<float> xb(size_t(cap * d));
-  std::vector<int32_t> yb(static_cast<size_t>(cap));
-  double bestVal = INFINITY;
-  int64_t sinceBest = 0;
-  auto start = std::chrono::steady_clock::now();
-  for (int64_t epoch = done + 1; epoch <= options.epochs; ++epoch) {
-    auto epochStart = std::chrono::steady_clock::now();
-    std::shuffle(order.begin(), order.end(), rng);
-    double lossSum = 0;
-    int64_t seen = 0, steps = 0;
-    for (int64_t at = 0; at < trainSet->count; at += cap) {
-      int64_t n = std::min(cap, trainSet->count - at);
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t s = order[size_t(at + i)];
-        std::copy_n(trainSet->x.data() + s * d, d, xb.data() + i * d);
-        yb[size_t(i)] = trainSet->labels[size_t(s)];
-      }
-      const float *in[] = {xb.data()};
-      const void *lab[] = {yb.data()};
-      float loss = 0;
-      if (options.schedule != "constant" || options.warmup > 0)
-        model.setHyper("lr", scheduledLearningRate(options, baseLr, model.step(), stepsPerEpoch));
-      if (model.trainStep(n, in, lab, &loss) != DLC_OK) {
-        error = model.lastError();
-        return false;
-      }
-      lossSum += double(loss) * double(n);
-      seen += n;
-      ++steps;
-      if (options.progress && (steps % 20 == 0 || steps == stepsPerEpoch)) {
-        double t = seconds(epochStart);
-        int filled = int(30 * steps / stepsPerEpoch);
-        std::fprintf(stderr, "\repoch %lld [%-30s] %3lld%%  loss %.4f  %.0f samples/s ", (long long)epoch,
-                     std::string(size_t(filled), '=').c_str(), (long long)(100 * steps / stepsPerEpoch),
-                     lossSum / double(seen), double(seen) / std::max(t, 1e-9));
-      }
-    }
-    if (options.progress) std::fprintf(stderr, "\r%100s\r", "");
-    double trainTime = seconds(epochStart);
-    summary.lastLoss = lossSum / double(std::max<int64_t>(seen, 1));
-    char line[320];
-    int len = std::snprintf(line, sizeof line, "epoch %lld/%lld  train loss %.4f", (long long)epoch,
-                            (long long)options.epochs, summary.lastLoss);
-    double valLoss = 0;
-    EpochRecord record;
-    record.epoch = epoch;
-    record.trainLoss = summary.lastLoss;
-    record.seconds = trainTime;
-    if (val.count > 0) {
-      double valAcc = classificationAccuracy(model, val, error);
-      if (valAcc < 0 || !meanLoss(model, val, valLoss, error)) return false;
-      summary.valAccuracy = record.valAccuracy = valAcc;
-      record.valLoss = valLoss;
-      len += std::snprintf(line + len, sizeof line - size_t(len), "  val loss %.4f  val accuracy %.2f%%", valLoss,
-                           100 * valAcc);
-    }
-    if (test.count > 0) {
-      double acc = classificationAccuracy(model, test, error);
-      if (acc < 0) return false;
-      summary.testAccuracy = record.testAccuracy = acc;
-      len += std::snprintf(line + len, sizeof line - size_t(len), "  test accuracy %.2f%%", 100 * acc);
-    }
-    std::snprintf(line + len, sizeof line - size_t(len), "  %.2f s  %.0f samples/s\n", trainTime,
-                  double(seen) / std::max(trainTime, 1e-9));
-    log << line << std::flush;
-    summary.history.push_back(record);
-    if (!options.checkpoint.empty() && model.save(options.checkpoint) != DLC_OK) {
-      error = model.lastError();
-      return false;
-    }
-    if (val.count > 0 && options.earlyStop > 0) {
-      if (valLoss < bestVal) bestVal = valLoss, sinceBest = 0;
-      else if (++sinceBest >= options.earlyStop) {
-        log << "early stop: no better validation loss for " << options.earlyStop << " epochs\n";
+namespace {
+
+/// One run of trainClassifier, as steps: set up, then per epoch train, evaluate,
+/// report, checkpoint and decide whether to stop early.
+class TrainingRun {
+public:
+  TrainingRun(Model &model, const Dataset &test, const TrainOptions &options, std::ostream &log,
+              TrainSummary &summary, std::string &error)
+      : model_(model), test_(test), o_(options), log_(log), summary_(summary), error_(error) {}
+
+  bool run(const Dataset &all) {
+    if (!setUp(all)) return false;
+    int64_t done = resume();
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t epoch = done + 1; epoch <= o_.epochs; ++epoch) {
+      EpochRecord record;
+      record.epoch = epoch;
+      int64_t seen = 0;
+      if (!trainEpoch(epoch, record, seen) || !evaluate(record)) return false;
+      report(record, seen);
+      summary_.history.push_back(record);
+      if (!o_.checkpoint.empty() && model_.save(o_.checkpoint) != DLC_OK) return fail();
+      if (stopsEarly(record.valLoss)) {
+        log_ << "early stop: no better validation loss for " << o_.earlyStop << " epochs\n";
         break;
       }
     }
+    summary_.seconds = seconds(start);
+    if (done >= o_.epochs && test_.count > 0) { // a resumed run that had already finished
+      summary_.testAccuracy = classificationAccuracy(model_, test_, error_);
+      if (summary_.testAccuracy < 0) return false;
+    }
+    if (test_.count > 0) {
+      char line[64];
+      std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary_.testAccuracy);
+      log_ << line;
+    }
+    return true;
   }
-  summary.seconds = seconds(start);
-  if (done >= options.epochs && test.count > 0) { // a resumed run that had already finished
-    summary.testAccuracy = classificationAccuracy(model, test, error);
-    if (summary.testAccuracy < 0) return false;
+
+private:
+  bool fail() {
+    error_ = model_.lastError();
+    return false;
   }
-  if (test.count > 0) {
-    char line[64];
-    std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary.testAccuracy);
-    log << line;
+
+  /// Checks the model against the data, applies the rate override and
+  /// splits off the validation set.
+  bool setUp(const Dataset &all) {
+    Interface io;
+    if (!checkInterface(model_, all, io, error_)) return false;
+    if (o_.lr >= 0 && model_.setHyper("lr", o_.lr) != DLC_OK) return fail();
+    if (o_.valSplit < 0 || o_.valSplit >= 1) {
+      error_ = "the validation split must be in [0, 1)";
+      return false;
+    }
+    baseLr_ = model_.hyper("lr");
+    trainSet_ = &all;
+    if (o_.validation) {
+      val_ = *o_.validation;
+    } else if (o_.valSplit > 0) {
+      splitValidation(all, o_.valSplit, o_.seed, train_, val_);
+      trainSet_ = &train_;
+    }
+    cap_ = model_.maxBatch();
+    stepsPerEpoch_ = (trainSet_->count + cap_ - 1) / cap_;
+    order_.resize(size_t(trainSet_->count));
+    std::iota(order_.begin(), order_.end(), 0);
+    rng_.seed(o_.seed);
+    xb_.resize(size_t(cap_ * trainSet_->sampleSize));
+    yb_.resize(size_t(cap_));
+    return true;
   }
-  return true;
+
+  /// The epochs a resumed model has done. Their shuffles are replayed, so
+  /// that the run continues exactly where the saved one was.
+  int64_t resume() {
+    int64_t done = o_.resumed ? model_.step() / std::max<int64_t>(stepsPerEpoch_, 1) : 0;
+    for (int64_t e = 0; e < done; ++e) std::shuffle(order_.begin(), order_.end(), rng_);
+    if (done > 0) log_ << "resuming after epoch " << done << " (step " << model_.step() << ")\n";
+    return done;
+  }
+
+  /// Copies the samples order_[at .. at + n) into the batch buffers.
+  void gatherBatch(int64_t at, int64_t n) {
+    const int64_t d = trainSet_->sampleSize;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t s = order_[size_t(at + i)];
+      std::copy_n(trainSet_->x.data() + s * d, d, xb_.data() + i * d);
+      yb_[size_t(i)] = trainSet_->labels[size_t(s)];
+    }
+  }
+
+  /// One pass over the shuffled training set; `seen` counts its samples.
+  bool trainEpoch(int64_t epoch, EpochRecord &record, int64_t &seen) {
+    auto epochStart = std::chrono::steady_clock::now();
+    std::shuffle(order_.begin(), order_.end(), rng_);
+    double lossSum = 0;
+    int64_t steps = 0;
+    for (int64_t at = 0; at < trainSet_->count; at += cap_) {
+      int64_t n = std::min(cap_, trainSet_->count - at);
+      gatherBatch(at, n);
+      const float *in[] = {xb_.data()};
+      const void *lab[] = {yb_.data()};
+      float loss = 0;
+      if (o_.schedule != "constant" || o_.warmup > 0)
+        model_.setHyper("lr", scheduledLearningRate(o_, baseLr_, model_.step(), stepsPerEpoch_));
+      if (model_.trainStep(n, in, lab, &loss) != DLC_OK) return fail();
+      lossSum += double(loss) * double(n);
+      seen += n;
+      ++steps;
+      if (o_.progress && (steps % 20 == 0 || steps == stepsPerEpoch_))
+        showProgress(epoch, steps, lossSum / double(seen), double(seen) / std::max(seconds(epochStart), 1e-9));
+    }
+    if (o_.progress) std::fprintf(stderr, "\r%100s\r", "");
+    record.seconds = seconds(epochStart);
+    record.trainLoss = summary_.lastLoss = lossSum / double(std::max<int64_t>(seen, 1));
+    return true;
+  }
+
+  /// The progress bar of the running epoch, on stderr.
+  void showProgress(int64_t epoch, int64_t steps, double meanLoss, double samplesPerSecond) const {
+    int filled = int(30 * steps / stepsPerEpoch_);
+    std::fprintf(stderr, "\repoch %lld [%-30s] %3lld%%  loss %.4f  %.0f samples/s ", (long long)epoch,
+                 std::string(size_t(filled), '=').c_str(), (long long)(100 * steps / stepsPerEpoch_), meanLoss,
+                 samplesPerSecond);
+  }
+
+  /// Validation loss and accuracy, and test accuracy, where there is such data.
+  bool evaluate(EpochRecord &record) {
+    if (val_.count > 0) {
+      double valAcc = classificationAccuracy(model_, val_, error_), valLoss = 0;
+      if (valAcc < 0 || !meanLoss(model_, val_, valLoss, error_)) return false;
+      summary_.valAccuracy = record.valAccuracy = valAcc;
+      record.valLoss = valLoss;
+    }
+    if (test_.count > 0) {
+      double acc = classificationAccuracy(model_, test_, error_);
+      if (acc < 0) return false;
+      summary_.testAccuracy = record.testAccuracy = acc;
+    }
+    return true;
+  }
+
+  /// The epoch's line: `epoch 3/10  train loss 0.1234  [val ...]  [test ...]  0.10 s  80000 samples/s`.
+  void report(const EpochRecord &r, int64_t seen) {
+    char line[320];
+    int len = std::snprintf(line, sizeof line, "epoch %lld/%lld  train loss %.4f", (long long)r.epoch,
+                            (long long)o_.epochs, r.trainLoss);
+    if (val_.count > 0)
+      len += std::snprintf(line + len, sizeof line - size_t(len), "  val loss %.4f  val accuracy %.2f%%", r.valLoss,
+                           100 * r.valAccuracy);
+    if (test_.count > 0)
+      len += std::snprintf(line + len, sizeof line - size_t(len), "  test accuracy %.2f%%", 100 * r.testAccuracy);
+    std::snprintf(line + len, sizeof line - size_t(len), "  %.2f s  %.0f samples/s\n", r.seconds,
+                  double(seen) / std::max(r.seconds, 1e-9));
+    log_ << line << std::flush;
+  }
+
+  /// Early stopping: true after o_.earlyStop epochs without a better validation loss.
+  bool stopsEarly(double valLoss) {
+    if (val_.count == 0 || o_.earlyStop <= 0) return false;
+    if (valLoss < bestVal_) {
+      bestVal_ = valLoss, sinceBest_ = 0;
+      return false;
+    }
+    return ++sinceBest_ >= o_.earlyStop;
+  }
+
+  Model &model_;
+  const Dataset &test_;
+  const TrainOptions &o_;
+  std::ostream &log_;
+  TrainSummary &summary_;
+  std::string &error_;
+  Dataset train_, val_;
+  const Dataset *trainSet_ = nullptr; ///< all the data, or train_ after a validation split
+  double baseLr_ = 0;
+  int64_t cap_ = 1, stepsPerEpoch_ = 1;
+  std::vector<int64_t> order_; ///< the shuffled sample order
+  std::mt19937_64 rng_;
+  std::vector<float> xb_;
+  std::vector<int32_t> yb_;
+  double bestVal_ = INFINITY;
+  int64_t sinceBest_ = 0;
+};
+
+} // namespace
+
+bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, const TrainOptions &options,
+                     std::ostream &log, TrainSummary &summary, std::string &error) {
+  return TrainingRun(model, test, options, log, summary, error).run(all);
 }
 
 bool plotHistory(const std::vector<EpochRecord> &history, const std::string &title, const std::string &png,

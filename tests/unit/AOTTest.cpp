@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <dlfcn.h>
 #include <fstream>
 
@@ -61,6 +62,37 @@ const dlc_api *buildAndLoad(const std::string &example, const std::string &dir, 
 
 } // namespace
 
+// A library and its host agree when they were built against the same
+// version of dlc/abi.h. Version 1 is this layout (x86-64, LP64): a change to
+// a struct, an enum or a member's place must bump DLC_ABI_VERSION and this pin.
+TEST_CASE("the C ABI's layout is pinned to its version", "[aot]") {
+  REQUIRE(DLC_ABI_VERSION == 1);
+  CHECK(DLC_MAX_RANK == 8);
+  CHECK((DLC_OK == 0 && DLC_ERR_NULL == 1 && DLC_ERR_BATCH == 2 && DLC_ERR_NAME == 3 && DLC_ERR_SIZE == 4 &&
+         DLC_ERR_VALUE == 5 && DLC_ERR_NOMEM == 6 && DLC_ERR_STATE == 7 && DLC_ERR_IO == 8 && DLC_ERR_FORMAT == 9));
+  CHECK((DLC_ROLE_INPUT == 0 && DLC_ROLE_LABEL == 1 && DLC_ROLE_PARAM == 2 && DLC_ROLE_OUTPUT == 3));
+  CHECK((DLC_F32 == 0 && DLC_I32 == 1));
+  CHECK(offsetof(dlc_tensor_info, name) == 0);
+  CHECK(offsetof(dlc_tensor_info, role) == 8);
+  CHECK(offsetof(dlc_tensor_info, dtype) == 12);
+  CHECK(offsetof(dlc_tensor_info, rank) == 16);
+  CHECK(offsetof(dlc_tensor_info, dims) == 24);
+  CHECK(sizeof(dlc_tensor_info) == 88);
+  const size_t members[] = {
+      offsetof(dlc_api, abi_version),   offsetof(dlc_api, model_name), offsetof(dlc_api, max_batch),
+      offsetof(dlc_api, has_loss),      offsetof(dlc_api, tensor_count), offsetof(dlc_api, tensors),
+      offsetof(dlc_api, create),        offsetof(dlc_api, destroy),    offsetof(dlc_api, forward),
+      offsetof(dlc_api, loss_and_grad), offsetof(dlc_api, train_step), offsetof(dlc_api, get_param),
+      offsetof(dlc_api, set_param),     offsetof(dlc_api, get_grad),   offsetof(dlc_api, set_hyper),
+      offsetof(dlc_api, save),          offsetof(dlc_api, load),       offsetof(dlc_api, last_error)};
+  const size_t pinned[] = {0, 8, 16, 24, 28, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128};
+  for (size_t i = 0; i < std::size(pinned); ++i) {
+    INFO("member " << i);
+    CHECK(members[i] == pinned[i]);
+  }
+  CHECK(sizeof(dlc_api) == 136);
+}
+
 TEST_CASE("each example's library matches the interpreter: forward, loss, gradients, a train step", "[aot]") {
   llvm::SmallString<128> dir;
   REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-aot-test", dir));
@@ -69,7 +101,7 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
     INFO(file);
     std::unique_ptr<Graph> g;
     const dlc_api *api = buildAndLoad(file, dir.str().str(), 4, &g);
-    CHECK(api->abi_version == DLC_ABI_VERSION);
+    CHECK(api->abi_version == 1); // the version whose layout "the C ABI's layout is pinned" checks
     CHECK(api->max_batch == 4);
     dlc_model *m = nullptr;
     REQUIRE(api->create(1, &m) == DLC_OK);

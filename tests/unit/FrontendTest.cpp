@@ -149,6 +149,31 @@ TEST_CASE("the train block is checked", "[frontend][diag]") {
   CHECK(diags.diagnostics()[2].message.rfind("unknown train setting 'epochz'", 0) == 0);
 }
 
+TEST_CASE("an optimizer takes only its own settings, and initializers check their arguments", "[frontend][diag]") {
+  // The first error of a model with the train block `train`, at line:col of that block's line.
+  auto trainError = [](const std::string &train) {
+    DiagnosticEngine diags;
+    auto g = compile("model m {\n  param A : [2] ~ he\n  loss sum(A)\n}\n" + train + "\n", diags);
+    CHECK_FALSE(g);
+    if (diags.diagnostics().empty()) return std::string("<none>");
+    const Diagnostic &d = diags.diagnostics().front();
+    return std::to_string(d.loc.col) + ": " + d.message;
+  };
+  CHECK(trainError("train m { optimizer adam(lr = 1e-3, momentum = 0.9) }") ==
+        "48: optimizer 'adam' takes no 'momentum'; its settings are lr, beta1, beta2, eps, weight_decay");
+  CHECK(trainError("train m { optimizer sgd(beta2 = 0.9) }") ==
+        "33: optimizer 'sgd' takes no 'beta2'; its settings are lr, momentum, nesterov");
+  CHECK(trainError("train m { optimizer gd(lr = 0.1, nesterov = 1) }") ==
+        "45: optimizer 'gd' takes no 'nesterov'; its settings are lr");
+  DiagnosticEngine diags;
+  CHECK(compile("model m {\n  param A : [2] ~ he\n  loss sum(A)\n}\n"
+                "train m { optimizer sgd(lr = 0.1, momentum = 0.9, nesterov = 1) }\n",
+                diags));
+  CHECK(errorOf("param A : [2] ~ uniform(1, -1)\nloss sum(A)") == "1:17: bad range for initializer 'uniform'");
+  CHECK(errorOf("param A : [2] ~ normal(0, -1)\nloss sum(A)") == "1:17: bad range for initializer 'normal'");
+  CHECK(errorOf("param A : [2] ~ fill(1, 2)\nloss sum(A)") == "1:17: initializer 'fill' takes 1 argument, got 2");
+}
+
 TEST_CASE("diagnostics render like clang, with the line and a caret", "[frontend][diag]") {
   DiagnosticEngine diags;
   compile("model m {\n  input v : [64]\n  param A : [10, 128] ~ he\n  loss sum(A @ v)\n}\n", diags, "mlp.net");

@@ -80,8 +80,8 @@ typedef struct dlc_api {
   dlc_status (*set_param)(dlc_model *m, const char *name, const float *data, int64_t count);
   dlc_status (*get_grad)(const dlc_model *m, const char *name, float *data, int64_t count);
 
-  /* Optimizer settings: "lr", "momentum", "nesterov", "beta1", "beta2",
-   * "eps", "weight_decay". Defaults come from the model's train block. */
+  /* Optimizer settings ("lr", "momentum", ...: the model header lists them)
+   * and "threads". Defaults come from the model's train block. */
   dlc_status (*set_hyper)(dlc_model *m, const char *key, double value);
 
   /* Checkpoints in the safetensors format: params, optimizer state (as
