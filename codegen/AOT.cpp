@@ -148,14 +148,18 @@ static const double hyper_default[DLC_HYPER_SETTINGS] = {{
 {hyper_defaults}}};
 
 static const dlc_api api;
-static const dlc_rt_model model = {{&api, tensors, {arena_size}, {optimizer}, {loss_offset}, hyper_default,
-                                   {kernels}_forward, {loss_and_grad}, {train_step}}};
+static const dlc_rt_model model = {{
+    .api = &api, .tensors = tensors, .arena_size = {arena_size}, .optimizer = {optimizer},
+    .loss_offset = {loss_offset}, .hyper_default = hyper_default, .forward = {kernels}_forward,
+    .loss_and_grad = {loss_and_grad}, .train_step = {train_step}}};
 
 static dlc_status create(uint64_t seed, dlc_model **out) {{ return dlc_rt_create(&model, seed, out); }}
-static const dlc_api api = {{DLC_ABI_VERSION, "{model}", {max_batch}, {has_loss}, {tensor_count}, infos, create,
-                            dlc_rt_destroy, dlc_rt_forward, dlc_rt_loss_and_grad, dlc_rt_train_step, dlc_rt_get_param,
-                            dlc_rt_set_param, dlc_rt_get_grad, dlc_rt_set_hyper, dlc_rt_save, dlc_rt_load,
-                            dlc_rt_last_error}};
+static const dlc_api api = {{
+    .abi_version = DLC_ABI_VERSION, .model_name = "{model}", .max_batch = {max_batch}, .has_loss = {has_loss},
+    .tensor_count = {tensor_count}, .tensors = infos, .create = create, .destroy = dlc_rt_destroy,
+    .forward = dlc_rt_forward, .loss_and_grad = dlc_rt_loss_and_grad, .train_step = dlc_rt_train_step,
+    .get_param = dlc_rt_get_param, .set_param = dlc_rt_set_param, .get_grad = dlc_rt_get_grad,
+    .set_hyper = dlc_rt_set_hyper, .save = dlc_rt_save, .load = dlc_rt_load, .last_error = dlc_rt_last_error}};
 
 __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ return &api; }}
 )",
