@@ -2,7 +2,6 @@
 #include "ir/Builder.h"
 
 #include <cmath>
-#include <unordered_set>
 
 #include "ir/ShapeRules.h"
 
@@ -66,60 +65,6 @@ Node *IRBuilder::reduceAll(OpKind kind, Node *x, const SourceLoc &loc) {
   std::vector<int64_t> axes;
   for (int64_t i = 0; i < x->type.rank(); ++i) axes.push_back(i);
   return op(kind, {x}, loc, axesAttr("axes", axes));
-}
-
-std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst) {
-  std::unordered_map<const Node *, Node *> map;
-  for (const auto &n : src.nodes()) {
-    std::vector<Node *> ops;
-    for (const Node *o : n->operands) ops.push_back(map.at(o));
-    Node *c = dst.add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
-    c->note = n->note;
-    map[n.get()] = c;
-  }
-  return map;
-}
-
-std::unique_ptr<Graph> emptyGraphLike(const Graph &g) {
-  auto out = std::make_unique<Graph>(g.name);
-  out->train = g.train;
-  out->sources = g.sources;
-  return out;
-}
-
-void copyResults(const Graph &src, Graph &dst, const std::unordered_map<const Node *, Node *> &map) {
-  for (const auto &r : src.results) dst.addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
-}
-
-std::unique_ptr<Graph> cloneGraph(const Graph &g) {
-  auto out = emptyGraphLike(g);
-  copyResults(g, *out, copyNodes(g, *out));
-  return out;
-}
-
-size_t eliminateDeadNodes(Graph &g) {
-  std::unordered_set<const Node *> live;
-  for (const auto &r : g.results) {
-    live.insert(r.node);
-    if (r.of) live.insert(r.of);
-  }
-  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it)
-    if (live.count(it->get()))
-      for (const Node *o : (*it)->operands) live.insert(o);
-  size_t before = g.size();
-  // Graph inputs stay: they are the model's interface even when unused.
-  g.eraseIf([&](const Node *n) {
-    return !live.count(n) && n->kind != OpKind::Input && n->kind != OpKind::Label && n->kind != OpKind::Param;
-  });
-  return before - g.size();
-}
-
-std::unordered_map<const Node *, int> useCounts(const Graph &g) {
-  std::unordered_map<const Node *, int> uses;
-  for (const auto &n : g.nodes())
-    for (const Node *o : n->operands) ++uses[o];
-  for (const auto &r : g.results) ++uses[r.node];
-  return uses;
 }
 
 } // namespace dlc
