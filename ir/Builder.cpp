@@ -2,6 +2,7 @@
 #include "ir/Builder.h"
 
 #include <cmath>
+#include <unordered_set>
 
 #include "ir/ShapeRules.h"
 
