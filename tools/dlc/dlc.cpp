@@ -49,7 +49,7 @@ cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::ca
                               clEnumValN(Emit::Obj, "obj", "an object file of the entry points (needs -o)"),
                               clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
 
-cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated) instead of --emit's pipeline"),
+cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated; fix(p1,p2) repeats a group to a fixed point) instead of --emit's pipeline"),
                               cl::value_desc("p1,p2,..."), cl::cat(category));
 cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after each pass that changed it"), cl::cat(category));
 cl::opt<bool> passStats("pass-stats", cl::desc("Print how often each rewrite fired (pass.name: count) on stderr"),
