@@ -14,7 +14,7 @@
 
 #include "frontend/Builtins.h"
 #include "frontend/Parser.h"
-#include "ir/GraphTraits.h"
+#include "ir/Dataflow.h"
 #include "ir/Verifier.h"
 
 namespace dlc {

@@ -1,8 +1,14 @@
 //===- ir/Builder.h - Appending shape-checked ops to a graph --------------===//
+//
+// The IR builder: frontends and passes append ops through it so that every
+// new op is checked against its shape rule. Copying and rebuilding whole
+// graphs is in ir/GraphUtils.h; dead-code elimination is a pass
+// (passes/DeadCode.h).
+//
+//===----------------------------------------------------------------------===//
 #pragma once
 
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "ir/Graph.h"
@@ -30,25 +36,5 @@ public:
 
 /// An attribute holding a list of integers (axes, a permutation, a shape).
 Attrs axesAttr(const char *key, std::vector<int64_t> axes);
-
-/// Copies `src` into `dst` (which may already hold nodes); returns the copy
-/// of each source node.
-std::unordered_map<const Node *, Node *> copyNodes(const Graph &src, Graph &dst);
-
-/// An empty graph with `g`'s name, train settings and sources: the start of
-/// a pass that rebuilds `g`.
-std::unique_ptr<Graph> emptyGraphLike(const Graph &g);
-
-/// Adds `src`'s results to `dst`, each mapped through `map`.
-void copyResults(const Graph &src, Graph &dst, const std::unordered_map<const Node *, Node *> &map);
-
-/// A deep copy of a graph: nodes, results, train settings.
-std::unique_ptr<Graph> cloneGraph(const Graph &g);
-
-/// Removes nodes that no result depends on; returns how many were removed.
-size_t eliminateDeadNodes(Graph &g);
-
-/// How many nodes use each node as an operand (results count as uses).
-std::unordered_map<const Node *, int> useCounts(const Graph &g);
 
 } // namespace dlc

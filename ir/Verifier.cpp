@@ -4,7 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "ir/GraphTraits.h"
+#include "ir/Dataflow.h"
 #include "ir/Printer.h"
 #include "ir/ShapeRules.h"
 

@@ -12,7 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "ir/GraphTraits.h"
+#include "ir/Dataflow.h"
+#include "ir/GraphUtils.h"
 #include "passes/Pass.h"
 #include "passes/VJPRules.h"
 
@@ -31,15 +32,15 @@ std::string chainNote(const std::string &lossName, const Node *y, const Node *x)
 
 } // namespace
 
-bool runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
+PassResult runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Node *lossOld = g->result(Role::Loss);
   if (!lossOld) {
     ctx.diags.error({}, "autodiff: graph '{}' has no loss to differentiate", g->name);
-    return false;
+    return PassResult::Failed;
   }
   if (!lossOld->type.isScalar()) {
     ctx.diags.error(lossOld->loc, "autodiff: the loss must be a scalar, got {}", lossOld->type.str());
-    return false;
+    return PassResult::Failed;
   }
   size_t lossIndex = 0;
   while (g->nodes()[lossIndex].get() != lossOld) ++lossIndex;
@@ -54,7 +55,7 @@ bool runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
     Node *n = out->findByName(name);
     if (!n || n->kind != OpKind::Input) {
       ctx.diags.error({}, "autodiff: no input named '{}'", name);
-      return false;
+      return PassResult::Failed;
     }
     wrt.push_back(n);
   }
@@ -80,7 +81,7 @@ bool runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
     auto it = adjoint.find(y);
     if (it == adjoint.end() || y->isLeaf() || y->info().is(NoGrad) || !onPath[i]) continue;
     std::vector<Node *> contributions = vjpRule(y->kind)(gb, y, it->second);
-    if (ctx.diags.hasErrors()) return false;
+    if (ctx.diags.hasErrors()) return PassResult::Failed;
     for (size_t k = 0; k < y->operands.size(); ++k) {
       Node *x = y->operands[k], *c = contributions[k];
       if (!c || !needsGrad.count(x)) continue;
@@ -109,7 +110,7 @@ bool runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
     if (!x->name.empty() && adjoint.count(x) && x != loss) nameAdjoint(x, adjoint[x]);
   if (adjoint[loss]->name.empty()) adjoint[loss]->name = "d" + lossName + "/d" + lossName;
   g = std::move(out);
-  return true;
+  return PassResult::Changed;
 }
 
 } // namespace dlc

@@ -7,10 +7,11 @@
 // penalties, one scalar named L.
 //
 //===----------------------------------------------------------------------===//
-#include <unordered_map>
+#include <optional>
 #include <unordered_set>
 
 #include "ir/Builder.h"
+#include "ir/GraphUtils.h"
 #include "passes/Pass.h"
 
 namespace dlc {
@@ -36,11 +37,7 @@ public:
       batched_.insert(r);
       return r;
     }
-    if (!any) {
-      r = out_.add(n.kind, ops, n.attrs, n.type, n.name, n.loc);
-      r->note = n.note;
-      return r;
-    }
+    if (!any) return copyNode(out_, n, ops);
     r = rewrite(n, ops, isB);
     if (!r) return nullptr;
     r->name = n.name;
@@ -161,18 +158,14 @@ bool alreadyBatched(const Graph &g) {
 
 } // namespace
 
-bool runBatching(std::unique_ptr<Graph> &g, PassContext &ctx) {
-  if (alreadyBatched(*g)) return false;
+PassResult runBatching(std::unique_ptr<Graph> &g, PassContext &ctx) {
+  if (alreadyBatched(*g)) return PassResult::Unchanged;
   auto out = emptyGraphLike(*g);
   Batcher batcher(*out, ctx);
-  std::unordered_map<const Node *, Node *> map;
-  for (const auto &n : g->nodes()) {
-    std::vector<Node *> ops;
-    for (const Node *o : n->operands) ops.push_back(map.at(o));
-    Node *r = batcher.batch(*n, ops);
-    if (!r) return false;
-    map[n.get()] = r;
-  }
+  std::optional<NodeMap> rebuilt =
+      rebuildGraph(*g, [&](const Node &n, std::vector<Node *> ops) { return batcher.batch(n, std::move(ops)); });
+  if (!rebuilt) return PassResult::Failed;
+  const NodeMap &map = *rebuilt;
   IRBuilder b(*out, ctx.diags);
   Node *loss = g->result(Role::Loss) ? map.at(g->result(Role::Loss)) : nullptr;
   Node *penalty = g->result(Role::Penalty) ? map.at(g->result(Role::Penalty)) : nullptr;
@@ -190,12 +183,12 @@ bool runBatching(std::unique_ptr<Graph> &g, PassContext &ctx) {
       total = b.op(OpKind::Div, {sum, count}, loc);
     }
     if (penalty) total = b.op(OpKind::Add, {total, penalty}, loc);
-    if (!total) return false;
+    if (!total) return PassResult::Failed;
     if (total->name.empty() && !out->findByName("L")) total->name = "L";
     out->addResult(Role::Loss, total, loc);
   }
   g = std::move(out);
-  return true;
+  return PassResult::Changed;
 }
 
 } // namespace dlc

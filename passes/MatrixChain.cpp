@@ -16,7 +16,9 @@
 #include <fmt/format.h>
 
 #include "ir/Builder.h"
+#include "ir/GraphUtils.h"
 #include "ir/Printer.h"
+#include "passes/DeadCode.h"
 #include "passes/Pass.h"
 
 namespace dlc {
@@ -61,13 +63,13 @@ std::string ChainOrder::bracketing(const std::vector<std::string> &names) const 
 namespace {
 
 struct Factor {
-  Node *node;
+  const Node *node;
   bool transposed;
 };
 
 class ChainRewriter {
 public:
-  ChainRewriter(const Graph &g, PassContext &ctx) : ctx_(ctx), uses_(useCounts(g)) {
+  explicit ChainRewriter(const Graph &g) : uses_(useCounts(g)) {
     for (const auto &r : g.results) isResult_.insert({r.node, true});
     auto names = printedNames(g);
     for (size_t i = 0; i < g.size(); ++i) printed_[g.nodes()[i].get()] = names[i];
@@ -79,13 +81,13 @@ public:
     return n->kind == OpKind::MatMul && it != uses_.end() && it->second == 1 && !isResult_.count(n);
   }
 
-  void collect(Node *n, bool transposed, bool root, std::vector<Factor> &out) const {
+  void collect(const Node *n, bool transposed, bool root, std::vector<Factor> &out) const {
     bool expand = n->kind == OpKind::MatMul && (root || isInterior(n)) && (!transposed || n->type.rank() == 2);
     if (!expand) {
       out.push_back({n, transposed});
       return;
     }
-    Node *a = n->operands[0], *b = n->operands[1];
+    const Node *a = n->operands[0], *b = n->operands[1];
     bool ta = n->attrs.getBool("transpose_a"), tb = n->attrs.getBool("transpose_b");
     if (!transposed) {
       collect(a, ta, false, out);
@@ -124,7 +126,6 @@ public:
     return f.transposed ? s + "^T" : s;
   }
 
-  PassContext &ctx_;
   int64_t batch = 64; ///< the extent assumed for the symbolic N
   std::unordered_map<const Node *, int> uses_;
   std::unordered_map<const Node *, bool> isResult_;
@@ -145,61 +146,61 @@ std::pair<Node *, bool> emit(IRBuilder &b, const std::vector<Factor> &f, const s
   return {b.op(OpKind::MatMul, {l, r}, loc, a), false};
 }
 
+/// The replacement of `n` in the rebuilt graph: `n` itself (copied) unless
+/// it is the root of a chain of three or more factors that a different order
+/// makes cheaper. Null after an error.
+Node *reorderChain(const ChainRewriter &chains, PassContext &ctx, IRBuilder &b, const Node &n, std::vector<Node *> ops,
+                   const NodeMap &map, bool &changed) {
+  std::vector<Factor> factors;
+  if (n.kind == OpKind::MatMul && !chains.isInterior(&n)) chains.collect(&n, false, true, factors);
+  if (factors.size() < 3) return copyNode(b.graph, n, std::move(ops));
+  std::vector<ChainFactor> dims;
+  std::vector<std::string> names;
+  std::vector<Node *> mapped;
+  for (size_t i = 0; i < factors.size(); ++i) {
+    dims.push_back(chains.shapeOf(factors[i], i == 0));
+    names.push_back(chains.factorName(factors[i]));
+    mapped.push_back(map.at(factors[i].node));
+  }
+  ChainOrder order = solveChainOrder(dims);
+  int64_t written = chains.writtenCost(&n, true);
+  std::string what = n.name.empty() ? "a product" : "%" + n.name;
+  ctx.remarks.push_back(fmt::format("chain {}: {} = {} multiplies (as written: {}; N = {})", what,
+                                            order.bracketing(names), order.cost, written, chains.batch));
+  if (order.cost >= written) return copyNode(b.graph, n, std::move(ops));
+  Node *root = emit(b, factors, mapped, order, 0, factors.size() - 1, n.loc).first;
+  if (!root || root->type != n.type) {
+    ctx.diags.error(n.loc, "chain: re-associated product has type {} instead of {}",
+                            root ? root->type.str() : "?", n.type.str());
+    return nullptr;
+  }
+  root->name = n.name;
+  root->note = fmt::format("chain order: {} multiplies instead of {}", order.cost, written);
+  ctx.addStat("chain", "reordered");
+  changed = true;
+  return root;
+}
+
 } // namespace
 
-bool runChainOrder(std::unique_ptr<Graph> &g, PassContext &ctx) {
-  ChainRewriter chains(*g, ctx);
+PassResult runChainOrder(std::unique_ptr<Graph> &g, PassContext &ctx) {
+  ChainRewriter chains(*g);
   chains.batch = ctx.nominalBatch > 0 ? ctx.nominalBatch : g->train.getInt("batch", 64);
   auto out = emptyGraphLike(*g);
   IRBuilder b(*out, ctx.diags);
-  std::unordered_map<const Node *, Node *> map;
+  NodeMap map; // filled as the rebuild goes: chain factors precede their root
   bool changed = false;
-  for (const auto &up : g->nodes()) {
-    Node *n = up.get();
-    std::vector<Node *> ops;
-    for (const Node *o : n->operands) ops.push_back(map.at(o));
-    std::vector<Factor> factors;
-    if (n->kind == OpKind::MatMul && !chains.isInterior(n)) chains.collect(n, false, true, factors);
-    if (factors.size() < 3) {
-      Node *c = out->add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
-      c->note = n->note;
-      map[n] = c;
-      continue;
-    }
-    std::vector<ChainFactor> dims;
-    std::vector<std::string> names;
-    std::vector<Node *> mapped;
-    for (size_t i = 0; i < factors.size(); ++i) {
-      dims.push_back(chains.shapeOf(factors[i], i == 0));
-      names.push_back(chains.factorName(factors[i]));
-      mapped.push_back(map.at(factors[i].node));
-    }
-    ChainOrder order = solveChainOrder(dims);
-    int64_t written = chains.writtenCost(n, true);
-    std::string what = n->name.empty() ? "a product" : "%" + n->name;
-    ctx.remarks.push_back(fmt::format("chain {}: {} = {} multiplies (as written: {}; N = {})", what,
-                                      order.bracketing(names), order.cost, written, chains.batch));
-    if (order.cost >= written) {
-      Node *c = out->add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
-      c->note = n->note;
-      map[n] = c;
-      continue;
-    }
-    Node *root = emit(b, factors, mapped, order, 0, factors.size() - 1, n->loc).first;
-    if (!root || root->type != n->type) {
-      ctx.diags.error(n->loc, "chain: re-associated product has type {} instead of {}",
-                      root ? root->type.str() : "?", n->type.str());
-      return false;
-    }
-    root->name = n->name;
-    root->note = fmt::format("chain order: {} multiplies instead of {}", order.cost, written);
-    map[n] = root;
-    changed = true;
-  }
+  std::optional<NodeMap> rebuilt = rebuildGraph(*g, [&](const Node &n, std::vector<Node *> ops) {
+    Node *r = reorderChain(chains, ctx, b, n, std::move(ops), map, changed);
+    if (r) map[&n] = r;
+    return r;
+  });
+  if (!rebuilt) return PassResult::Failed;
   copyResults(*g, *out, map);
-  eliminateDeadNodes(*out);
+  // Inner products of a reordered chain are now dead (as are any dead values of the input).
+  size_t removed = eliminateDeadNodes(*out);
   g = std::move(out);
-  return changed;
+  return changed || removed ? PassResult::Changed : PassResult::Unchanged;
 }
 
 } // namespace dlc

@@ -1,24 +1,41 @@
 //===- passes/Pass.h - The pass contract and the pass manager -------------===//
 //
-// A pass takes a graph and may replace it (batching and autodiff build new
-// graphs; the others rebuild with rewrites). It returns whether it changed
-// anything and reports problems to the context's diagnostics. Passes are
-// listed once, in Passes.def, which feeds both the manager and the driver's
-// --passes flag.
+// A pass takes a graph and may replace it: batching and autodiff build new
+// graphs; simplify, chain and dce rebuild or edit it. It returns a
+// PassResult: Changed, Unchanged (the graph means what it meant before; it
+// may have been rebuilt, but into an identical graph) or Failed (with an
+// error in the context's diagnostics). Passes are listed once, in
+// Passes.def, which feeds both the manager and the driver's --passes flag.
+//
+// The manager runs a pipeline in order and stops at the first failure. It
+// verifies a pass's output only when the pass changed the graph (with
+// --verify-each, and always in debug builds), since an unchanged graph is
+// one that was already checked. A pipeline step may be a group run to a
+// fixed point: `fix(simplify,chain)` repeats its passes until a whole round
+// changes nothing (at most kMaxFixedPointRounds rounds).
 //
 //===----------------------------------------------------------------------===//
 #pragma once
 
-#include <functional>
+#include <cstdint>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ir/Diagnostics.h"
 #include "ir/Graph.h"
 
 namespace dlc {
+
+enum class PassResult { Unchanged, Changed, Failed };
+
+/// A named counter a pass bumps (`simplify.mul-one`), shown by `dlc --pass-stats`.
+struct PassStatistic {
+  std::string pass, name;
+  uint64_t count = 0;
+};
 
 struct PassContext {
   explicit PassContext(DiagnosticEngine &d) : diags(d) {}
@@ -30,13 +47,20 @@ struct PassContext {
   std::vector<std::string> gradInputs;
   /// Decisions that explain themselves: chain orders and their costs.
   std::vector<std::string> remarks;
-  /// Verify after each pass (always in debug builds).
+  /// Counters summed over the whole pipeline, in the order first bumped.
+  std::vector<PassStatistic> stats;
+  /// Verify after each pass that changed the graph (always in debug builds).
   bool verifyEach = false;
   /// Print the IR after each pass to this stream, if set.
   std::ostream *printAfterEach = nullptr;
+
+  /// Adds `n` to the counter `pass`.`name` (creating it at zero).
+  void addStat(std::string_view pass, std::string_view name, uint64_t n = 1);
+  /// The counter's value, 0 if it was never bumped.
+  uint64_t stat(std::string_view pass, std::string_view name) const;
 };
 
-using PassFn = bool (*)(std::unique_ptr<Graph> &g, PassContext &ctx);
+using PassFn = PassResult (*)(std::unique_ptr<Graph> &g, PassContext &ctx);
 
 struct PassInfo {
   const char *name;
@@ -52,11 +76,22 @@ std::vector<std::string> defaultPipeline();
 /// The pipeline of --emit=grad: batch, autodiff, simplify.
 std::vector<std::string> gradPipeline();
 
-/// Runs the named passes in order; returns false (with diagnostics) on an
-/// unknown pass, a pass error or a verifier failure.
+/// The most rounds a `fix(...)` group runs before it is an error.
+constexpr int kMaxFixedPointRounds = 32;
+
+/// Runs the named passes in order (a step may be `fix(p1,p2,...)`, see
+/// above); returns false, with a diagnostic, on an unknown pass, a failed
+/// pass, a verifier failure or a group that does not converge.
 bool runPipeline(std::unique_ptr<Graph> &g, const std::vector<std::string> &passes, PassContext &ctx);
 
-#define PASS(Name, Fn, Description) bool Fn(std::unique_ptr<Graph> &g, PassContext &ctx);
+/// Splits a --passes list at the commas outside parentheses:
+/// "batch,fix(simplify,chain)" -> {"batch", "fix(simplify,chain)"}.
+std::vector<std::string> splitPipeline(std::string_view list);
+
+/// The statistics as text, one `pass.name: count` line each ("" if none).
+std::string formatStats(const PassContext &ctx);
+
+#define PASS(Name, Fn, Description) PassResult Fn(std::unique_ptr<Graph> &g, PassContext &ctx);
 #include "passes/Passes.def"
 
 } // namespace dlc

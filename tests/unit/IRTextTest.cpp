@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "TestUtil.h"
-#include "ir/GraphTraits.h"
+#include "ir/Dot.h"
 
 using namespace dlc;
 using namespace dlc::test;

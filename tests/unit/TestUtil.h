@@ -9,6 +9,7 @@
 #include "frontend/IRGen.h"
 #include "ir/IRParser.h"
 #include "ir/Builder.h"
+#include "ir/GraphUtils.h"
 #include "ir/Printer.h"
 
 namespace dlc::test {

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "TestUtil.h"
-#include "ir/GraphTraits.h"
+#include "ir/Dataflow.h"
 #include "ir/Verifier.h"
 
 using namespace dlc;

@@ -18,7 +18,8 @@
 
 #include "frontend/IRGen.h"
 #include "frontend/Parser.h"
-#include "ir/GraphTraits.h"
+#include "ir/Dataflow.h"
+#include "ir/Dot.h"
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
 #include "codegen/AOT.h"
@@ -48,9 +49,11 @@ cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::ca
                               clEnumValN(Emit::Obj, "obj", "an object file of the entry points (needs -o)"),
                               clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
 
-cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated) instead of --emit's pipeline"),
+cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated; fix(p1,p2) repeats a group to a fixed point) instead of --emit's pipeline"),
                               cl::value_desc("p1,p2,..."), cl::cat(category));
-cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after each pass"), cl::cat(category));
+cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after each pass that changed it"), cl::cat(category));
+cl::opt<bool> passStats("pass-stats", cl::desc("Print how often each rewrite fired (pass.name: count) on stderr"),
+                        cl::cat(category));
 cl::opt<int64_t> nominalBatch("batch",
                               cl::desc("Batch size assumed by cost models while N is symbolic "
                                        "(default: the train block's batch, else 64)"),
@@ -389,12 +392,7 @@ int main(int argc, char **argv) {
     if (emit == Emit::Grad || (emit == Emit::Dot && dotGrad)) pipeline = gradPipeline();
     if (emit == Emit::Opt || emit == Emit::Kernels || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary)
       pipeline = defaultPipeline();
-    if (!passList.empty()) {
-      pipeline.clear();
-      llvm::SmallVector<llvm::StringRef> names;
-      llvm::StringRef(passList).split(names, ',', -1, false);
-      for (auto n : names) pipeline.push_back(n.trim().str());
-    }
+    if (!passList.empty()) pipeline = splitPipeline(passList);
     if (nominalBatch < 0) return usageError("--batch must be positive");
     PassContext ctx(diags);
     ctx.nominalBatch = nominalBatch;
@@ -402,6 +400,7 @@ int main(int argc, char **argv) {
     ctx.gradInputs.assign(wrtInputs.begin(), wrtInputs.end());
     if (printAfterAll) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
+    if (passStats) llvm::errs() << formatStats(ctx);
     if (emit == Emit::LLVM || emit == Emit::Obj) return emitMachineCode(*g, diags);
     if (emit == Emit::Kernels) {
       text = kernelReport(*g);

@@ -1,15 +1,14 @@
-//===- ir/GraphTraits.h - Boost.Graph view of the IR ----------------------===//
+//===- ir/Dataflow.h - The IR as a Boost.Graph dataflow graph -------------===//
 //
-// Graph algorithms (topological order, cycle checks, Graphviz output) run on
-// a Boost.Graph adjacency list built from the IR: vertex i is the i-th node,
-// and an edge goes from each operand to its user.
+// Graph algorithms (topological order, cycle checks, reachability) run on a
+// Boost.Graph adjacency list built from the IR: vertex i is the i-th node,
+// and an edge goes from each operand to its user. The Graphviz writer
+// (ir/Dot.h) draws the same view.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
 
-#include <functional>
 #include <optional>
-#include <ostream>
 #include <unordered_map>
 #include <vector>
 
@@ -34,13 +33,5 @@ std::optional<std::vector<Node *>> topologicalOrder(const Graph &g);
 
 /// Nodes from which `target` can be reached (its transitive operands), itself included.
 std::vector<bool> reachesTo(const Graph &g, const Node *target);
-
-struct DotOptions {
-  /// Nodes drawn as part of the backward pass (their in-edges dashed, red).
-  std::function<bool(const Node *)> isBackward;
-};
-
-/// Writes `g` in Graphviz dot: one box per value with name, op and type.
-void writeDot(const Graph &g, std::ostream &os, const DotOptions &opts = {});
 
 } // namespace dlc
