@@ -1,4 +1,11 @@
 //===- codegen/Fusion.cpp -------------------------------------------------===//
+//
+// planKernels in four steps: matmul epilogues, inline ops, the kernels in
+// program order, and which kernel computes each inline op. Every decision
+// about an elementwise op (or a matmul's epilogue) is recorded with its
+// reason as it is taken.
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/Fusion.h"
 
 #include <functional>
@@ -13,6 +20,154 @@ namespace {
 
 bool isElementwise(const Node *n) { return n->info().is(Elementwise); }
 bool isScalarConstant(const Node *n) { return (n->kind == OpKind::Const || n->kind == OpKind::DimSize) && n->type.isScalar(); }
+
+/// The uses of an entry's values, and the decisions taken on them so far.
+class FusionPlanner {
+public:
+  FusionPlanner(const std::vector<const Node *> &nodes, const std::unordered_set<const Node *> &keep)
+      : nodes_(nodes), keep_(keep) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      position_[nodes[i]] = i;
+      for (const Node *o : nodes[i]->operands) users_[o].push_back(nodes[i]);
+    }
+  }
+
+  KernelPlan plan() {
+    planEpilogues();
+    planInline();
+    formKernels();
+    attributeInline();
+    return std::move(plan_);
+  }
+
+private:
+  void decide(const Node *n, std::string why, const Node *about = nullptr) {
+    plan_.decisions[n] = {std::move(why), about};
+  }
+
+  /// The op that uses `n` once, as one operand, when `n` is not a result.
+  const Node *soleUser(const Node *n) {
+    auto it = users_.find(n);
+    if (keep_.count(n) || it == users_.end() || it->second.size() != 1) return nullptr;
+    const Node *u = it->second[0];
+    int uses = 0;
+    for (const Node *o : u->operands) uses += o == n;
+    return uses == 1 ? u : nullptr;
+  }
+  /// Why `n` has no sole user ("{}" stands for the decision's node).
+  std::string whyNoSoleUser(const Node *n) {
+    if (keep_.count(n)) return "{} is a result of this entry point";
+    auto it = users_.find(n);
+    if (it == users_.end()) return "{} has no user";
+    return fmt::format("{{}} has {} uses", it->second.size());
+  }
+
+  /// An operand of epilogue op `user` is ready at matmul `mm` if it was
+  /// computed before it, or can be computed inline from ready values (the
+  /// relu mask of a backward product).
+  bool ready(const Node *o, const Node *user, const Node *mm) {
+    if (!position_.count(o) || position_[o] < position_[mm] || isScalarConstant(o)) return true;
+    if (!isElementwise(o) || soleUser(o) != user || o->type.shape != user->type.shape) return false;
+    for (const Node *x : o->operands)
+      if (!ready(x, o, mm)) return false;
+    return true;
+  }
+
+  /// Matmul epilogues: follow single-use elementwise users of the same type
+  /// whose other operands already exist when the matmul runs.
+  void planEpilogues() {
+    for (const Node *n : nodes_) {
+      if (n->kind != OpKind::MatMul) continue;
+      std::vector<const Node *> chain;
+      const Node *cur = n;
+      std::string stop;
+      const Node *stopAt = nullptr;
+      while (true) {
+        const Node *u = soleUser(cur);
+        if (!u) {
+          stop = whyNoSoleUser(cur), stopAt = cur;
+          break;
+        }
+        if (!isElementwise(u) || u->type != n->type) {
+          stop = isElementwise(u) ? "its next user {} has another type" : "its next user {} is not elementwise";
+          stopAt = u;
+          break;
+        }
+        bool allReady = true;
+        for (const Node *o : u->operands)
+          if (o != cur && !ready(o, u, n)) allReady = false;
+        if (!allReady) {
+          stop = "its next user {} needs a value computed after the matmul", stopAt = u;
+          break;
+        }
+        chain.push_back(u);
+        decide(u, "the sole use of {}, elementwise of the same type, its other operands ready", cur);
+        cur = u;
+      }
+      decide(n, (chain.empty() ? "no epilogue: " : "epilogue ends: ") + stop, stopAt);
+      if (chain.empty()) continue;
+      plan_.epilogues[n] = chain;
+      for (const Node *c : chain) plan_.fused.insert(c);
+    }
+  }
+
+  /// Inline: scalar constants anywhere; single-use elementwise ops into an
+  /// elementwise user (or an epilogue op) of the same shape.
+  void planInline() {
+    for (const Node *n : nodes_) {
+      if (plan_.fused.count(n)) continue;
+      if (isScalarConstant(n) && !keep_.count(n)) {
+        inlineOp(n, "a scalar constant, computed where it is used");
+        continue;
+      }
+      if (!isElementwise(n)) continue;
+      const Node *u = soleUser(n);
+      if (!u) decide(n, "own buffer: " + whyNoSoleUser(n), n);
+      else if (!isElementwise(u)) decide(n, "own buffer: its user {} is not elementwise", u);
+      else if (u->type.shape != n->type.shape) decide(n, "own buffer: its user {} has another shape", u);
+      else inlineOp(n, "computed inside its sole user {}, elementwise of the same shape", u);
+    }
+  }
+  void inlineOp(const Node *n, std::string why, const Node *about = nullptr) {
+    plan_.inlineOps.insert(n);
+    plan_.fused.insert(n);
+    decide(n, std::move(why), about);
+  }
+
+  /// The kernels, in program order: every op that is not fused, but the
+  /// leaves a caller fills (a constant kept as a result is filled by a kernel).
+  void formKernels() {
+    for (const Node *n : nodes_) {
+      bool given = n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param;
+      if (plan_.fused.count(n) || given || (n->isLeaf() && !keep_.count(n))) continue;
+      Kernel k{n, {}, {}};
+      if (auto it = plan_.epilogues.find(n); it != plan_.epilogues.end()) k.epilogue = it->second;
+      kernelOf_[n] = plan_.kernels.size();
+      for (const Node *e : k.epilogue) kernelOf_[e] = plan_.kernels.size();
+      plan_.kernels.push_back(std::move(k));
+    }
+  }
+
+  /// Attributes each inline op to the kernel of its (transitive) user.
+  void attributeInline() {
+    for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+      const Node *n = *it;
+      if (!plan_.inlineOps.count(n) || isScalarConstant(n)) continue;
+      const Node *u = users_[n].front();
+      if (auto k = kernelOf_.find(u); k != kernelOf_.end()) {
+        kernelOf_[n] = k->second;
+        plan_.kernels[k->second].inlined.push_back(n);
+      }
+    }
+  }
+
+  const std::vector<const Node *> &nodes_;
+  const std::unordered_set<const Node *> &keep_;
+  std::unordered_map<const Node *, std::vector<const Node *>> users_;
+  std::unordered_map<const Node *, size_t> position_;
+  std::unordered_map<const Node *, size_t> kernelOf_;
+  KernelPlan plan_;
+};
 
 } // namespace
 
@@ -34,99 +189,30 @@ std::pair<std::vector<const Node *>, std::vector<const Node *>> entryRoots(const
 }
 
 KernelPlan planKernels(const std::vector<const Node *> &nodes, const std::unordered_set<const Node *> &keep) {
-  KernelPlan plan;
-  std::unordered_map<const Node *, std::vector<const Node *>> users;
-  std::unordered_map<const Node *, size_t> position;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    position[nodes[i]] = i;
-    for (const Node *o : nodes[i]->operands) users[o].push_back(nodes[i]);
-  }
-  auto soleUser = [&](const Node *n) -> const Node * {
-    auto it = users.find(n);
-    if (keep.count(n) || it == users.end() || it->second.size() != 1) return nullptr;
-    // Used once, and only as one operand.
-    const Node *u = it->second[0];
-    int uses = 0;
-    for (const Node *o : u->operands) uses += o == n;
-    return uses == 1 ? u : nullptr;
-  };
+  return FusionPlanner(nodes, keep).plan();
+}
 
-  // Matmul epilogues: follow single-use elementwise users of the same shape
-  // whose other operands already exist when the matmul runs.
-  for (const Node *n : nodes) {
-    if (n->kind != OpKind::MatMul) continue;
-    std::vector<const Node *> chain;
-    const Node *cur = n;
-    // An operand is ready at the matmul if it was computed before it, or can
-    // be computed inline from ready values (the relu mask of a backward product).
-    std::function<bool(const Node *, const Node *)> ready = [&](const Node *o, const Node *user) {
-      if (!position.count(o) || position[o] < position[n] || isScalarConstant(o)) return true;
-      if (!isElementwise(o) || soleUser(o) != user || o->type.shape != user->type.shape) return false;
-      for (const Node *x : o->operands)
-        if (!ready(x, o)) return false;
-      return true;
-    };
-    while (const Node *u = soleUser(cur)) {
-      if (!isElementwise(u) || u->type != n->type) break;
-      bool allReady = true;
-      for (const Node *o : u->operands)
-        if (o != cur && !ready(o, u)) allReady = false;
-      if (!allReady) break;
-      chain.push_back(u);
-      cur = u;
-    }
-    if (chain.empty()) continue;
-    plan.epilogues[n] = chain;
-    for (const Node *c : chain) plan.fused.insert(c);
-  }
-  // Inline: scalar constants anywhere; single-use elementwise ops into an
-  // elementwise user (or an epilogue op) of the same shape.
-  for (const Node *n : nodes) {
-    if (plan.fused.count(n)) continue;
-    if (isScalarConstant(n) && !keep.count(n)) {
-      plan.inlineOps.insert(n);
-      plan.fused.insert(n);
-      continue;
-    }
-    if (!isElementwise(n)) continue;
-    const Node *u = soleUser(n);
-    if (u && isElementwise(u) && u->type.shape == n->type.shape) {
-      plan.inlineOps.insert(n);
-      plan.fused.insert(n);
-    }
-  }
-  // The kernels, in program order, with what each computes inline.
-  std::unordered_map<const Node *, size_t> kernelOf;
-  for (const Node *n : nodes) {
-    if (plan.fused.count(n) || n->isLeaf()) continue;
-    Kernel k{n, {}, {}};
-    if (auto it = plan.epilogues.find(n); it != plan.epilogues.end()) k.epilogue = it->second;
-    kernelOf[n] = plan.kernels.size();
-    for (const Node *e : k.epilogue) kernelOf[e] = plan.kernels.size();
-    plan.kernels.push_back(std::move(k));
-  }
-  // Attribute each inline op to the kernel of its (transitive) user.
-  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-    const Node *n = *it;
-    if (!plan.inlineOps.count(n) || isScalarConstant(n)) continue;
-    const Node *u = users[n].front();
-    if (auto k = kernelOf.find(u); k != kernelOf.end()) {
-      kernelOf[n] = k->second;
-      plan.kernels[k->second].inlined.push_back(n);
-    }
-  }
-  return plan;
+std::string FusionDecision::str(const std::function<std::string(const Node *)> &name) const {
+  return about ? fmt::format(fmt::runtime(why), name(about)) : why;
 }
 
 std::string printKernelPlan(const Graph &g, const KernelPlan &plan, const std::string &entry) {
   std::vector<std::string> names = printedNames(g);
   std::unordered_map<const Node *, std::string> name;
   for (size_t i = 0; i < g.size(); ++i) name[g.nodes()[i].get()] = names[i];
-  auto describe = [&](const Node *n) { return fmt::format("{} = {}", name.at(n), n->info().mnemonic); };
+  auto nameOf = [&](const Node *n) { return name.at(n); };
+  auto describe = [&](const Node *n) {
+    std::string s = fmt::format("{} = {}", name.at(n), n->info().mnemonic);
+    if (auto d = plan.decisions.find(n); d != plan.decisions.end()) s += " (" + d->second.str(nameOf) + ")";
+    return s;
+  };
   std::string out = fmt::format("{}: {} kernels\n", entry, plan.kernels.size());
   for (size_t i = 0; i < plan.kernels.size(); ++i) {
     const Kernel &k = plan.kernels[i];
-    out += fmt::format("  kernel {}: {} -> {} {}\n", i, describe(k.anchor), name.at(k.output()), k.output()->type.str());
+    out += fmt::format("  kernel {}: {} = {} -> {} {}", i, name.at(k.anchor), k.anchor->info().mnemonic,
+                       name.at(k.output()), k.output()->type.str());
+    if (auto d = plan.decisions.find(k.anchor); d != plan.decisions.end()) out += " (" + d->second.str(nameOf) + ")";
+    out += "\n";
     for (const Node *e : k.epilogue) out += fmt::format("    epilogue {}\n", describe(e));
     for (auto it = k.inlined.rbegin(); it != k.inlined.rend(); ++it) out += fmt::format("    inline {}\n", describe(*it));
   }

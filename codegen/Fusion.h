@@ -9,13 +9,17 @@
 //  - scalar constants are always inline;
 //  - the elementwise ops that follow a matmul (bias, activation, the relu
 //    mask of a backward product) become its epilogue, applied to each
-//    accumulated element before the store.
+//    accumulated element before the store, while their other operands
+//    exist when the matmul runs.
 //
-// Each decision records why, and --emit=kernels prints the plan.
+// Each decision on an elementwise op (fused, or its own buffer and why not)
+// and on a matmul's epilogue (where it ends and why) is recorded in the plan
+// with its reason; `dlc --emit=kernels` prints the plan and the reasons.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +36,15 @@ struct Kernel {
   const Node *output() const { return epilogue.empty() ? anchor : epilogue.back(); }
 };
 
+/// Why a value is fused or keeps its own buffer, or why a matmul's epilogue
+/// ends where it does.
+struct FusionDecision {
+  std::string why;             ///< "{}" in it stands for `about`'s name
+  const Node *about = nullptr; ///< the value the reason names, if any
+  /// The reason with `about` named by `name`.
+  std::string str(const std::function<std::string(const Node *)> &name) const;
+};
+
 struct KernelPlan {
   std::vector<Kernel> kernels;
   /// Ops computed without a buffer of their own (inline or in an epilogue).
@@ -40,6 +53,8 @@ struct KernelPlan {
   std::unordered_set<const Node *> inlineOps;
   /// Matmuls with an epilogue, and its ops.
   std::unordered_map<const Node *, std::vector<const Node *>> epilogues;
+  /// The decision taken on each elementwise op and each matmul, with its reason.
+  std::unordered_map<const Node *, FusionDecision> decisions;
 };
 
 /// The ops an entry point runs to compute `roots`, in program order.
@@ -53,7 +68,8 @@ std::pair<std::vector<const Node *>, std::vector<const Node *>> entryRoots(const
 /// are values that must have a buffer (the entry's results).
 KernelPlan planKernels(const std::vector<const Node *> &nodes, const std::unordered_set<const Node *> &keep);
 
-/// The plan as text (`dlc --emit=kernels`).
+/// The plan as text (`dlc --emit=kernels`): each kernel, its epilogue and
+/// inline ops, and the reason of every decision in parentheses.
 std::string printKernelPlan(const Graph &g, const KernelPlan &plan, const std::string &entry);
 
 } // namespace dlc

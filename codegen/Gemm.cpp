@@ -1,6 +1,8 @@
 //===- codegen/Gemm.cpp ---------------------------------------------------===//
 #include "codegen/Gemm.h"
 
+#include "codegen/lower/Loops.h"
+
 #include <string>
 
 #include <llvm/IR/Intrinsics.h>
@@ -8,32 +10,6 @@
 namespace dlc {
 
 namespace {
-
-/// Emits `for (i = begin; i < end; i += step) body(i)`.
-/// With `scalar`, the loop carries metadata that keeps the vectorizer off it.
-void forRange(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *begin, llvm::Value *end, int64_t step,
-              const std::function<void(llvm::Value *)> &body, bool scalar = false) {
-  llvm::LLVMContext &ctx = fn->getContext();
-  llvm::BasicBlock *pre = b.GetInsertBlock();
-  auto *loop = llvm::BasicBlock::Create(ctx, "gemm.loop", fn);
-  auto *exit = llvm::BasicBlock::Create(ctx, "gemm.exit", fn);
-  b.CreateCondBr(b.CreateICmpSLT(begin, end), loop, exit);
-  b.SetInsertPoint(loop);
-  llvm::PHINode *i = b.CreatePHI(b.getInt64Ty(), 2, "i");
-  i->addIncoming(begin, pre);
-  body(i);
-  llvm::Value *next = b.CreateAdd(i, b.getInt64(step), "", true, true);
-  i->addIncoming(next, b.GetInsertBlock());
-  llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
-  if (scalar) {
-    llvm::Metadata *off[] = {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
-                             llvm::ConstantAsMetadata::get(b.getFalse())};
-    llvm::MDNode *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, off)});
-    self->replaceOperandWith(0, self);
-    latch->setMetadata(llvm::LLVMContext::MD_loop, self);
-  }
-  b.SetInsertPoint(exit);
-}
 
 llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
   return b.CreateSelect(b.CreateICmpSLT(x, y), x, y);
@@ -174,13 +150,13 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
   auto at = [&](llvm::Value *base, llvm::Value *offset) { return b.CreateGEP(f32, base, offset); };
   if (kind == PackKind::TransposedA) {
-    forRange(b, fn, k64(0), width, kGemmMR, [&](llvm::Value *ir) {
+    forRange(b, k64(0), width, {.step = kGemmMR, .name = "gemm"}, [&](llvm::Value *ir) {
       llvm::Value *tile = at(dst, b.CreateMul(ir, kc));
       llvm::Value *rows = minimum(b, k64(kGemmMR), b.CreateSub(width, ir));
-      forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
+      forRange(b, k64(0), kc, {.name = "gemm"}, [&](llvm::Value *p) {
         llvm::Value *from = at(src, b.CreateAdd(ir, b.CreateMul(p, cs)));
         llvm::Value *to = at(tile, b.CreateMul(p, k64(kGemmMR)));
-        forRange(b, fn, k64(0), rows, 1, [&](llvm::Value *r) { b.CreateStore(b.CreateLoad(f32, at(from, r)), at(to, r)); });
+        forRange(b, k64(0), rows, {.name = "gemm"}, [&](llvm::Value *r) { b.CreateStore(b.CreateLoad(f32, at(from, r)), at(to, r)); });
       });
     });
     b.CreateRetVoid();
@@ -199,8 +175,8 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
     b.CreateStore(b.CreateLoad(f32, at(src, from)), at(dst, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
   };
   if (kind == PackKind::Rows) {
-    forRange(b, fn, k64(0), kc, 1, [&](llvm::Value *p) {
-      forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
+    forRange(b, k64(0), kc, {.name = "gemm"}, [&](llvm::Value *p) {
+      forRange(b, k64(0), width, {.name = "gemm"}, [&](llvm::Value *j) {
         llvm::Value *v = b.CreateLoad(f32, at(src, b.CreateAdd(b.CreateMul(p, rs), j)));
         b.CreateStore(v, at(dst, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
       });
@@ -216,7 +192,7 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
       llvm::Value *blocks = b.CreateAnd(kc, k64(~int64_t(7)));
       b.CreateCondBr(b.CreateICmpEQ(width, k64(kGemmNR)), full, rest);
       b.SetInsertPoint(full);
-      forRange(b, fn, k64(0), blocks, 8, [&](llvm::Value *p8) {
+      forRange(b, k64(0), blocks, {.step = 8, .name = "gemm"}, [&](llvm::Value *p8) {
         for (int64_t jh = 0; jh < kGemmNR; jh += 8) {
           std::vector<llvm::Value *> rows;
           for (int64_t r = 0; r < 8; ++r)
@@ -235,8 +211,8 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
       done->addIncoming(blocks, fullEnd);
       from = done;
     }
-    forRange(b, fn, k64(0), width, 1, [&](llvm::Value *j) {
-      forRange(b, fn, from, kc, 1, [&](llvm::Value *p) { copy(p, j); }, /*scalar=*/true);
+    forRange(b, k64(0), width, {.name = "gemm"}, [&](llvm::Value *j) {
+      forRange(b, from, kc, {.name = "gemm", .scalar = true}, [&](llvm::Value *p) { copy(p, j); });
     });
   }
   b.CreateRetVoid();
@@ -297,15 +273,15 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
   bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
   llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(kGemmKC * kGemmNC));
 
-  forRange(b, fn, k64(0), s.n, kGemmNC, [&](llvm::Value *jc) {
+  forRange(b, k64(0), s.n, {.step = kGemmNC, .name = "gemm"}, [&](llvm::Value *jc) {
     llvm::Value *nc = minimum(b, k64(kGemmNC), b.CreateSub(s.n, jc));
     llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(kGemmNR - 1)), k64(kGemmNR));
-    forRange(b, fn, k64(0), s.k, kGemmKC, [&](llvm::Value *pc) {
+    forRange(b, k64(0), s.k, {.step = kGemmKC, .name = "gemm"}, [&](llvm::Value *pc) {
       llvm::Value *kc = minimum(b, k64(kGemmKC), b.CreateSub(s.k, pc));
       auto panelAt = [&](llvm::Value *jp) { return b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR))); };
       auto firstColumn = [&](llvm::Value *jp) { return b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR))); };
       // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n.
-      forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
+      forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
         llvm::Value *col0 = firstColumn(jp);
         llvm::Value *width = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
         llvm::Value *src = b.CreateGEP(f32, s.b.base, b.CreateAdd(b.CreateMul(pc, s.b.rowStride), b.CreateMul(col0, s.b.colStride)));
@@ -313,17 +289,17 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
       });
       llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
       llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
-      forRange(b, fn, k64(0), s.m, kGemmMC, [&](llvm::Value *ic) {
+      forRange(b, k64(0), s.m, {.step = kGemmMC, .name = "gemm"}, [&](llvm::Value *ic) {
         llvm::Value *mc = minimum(b, k64(kGemmMC), b.CreateSub(s.m, ic));
         if (packA) {
           llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(ic, b.CreateMul(pc, s.a.colStride)));
           b.CreateCall(packFunction(m, PackKind::TransposedA), {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
         }
-        forRange(b, fn, k64(0), panels, 1, [&](llvm::Value *jp) {
+        forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
           llvm::Value *col0 = firstColumn(jp);
           llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
           llvm::Value *panel = panelAt(jp);
-          forRange(b, fn, k64(0), mc, kGemmMR, [&](llvm::Value *irLocal) {
+          forRange(b, k64(0), mc, {.step = kGemmMR, .name = "gemm"}, [&](llvm::Value *irLocal) {
             llvm::Value *ir = b.CreateAdd(ic, irLocal);
             llvm::Value *mr = minimum(b, k64(kGemmMR), b.CreateSub(s.m, ir));
             llvm::Value *a = packA ? b.CreateGEP(f32, packedA, b.CreateMul(irLocal, kc))

@@ -1,4 +1,10 @@
-//===- codegen/JIT.cpp ----------------------------------------------------===//
+//===- codegen/JIT.cpp - LLJIT for the host -------------------------------===//
+//
+// The target machine is the host's (codegen/Target.h: its CPU and features);
+// a module is optimized by optimizeModule at the requested level before ORC
+// compiles it; the compiled functions live as long as the JIT.
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
 
 #include "codegen/Target.h"
@@ -28,7 +34,8 @@ std::unique_ptr<JIT> JIT::create(std::string &error) {
     error = llvm::toString(jit.takeError());
     return nullptr;
   }
-  // Let compiled code call libm (expf, tanhf, ...) from this process.
+  // Let compiled code call libm from this process: llvm.log and llvm.pow
+  // become logf and powf (e^x and tanh are inline arithmetic, no calls).
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess((*jit)->getDataLayout().getGlobalPrefix());
   if (!gen) {
     error = llvm::toString(gen.takeError());

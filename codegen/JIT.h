@@ -1,8 +1,9 @@
 //===- codegen/JIT.h - ORC JIT behind one small class ---------------------===//
 //
-// Optimizes a module with the new pass manager for the host CPU (AVX2/FMA
-// here), hands it to LLJIT and looks up its functions. The ORC API drifts
-// between LLVM releases; it stays in this class and JIT.cpp.
+// Optimizes a module with the new pass manager for the host CPU and its
+// features (codegen/Target.h), hands it to LLJIT and looks up its
+// functions. The ORC API drifts between LLVM releases; it stays in this
+// class and JIT.cpp.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

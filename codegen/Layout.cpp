@@ -18,6 +18,7 @@
 
 #include "codegen/Fusion.h"
 #include "codegen/Gemm.h"
+#include "ir/ConvGeometry.h"
 
 namespace dlc {
 
@@ -25,25 +26,6 @@ int64_t ModelLayout::elements(const Shape &shape) const {
   int64_t n = 1;
   for (const Dim &d : shape) n *= d.isKnown() ? d.value() : capacity;
   return n;
-}
-
-ConvGeometry convGeometry(const Node &n) {
-  const Shape *x = nullptr, *k = nullptr;
-  if (n.kind == OpKind::Conv2D) x = &n.operands[0]->shape(), k = &n.operands[1]->shape();
-  if (n.kind == OpKind::Conv2DBwdData) x = &n.shape(), k = &n.operands[1]->shape();
-  if (n.kind == OpKind::Conv2DBwdFilter) x = &n.operands[0]->shape(), k = &n.shape();
-  assert(x && k && "not a convolution");
-  ConvGeometry g{};
-  g.batched = x->size() == 4;
-  size_t c = x->size() - 3;
-  g.C = (*x)[c].value(), g.H = (*x)[c + 1].value(), g.W = (*x)[c + 2].value();
-  g.O = (*k)[0].value(), g.KH = (*k)[2].value(), g.KW = (*k)[3].value();
-  auto stride = n.attrs.getInts("stride"), pad = n.attrs.getInts("pad");
-  g.strideH = stride.size() == 2 ? stride[0] : 1, g.strideW = stride.size() == 2 ? stride[1] : 1;
-  g.padH = pad.size() == 2 ? pad[0] : 0, g.padW = pad.size() == 2 ? pad[1] : 0;
-  g.OH = (g.H + 2 * g.padH - g.KH) / g.strideH + 1;
-  g.OW = (g.W + 2 * g.padW - g.KW) / g.strideW + 1;
-  return g;
 }
 
 namespace {

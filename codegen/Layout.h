@@ -53,16 +53,6 @@ struct ModelLayout {
   int64_t elements(const Shape &shape) const;
 };
 
-/// The static geometry of a conv2d (or of its backward ops): image [C, H, W],
-/// filter [O, C, KH, KW], output [O, OH, OW], per image of the batch.
-struct ConvGeometry {
-  int64_t C, H, W, O, KH, KW, strideH, strideW, padH, padW, OH, OW;
-  bool batched; ///< the image has a leading batch dimension
-  int64_t taps() const { return C * KH * KW; }     ///< rows of the im2col matrix
-  int64_t pixels() const { return OH * OW; }       ///< its columns
-};
-ConvGeometry convGeometry(const Node &conv);
-
 /// Lays out the arena: a place of its own for every input, label, param,
 /// optimizer state and result; temporaries share memory where their live
 /// ranges (in kernel order, per entry point) do not overlap; values that

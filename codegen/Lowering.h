@@ -1,10 +1,13 @@
 //===- codegen/Lowering.h - From graph IR to LLVM IR loops ----------------===//
 //
-// The first, straightforward lowering: every IR value has a buffer in the
-// model's arena (codegen/Layout.h), every op becomes a loop nest over its
-// result. Extents are compile-time constants except the batch n, a run-time
-// argument. Labels hold class indices as floats. Fusion, packing and
-// threading come later behind the same entry points.
+// Lowers a batched graph to an LLVM module: every value has a buffer in the
+// model's arena (codegen/Layout.h) unless fusion (codegen/Fusion.h) computes
+// it inline or in a matmul's epilogue; each kernel of the plan becomes a loop
+// nest, matrix products and convolutions the packed GEMM (codegen/Gemm.h),
+// large ones outlined for the thread pool. Extents are compile-time
+// constants except the batch n, a run-time argument; labels hold class
+// indices as floats. The implementation is the folder codegen/lower/ (see
+// codegen/lower/KernelEmitter.h for which file lowers what).
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -27,10 +30,11 @@ namespace dlc {
 ///   void PREFIX_loss_and_grad(float *arena, int64_t n);   loss and every gradient
 ///   void PREFIX_train_step(float *arena, int64_t n, const float *hyper);
 ///
-/// (the last two only when there is a loss). Every value lives in the arena
-/// at its `layout` offset; n is the batch, 1 <= n <= layout.capacity; hyper
-/// holds the HyperIndex values. Null, with diagnostics, on an op this
-/// lowering does not handle.
+/// (the last two only when there is a loss). Every value with a buffer lives
+/// in the arena at its `layout` offset; n is the batch, 1 <= n <=
+/// layout.capacity; hyper holds the HyperIndex values. Null, with diagnostics, when a value has no
+/// buffer or an op no lowering (a compiler bug: tests/unit/OpTableTest.cpp
+/// compiles every op table row).
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                                          llvm::LLVMContext &ctx, DiagnosticEngine &diags);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "ir/ScalarOps.h"
 #include "ir/ShapeRules.h"
 
 namespace dlc {
@@ -14,22 +15,16 @@ Node *IRBuilder::op(OpKind kind, std::vector<Node *> operands, const SourceLoc &
     if (!o) return nullptr;
     types.push_back(o->type);
   }
-  // Fold arithmetic on scalar constants so `-1`, `1/2` and `2 * c` stay constants.
-  if (opInfo(kind).is(Elementwise) && !opInfo(kind).is(NoGrad)) {
+  // Fold arithmetic on scalar constants so `-1`, `1/2` and `2 * c` stay
+  // constants (the simplify pass folds the other elementwise ops).
+  bool arithmetic = kind == OpKind::Neg || kind == OpKind::Add || kind == OpKind::Sub || kind == OpKind::Mul ||
+                    kind == OpKind::Div || kind == OpKind::Pow;
+  if (arithmetic) {
     std::vector<double> v;
     for (Node *o : operands)
       if (auto c = constantValue(o)) v.push_back(*c);
     if (v.size() == operands.size()) {
-      double r = NAN;
-      switch (kind) {
-      case OpKind::Neg: r = -v[0]; break;
-      case OpKind::Add: r = v[0] + v[1]; break;
-      case OpKind::Sub: r = v[0] - v[1]; break;
-      case OpKind::Mul: r = v[0] * v[1]; break;
-      case OpKind::Div: r = v[0] / v[1]; break;
-      case OpKind::Pow: r = std::pow(v[0], attrs.getFloat("exponent")); break;
-      default: break;
-      }
+      double r = evalElementwise(kind, v, attrs);
       if (std::isfinite(r)) return scalar(r, loc);
     }
   }

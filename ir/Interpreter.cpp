@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "ir/ConvGeometry.h"
+#include "ir/ScalarOps.h"
+
 namespace dlc {
 
 Tensor::Tensor(std::vector<int64_t> s, double fill) : shape(std::move(s)) {
@@ -43,35 +46,6 @@ int64_t broadcastOffset(const Tensor &t, const std::vector<int64_t> &st, const s
   return off;
 }
 
-double unary(OpKind k, double x, const Attrs &a) {
-  switch (k) {
-  case OpKind::Neg: return -x;
-  case OpKind::Exp: return std::exp(x);
-  case OpKind::Log: return std::log(x);
-  case OpKind::Sqrt: return std::sqrt(x);
-  case OpKind::Abs: return std::fabs(x);
-  case OpKind::Sign: return double((x > 0) - (x < 0));
-  case OpKind::Tanh: return std::tanh(x);
-  case OpKind::Sigmoid: return 1 / (1 + std::exp(-x));
-  case OpKind::Relu: return x > 0 ? x : 0;
-  case OpKind::Pow: return std::pow(x, a.getFloat("exponent"));
-  default: throw std::logic_error("not unary");
-  }
-}
-
-double binary(OpKind k, double x, double y) {
-  switch (k) {
-  case OpKind::Add: return x + y;
-  case OpKind::Sub: return x - y;
-  case OpKind::Mul: return x * y;
-  case OpKind::Div: return x / y;
-  case OpKind::Max: return x > y ? x : y;
-  case OpKind::Gt: return x > y ? 1 : 0;
-  case OpKind::Eq: return x == y ? 1 : 0;
-  default: throw std::logic_error("not binary");
-  }
-}
-
 Tensor matmul(const Tensor &a, const Tensor &b, bool ta, bool tb, const std::vector<int64_t> &outShape) {
   // View both as matrices: a vector on the left is a row, on the right a column.
   int64_t ar = a.shape.size() == 2 ? a.shape[0] : 1, ac = a.shape.size() == 2 ? a.shape[1] : a.shape[0];
@@ -89,38 +63,152 @@ Tensor matmul(const Tensor &a, const Tensor &b, bool ta, bool tb, const std::vec
   return out;
 }
 
-struct ConvGeometry {
-  int64_t batch, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw;
-};
-
-ConvGeometry geometry(const std::vector<int64_t> &x, const std::vector<int64_t> &k, const Attrs &a) {
-  ConvGeometry g{};
-  size_t c = x.size() - 3;
-  g.batch = c ? x[0] : 1;
-  g.C = x[c], g.H = x[c + 1], g.W = x[c + 2];
-  g.O = k[0], g.KH = k[2], g.KW = k[3];
-  auto stride = a.getInts("stride"), pad = a.getInts("pad");
-  g.sh = stride.size() == 2 ? stride[0] : 1, g.sw = stride.size() == 2 ? stride[1] : 1;
-  g.ph = pad.size() == 2 ? pad[0] : 0, g.pw = pad.size() == 2 ? pad[1] : 0;
-  g.OH = (g.H + 2 * g.ph - g.KH) / g.sh + 1, g.OW = (g.W + 2 * g.pw - g.KW) / g.sw + 1;
-  return g;
-}
-
 /// Visits every (image element, filter element, output element) triple of a
 /// convolution: f(xOffset, kOffset, yOffset).
 template <typename F> void forEachConvTap(const ConvGeometry &g, F f) {
-  for (int64_t b = 0; b < g.batch; ++b)
+  for (int64_t b = 0; b < g.images; ++b)
     for (int64_t o = 0; o < g.O; ++o)
       for (int64_t oy = 0; oy < g.OH; ++oy)
         for (int64_t ox = 0; ox < g.OW; ++ox)
           for (int64_t c = 0; c < g.C; ++c)
             for (int64_t ky = 0; ky < g.KH; ++ky)
               for (int64_t kx = 0; kx < g.KW; ++kx) {
-                int64_t iy = oy * g.sh - g.ph + ky, ix = ox * g.sw - g.pw + kx;
+                int64_t iy = oy * g.strideH - g.padH + ky, ix = ox * g.strideW - g.padW + kx;
                 if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
                 f(((b * g.C + c) * g.H + iy) * g.W + ix, ((o * g.C + c) * g.KH + ky) * g.KW + kx,
                   ((b * g.O + o) * g.OH + oy) * g.OW + ox);
               }
+}
+
+// The rules, one per op family. Each computes the result of one node from its
+// operands' values and the result's concrete shape.
+
+Tensor unaryMap(const Node &n, const Tensor &x, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = evalUnary(n.kind, x[i], n.attrs);
+  return out;
+}
+
+/// out[idx] = op(x, y) at the broadcast positions of idx (dims aligned right).
+Tensor binaryMap(const Node &n, const Tensor &x, const Tensor &y, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  auto sx = stridesOf(x.shape), sy = stridesOf(y.shape);
+  size_t i = 0;
+  forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
+    out[i++] = evalBinary(n.kind, x[size_t(broadcastOffset(x, sx, idx))], y[size_t(broadcastOffset(y, sy, idx))]);
+  });
+  return out;
+}
+
+Tensor transpose(const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  auto perm = a.has("perm") ? a.getInts("perm") : std::vector<int64_t>{1, 0};
+  auto sx = stridesOf(x.shape);
+  size_t i = 0;
+  forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
+    int64_t off = 0;
+    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * sx[size_t(perm[d])];
+    out[i++] = x[size_t(off)];
+  });
+  return out;
+}
+
+Tensor reshape(const Tensor &x, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  out.data = x.data;
+  return out;
+}
+
+/// Operand dim d goes to result dim dims[d]; extents of 1 stretch.
+Tensor broadcast(const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  auto dims = a.getInts("dims");
+  auto sx = stridesOf(x.shape);
+  size_t i = 0;
+  forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
+    int64_t off = 0;
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (x.shape[d] != 1) off += idx[size_t(dims[d])] * sx[d];
+    out[i++] = x[size_t(off)];
+  });
+  return out;
+}
+
+Tensor reduce(bool isMax, const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape, isMax ? -INFINITY : 0.0);
+  std::vector<bool> reduced(x.shape.size(), false);
+  for (int64_t ax : a.getInts("axes")) reduced[size_t(ax)] = true;
+  auto so = stridesOf(shape);
+  size_t i = 0;
+  forEachIndex(x.shape, [&](const std::vector<int64_t> &idx) {
+    int64_t off = 0;
+    for (size_t d = 0, o = 0; d < idx.size(); ++d)
+      if (!reduced[d]) off += idx[d] * so[o++];
+    double v = x[i++];
+    double &r = out[size_t(off)];
+    r = isMax ? std::max(r, v) : r + v;
+  });
+  return out;
+}
+
+/// softmax (or log_softmax) along `axis`, shifted by the maximum for range.
+Tensor softmax(bool isLog, const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  int64_t axis = a.getInt("axis", int64_t(shape.size()) - 1);
+  auto st = stridesOf(shape);
+  int64_t len = shape[size_t(axis)], stride = st[size_t(axis)];
+  std::vector<int64_t> outer = shape;
+  outer[size_t(axis)] = 1;
+  forEachIndex(outer, [&](const std::vector<int64_t> &idx) {
+    int64_t base = 0;
+    for (size_t d = 0; d < idx.size(); ++d) base += idx[d] * st[d];
+    auto at = [&](int64_t j) { return size_t(base + j * stride); };
+    double m = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < len; ++j) m = std::max(m, x[at(j)]);
+    for (int64_t j = 0; j < len; ++j) sum += std::exp(x[at(j)] - m);
+    for (int64_t j = 0; j < len; ++j) out[at(j)] = isLog ? x[at(j)] - m - std::log(sum) : std::exp(x[at(j)] - m) / sum;
+  });
+  return out;
+}
+
+/// Class indices to one-hot rows; an index outside 0..classes-1 is an error.
+Tensor oneHot(const Tensor &y, const Attrs &a, const std::vector<int64_t> &shape, std::string &error) {
+  int64_t classes = a.getInt("classes");
+  Tensor out(shape);
+  for (size_t i = 0; i < y.size(); ++i) {
+    int64_t c = int64_t(y[i]);
+    if (c < 0 || c >= classes) {
+      error = fmt::format("class label {} is outside 0..{}", c, classes - 1);
+      return out;
+    }
+    out[i * size_t(classes) + size_t(c)] = 1;
+  }
+  return out;
+}
+
+// The convolution family, each a sum over the same taps:
+//   conv2d:            y[yi]  += x[xi] k[ki]
+//   conv2d_bwd_data:   dx[xi] += g[yi] k[ki]
+//   conv2d_bwd_filter: dk[ki] += x[xi] g[yi]
+Tensor conv2d(const Tensor &x, const Tensor &k, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  forEachConvTap(convGeometry(x.shape, k.shape, a),
+                 [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(yi)] += x[size_t(xi)] * k[size_t(ki)]; });
+  return out;
+}
+
+Tensor conv2dBwdData(const Tensor &g, const Tensor &k, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  forEachConvTap(convGeometry(shape, k.shape, a),
+                 [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(xi)] += g[size_t(yi)] * k[size_t(ki)]; });
+  return out;
+}
+
+Tensor conv2dBwdFilter(const Tensor &x, const Tensor &g, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  forEachConvTap(convGeometry(x.shape, shape, a),
+                 [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(ki)] += x[size_t(xi)] * g[size_t(yi)]; });
+  return out;
 }
 
 } // namespace
@@ -156,16 +244,7 @@ bool Interpreter::run(std::string &error) {
   try {
     for (const auto &n : graph_.nodes()) {
       if (n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param) {
-        auto it = values_.find(n.get());
-        std::vector<int64_t> expected = resolve(n->shape());
-        if (it == values_.end()) {
-          error = fmt::format("no value for {} '{}'", n->info().mnemonic, n->name);
-          return false;
-        }
-        if (it->second.shape != expected) {
-          error = fmt::format("value of '{}' has the wrong shape", n->name);
-          return false;
-        }
+        if (!checkGiven(*n, error)) return false;
         continue;
       }
       values_[n.get()] = evaluate(*n, error);
@@ -178,141 +257,42 @@ bool Interpreter::run(std::string &error) {
   return true;
 }
 
+bool Interpreter::checkGiven(const Node &n, std::string &error) const {
+  auto it = values_.find(&n);
+  if (it == values_.end()) {
+    error = fmt::format("no value for {} '{}'", n.info().mnemonic, n.name);
+    return false;
+  }
+  if (it->second.shape != resolve(n.shape())) {
+    error = fmt::format("value of '{}' has the wrong shape", n.name);
+    return false;
+  }
+  return true;
+}
+
 Tensor Interpreter::evaluate(const Node &n, std::string &error) {
   std::vector<int64_t> shape = resolve(n.shape());
   auto in = [&](size_t i) -> const Tensor & { return values_.at(n.operands[i]); };
   const Attrs &a = n.attrs;
-  const OpInfo &info = n.info();
-  if (n.kind == OpKind::Const) return Tensor(shape, a.getFloat("value"));
-  if (n.kind == OpKind::DimSize) return Tensor({}, double(symbols_.at(a.getString("symbol"))));
-  if (info.is(Elementwise) && info.arity == 1) {
-    Tensor out(shape);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = unary(n.kind, in(0)[i], a);
-    return out;
-  }
-  if (info.is(Elementwise) && info.arity == 2) {
-    Tensor out(shape);
-    const Tensor &x = in(0), &y = in(1);
-    auto sx = stridesOf(x.shape), sy = stridesOf(y.shape);
-    size_t i = 0;
-    forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
-      out[i++] = binary(n.kind, x[size_t(broadcastOffset(x, sx, idx))], y[size_t(broadcastOffset(y, sy, idx))]);
-    });
-    return out;
-  }
+  if (n.info().is(Elementwise)) return n.info().arity == 1 ? unaryMap(n, in(0), shape) : binaryMap(n, in(0), in(1), shape);
   switch (n.kind) {
+  case OpKind::Const: return Tensor(shape, a.getFloat("value"));
+  case OpKind::DimSize: return Tensor({}, double(symbols_.at(a.getString("symbol"))));
   case OpKind::MatMul: return matmul(in(0), in(1), a.getBool("transpose_a"), a.getBool("transpose_b"), shape);
-  case OpKind::Transpose: {
-    Tensor out(shape);
-    const Tensor &x = in(0);
-    auto perm = a.has("perm") ? a.getInts("perm") : std::vector<int64_t>{1, 0};
-    auto sx = stridesOf(x.shape);
-    size_t i = 0;
-    forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
-      int64_t off = 0;
-      for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * sx[size_t(perm[d])];
-      out[i++] = x[size_t(off)];
-    });
-    return out;
-  }
-  case OpKind::Reshape: {
-    Tensor out(shape);
-    out.data = in(0).data;
-    return out;
-  }
-  case OpKind::Broadcast: {
-    Tensor out(shape);
-    const Tensor &x = in(0);
-    auto dims = a.getInts("dims");
-    auto sx = stridesOf(x.shape);
-    size_t i = 0;
-    forEachIndex(shape, [&](const std::vector<int64_t> &idx) {
-      int64_t off = 0;
-      for (size_t d = 0; d < dims.size(); ++d)
-        if (x.shape[d] != 1) off += idx[size_t(dims[d])] * sx[d];
-      out[i++] = x[size_t(off)];
-    });
-    return out;
-  }
+  case OpKind::Transpose: return transpose(in(0), a, shape);
+  case OpKind::Reshape: return reshape(in(0), shape);
+  case OpKind::Broadcast: return broadcast(in(0), a, shape);
   case OpKind::ReduceSum:
-  case OpKind::ReduceMax: {
-    bool isMax = n.kind == OpKind::ReduceMax;
-    Tensor out(shape, isMax ? -INFINITY : 0.0);
-    const Tensor &x = in(0);
-    std::vector<bool> reduced(x.shape.size(), false);
-    for (int64_t ax : a.getInts("axes")) reduced[size_t(ax)] = true;
-    auto so = stridesOf(shape);
-    size_t i = 0;
-    forEachIndex(x.shape, [&](const std::vector<int64_t> &idx) {
-      int64_t off = 0;
-      for (size_t d = 0, o = 0; d < idx.size(); ++d)
-        if (!reduced[d]) off += idx[d] * so[o++];
-      double v = x[i++];
-      double &r = out[size_t(off)];
-      r = isMax ? std::max(r, v) : r + v;
-    });
-    return out;
-  }
+  case OpKind::ReduceMax: return reduce(n.kind == OpKind::ReduceMax, in(0), a, shape);
   case OpKind::Softmax:
-  case OpKind::LogSoftmax: {
-    const Tensor &x = in(0);
-    Tensor out(shape);
-    int64_t axis = a.getInt("axis", int64_t(shape.size()) - 1);
-    int64_t len = shape[size_t(axis)], stride = stridesOf(shape)[size_t(axis)];
-    std::vector<int64_t> outer = shape;
-    outer[size_t(axis)] = 1;
-    auto st = stridesOf(shape);
-    forEachIndex(outer, [&](const std::vector<int64_t> &idx) {
-      int64_t base = 0;
-      for (size_t d = 0; d < idx.size(); ++d) base += idx[d] * st[d];
-      double m = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < len; ++j) m = std::max(m, x[size_t(base + j * stride)]);
-      for (int64_t j = 0; j < len; ++j) sum += std::exp(x[size_t(base + j * stride)] - m);
-      for (int64_t j = 0; j < len; ++j) {
-        double v = x[size_t(base + j * stride)] - m;
-        out[size_t(base + j * stride)] = n.kind == OpKind::Softmax ? std::exp(v) / sum : v - std::log(sum);
-      }
-    });
-    return out;
-  }
-  case OpKind::OneHot: {
-    const Tensor &y = in(0);
-    int64_t classes = a.getInt("classes");
-    Tensor out(shape);
-    for (size_t i = 0; i < y.size(); ++i) {
-      int64_t c = int64_t(y[i]);
-      if (c < 0 || c >= classes) {
-        error = fmt::format("class label {} is outside 0..{}", c, classes - 1);
-        return out;
-      }
-      out[i * size_t(classes) + size_t(c)] = 1;
-    }
-    return out;
-  }
-  case OpKind::Conv2D: {
-    const Tensor &x = in(0), &k = in(1);
-    Tensor out(shape);
-    forEachConvTap(geometry(x.shape, k.shape, a),
-                   [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(yi)] += x[size_t(xi)] * k[size_t(ki)]; });
-    return out;
-  }
-  case OpKind::Conv2DBwdData: {
-    const Tensor &g = in(0), &k = in(1);
-    Tensor out(shape);
-    forEachConvTap(geometry(shape, k.shape, a),
-                   [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(xi)] += g[size_t(yi)] * k[size_t(ki)]; });
-    return out;
-  }
-  case OpKind::Conv2DBwdFilter: {
-    const Tensor &x = in(0), &g = in(1);
-    Tensor out(shape);
-    forEachConvTap(geometry(x.shape, shape, a),
-                   [&](int64_t xi, int64_t ki, int64_t yi) { out[size_t(ki)] += x[size_t(xi)] * g[size_t(yi)]; });
-    return out;
-  }
+  case OpKind::LogSoftmax: return softmax(n.kind == OpKind::LogSoftmax, in(0), a, shape);
+  case OpKind::OneHot: return oneHot(in(0), a, shape, error);
+  case OpKind::Conv2D: return conv2d(in(0), in(1), a, shape);
+  case OpKind::Conv2DBwdData: return conv2dBwdData(in(0), in(1), a, shape);
+  case OpKind::Conv2DBwdFilter: return conv2dBwdFilter(in(0), in(1), a, shape);
   default: break;
   }
-  error = fmt::format("the interpreter has no rule for '{}'", info.mnemonic);
+  error = fmt::format("the interpreter has no rule for '{}'", n.info().mnemonic);
   return {};
 }
 

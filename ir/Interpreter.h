@@ -1,8 +1,11 @@
 //===- ir/Interpreter.h - A plain reference evaluator of the IR -----------===//
 //
-// Evaluates a graph in double precision with straightforward loops. It is the
-// oracle the tests hold every other stage to (gradients, passes, and later
-// the compiled kernels), so it favours obviousness over speed.
+// Evaluates a graph in double precision with straightforward loops, one rule
+// per op family; elementwise ops take their scalar functions from
+// ir/ScalarOps.h. It is the oracle the tests hold every other stage to:
+// gradients against finite differences, the passes, PyTorch's values, and the
+// JIT-compiled kernels of every example and of every op table row. It
+// favours obviousness over speed.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -38,7 +41,8 @@ public:
   void set(const Node *leaf, Tensor value) { values_[leaf] = std::move(value); }
   bool set(const std::string &name, Tensor value);
 
-  /// Evaluates every node in order; on failure returns false and sets `error`.
+  /// Evaluates every node in order; on failure (a missing or misshapen
+  /// input, a class label out of range) returns false and sets `error`.
   bool run(std::string &error);
 
   const Tensor &value(const Node *n) const { return values_.at(n); }
@@ -47,6 +51,9 @@ public:
   std::vector<int64_t> resolve(const Shape &s) const;
 
 private:
+  /// Whether an input, label or param has a value of its shape.
+  bool checkGiven(const Node &n, std::string &error) const;
+  /// The value of a computed node from its operands' values.
   Tensor evaluate(const Node &n, std::string &error);
 
   const Graph &graph_;

@@ -1,6 +1,8 @@
 //===- ir/ShapeRules.cpp - How each op computes its result type -----------===//
 #include "ir/ShapeRules.h"
 
+#include "ir/ConvGeometry.h"
+
 #include <algorithm>
 #include <map>
 
@@ -200,10 +202,9 @@ TypeOrError inferOneHot(OpKind, const std::vector<TensorType> &ops, const Attrs 
 }
 
 std::optional<Dim> convOutDim(const Dim &in, int64_t k, int64_t stride, int64_t pad) {
-  if (in.isSymbolic() || stride < 1 || pad < 0) return std::nullopt;
-  int64_t span = in.value() + 2 * pad - k;
-  if (span < 0) return std::nullopt;
-  return Dim(span / stride + 1);
+  if (in.isSymbolic()) return std::nullopt;
+  if (auto extent = convOutExtent(in.value(), k, stride, pad)) return Dim(*extent);
+  return std::nullopt;
 }
 
 /// A two-element [h, w] attribute such as stride or pad; missing means `dflt`.

@@ -17,6 +17,7 @@
 
 #include "ir/Builder.h"
 #include "ir/GraphUtils.h"
+#include "ir/ScalarOps.h"
 #include "ir/ShapeRules.h"
 #include "passes/DeadCode.h"
 #include "passes/Pass.h"
@@ -37,29 +38,6 @@ bool isIdentityPerm(const std::vector<int64_t> &p) {
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i] != int64_t(i)) return false;
   return true;
-}
-
-double foldElementwise(OpKind k, const std::vector<double> &v, const Attrs &a) {
-  switch (k) {
-  case OpKind::Neg: return -v[0];
-  case OpKind::Exp: return std::exp(v[0]);
-  case OpKind::Log: return std::log(v[0]);
-  case OpKind::Sqrt: return std::sqrt(v[0]);
-  case OpKind::Abs: return std::fabs(v[0]);
-  case OpKind::Sign: return double((v[0] > 0) - (v[0] < 0));
-  case OpKind::Tanh: return std::tanh(v[0]);
-  case OpKind::Sigmoid: return 1 / (1 + std::exp(-v[0]));
-  case OpKind::Relu: return v[0] > 0 ? v[0] : 0;
-  case OpKind::Pow: return std::pow(v[0], a.getFloat("exponent"));
-  case OpKind::Add: return v[0] + v[1];
-  case OpKind::Sub: return v[0] - v[1];
-  case OpKind::Mul: return v[0] * v[1];
-  case OpKind::Div: return v[0] / v[1];
-  case OpKind::Max: return std::max(v[0], v[1]);
-  case OpKind::Gt: return v[0] > v[1];
-  case OpKind::Eq: return v[0] == v[1];
-  default: return NAN;
-  }
 }
 
 /// Rebuilds a graph one node at a time: each node is offered to the rewrite
@@ -159,7 +137,7 @@ bool isElementwise(const Node &n) { return n.info().is(Elementwise); }
 Node *foldElementwiseOp(Simplifier &s, const Node &n, const Ops &ops) {
   auto vals = constantOperands(n, ops);
   if (!vals || !isElementwise(n)) return nullptr;
-  double v = foldElementwise(n.kind, *vals, n.attrs);
+  double v = evalElementwise(n.kind, *vals, n.attrs);
   return std::isfinite(v) ? s.constant(v, n.type, n.loc) : nullptr;
 }
 

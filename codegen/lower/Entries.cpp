@@ -1,0 +1,61 @@
+//===- codegen/lower/Entries.cpp - A model's entry points -----------------===//
+//
+// lowerModel (codegen/Lowering.h): forward from the outputs' kernels,
+// loss_and_grad from the loss's and gradients', and train_step as a call of
+// loss_and_grad followed by the optimizer update of every param (one copy of
+// the gradient kernels keeps compile time down).
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+
+#include <unordered_set>
+
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "codegen/lower/KernelEmitter.h"
+#include "ir/Printer.h"
+
+namespace dlc {
+
+std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
+                                         llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
+  auto m = std::make_unique<llvm::Module>(g.name, ctx);
+  std::vector<std::string> printed = printedNames(g);
+  std::unordered_map<const Node *, std::string> nameOf;
+  for (size_t i = 0; i < g.size(); ++i) nameOf[g.nodes()[i].get()] = printed[i].substr(1);
+  auto namesOf = [&](const std::vector<const Node *> &nodes) {
+    std::vector<std::string> out;
+    for (const Node *n : nodes) out.push_back(nameOf.at(n));
+    return out;
+  };
+  auto [outputs, training] = entryRoots(g);
+  auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots) {
+    KernelEmitter e(*m, layout, diags);
+    e.begin(prefix + suffix, false);
+    std::vector<const Node *> nodes = entryNodes(g, roots);
+    KernelPlan plan = planKernels(nodes, std::unordered_set<const Node *>(roots.begin(), roots.end()));
+    if (!e.emit(nodes, namesOf(nodes), plan)) return false;
+    e.finish();
+    return true;
+  };
+  if (!emitEntry("_forward", outputs)) return nullptr;
+  if (g.result(Role::Loss)) {
+    if (!emitEntry("_loss_and_grad", training)) return nullptr;
+    KernelEmitter e(*m, layout, diags);
+    e.begin(prefix + "_train_step", true);
+    e.callEntry(m->getFunction(prefix + "_loss_and_grad"));
+    for (const auto &r : g.results)
+      if (r.role == Role::Grad && r.of->kind == OpKind::Param) e.update(r.of, r.node);
+    e.finish();
+  }
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  if (llvm::verifyModule(*m, &os)) {
+    diags.error({}, "codegen produced invalid LLVM IR (a compiler bug): {}", os.str());
+    return nullptr;
+  }
+  return m;
+}
+
+} // namespace dlc

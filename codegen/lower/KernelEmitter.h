@@ -1,0 +1,139 @@
+//===- codegen/lower/KernelEmitter.h - One entry function's loop nests ----===//
+//
+// A KernelEmitter writes one entry point (forward, loss_and_grad or
+// train_step) of a model: every kernel of its plan (codegen/Fusion.h) as a
+// loop nest over the arena. The class is one idea, the state of emitting a
+// function (its buffers, extents and alias scopes); its methods are spread
+// over the folder by what they lower:
+//
+//   KernelEmitter.cpp    buffers, loads and stores, alias scopes, elementwise
+//                        and layout kernels, the dispatch on the op
+//   Reductions.cpp       reduce_sum, reduce_max, softmax, log_softmax
+//   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
+//   Convolutions.cpp     conv2d and its two backward ops through im2col
+//   OptimizerUpdate.cpp  the fused SGD and Adam updates of train_step
+//   Outlining.cpp        a loop body outlined for the thread pool
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include "codegen/Fusion.h"
+#include "codegen/Layout.h"
+#include "codegen/lower/ScalarMath.h"
+#include "ir/ConvGeometry.h"
+#include "ir/Diagnostics.h"
+
+namespace dlc {
+
+class KernelEmitter {
+public:
+  using Index = std::vector<llvm::Value *>;
+  using Dims = std::vector<llvm::Value *>; ///< extents as i64 values (constants, or the batch n)
+  /// A loop body over rows [lo, hi) on thread `tid`'s workspace.
+  using RowsBody = std::function<void(llvm::Value *lo, llvm::Value *hi, llvm::Value *tid)>;
+
+  KernelEmitter(llvm::Module &m, const ModelLayout &layout, DiagnosticEngine &diags);
+
+  /// Starts `void name(float *arena, int64_t n [, const float *hyper])`.
+  llvm::Function *begin(const std::string &name, bool withHyper);
+  /// Emits the kernels of `plan` over `nodes` (the entry's ops in order,
+  /// `names` their printed names); false with a diagnostic on an op that
+  /// has no lowering or no buffer.
+  bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names, const KernelPlan &plan);
+  /// The fused optimizer update of one param from its gradient (train_step).
+  void update(const Node *param, const Node *grad);
+  /// Calls another entry point on the same arena and batch.
+  void callEntry(llvm::Function *entry);
+  void finish() { b_.CreateRetVoid(); }
+
+private:
+  // KernelEmitter.cpp: the function's values and memory.
+  bool bind();
+  Dims resolve(const Shape &s);
+  Dims stridesOf(const Dims &shape);
+  llvm::Value *product(const Dims &d);
+  llvm::Value *c(int64_t v) { return b_.getInt64(v); }
+  llvm::Value *cf(double v) { return math_.constant(v); }
+  void loops(const Dims &bounds, const std::function<void(const Index &)> &body);
+  void range(llvm::Value *begin, llvm::Value *end, const std::function<void(llvm::Value *)> &body);
+  llvm::Value *offset(const Index &idx, const Dims &strides);
+  llvm::Value *load(const Node *n, llvm::Value *off);
+  llvm::Value *inlineValue(const Node *n, const Index &idx);
+  llvm::Value *valueAt(const Node *n, const Index &idx, const Dims &strides);
+  void store(const Node *n, llvm::Value *off, llvm::Value *v);
+  void assignAliasScopes();
+  llvm::Instruction *tagged(llvm::Instruction *access, const Node *n);
+  Dims broadcastStrides(const Node *x, const Dims &out);
+  llvm::Value *workspace(llvm::Value *tid = nullptr, int64_t offset = 0);
+  int64_t staticExtent(llvm::Value *v) const;
+
+  // KernelEmitter.cpp: the dispatch, elementwise and layout kernels.
+  bool lower(const Node &n);
+  void elementwise(const Node &n, const std::vector<Dims> &operandStrides,
+                   const std::function<llvm::Value *(const std::vector<llvm::Value *> &)> &f);
+  void lowerFill(const Node &n);
+  void lowerReshape(const Node &n);
+  void lowerTranspose(const Node &n);
+  void lowerBroadcast(const Node &n);
+  void lowerOneHot(const Node &n);
+
+  // Reductions.cpp
+  void lowerReduce(const Node &n);
+  void lowerSoftmax(const Node &n);
+
+  // Products.cpp
+  struct MatMulShape;
+  MatMulShape matmulShape(const Node &n);
+  const Node *matmulTarget(const Node &n);
+  llvm::Value *applyEpilogue(const Node &n, llvm::Value *v, const Index &outIdx);
+  void lowerMatMul(const Node &n);
+  void lowerMatMulGemm(const Node &n);
+  void lowerMatMulLoops(const Node &n);
+
+  // Convolutions.cpp
+  struct ConvImage;
+  using Im2colRow = std::function<void(llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo, llvm::Value *hi)>;
+  void lowerConv(const Node &n);
+  void forEachIm2colRow(const ConvGeometry &g, llvm::Value *cols, llvm::Value *xImage, const Im2colRow &f);
+  void im2col(const ConvGeometry &g, llvm::Value *cols, llvm::Value *xImage);
+  void convChunks(const Node &n, const ConvGeometry &g, llvm::Value *lo, llvm::Value *hi, llvm::Value *tid);
+  void convForwardImage(const ConvGeometry &g, const ConvImage &im);
+  void convBwdDataImage(const ConvGeometry &g, const ConvImage &im);
+  void convBwdFilterImage(const ConvGeometry &g, const ConvImage &im);
+  void zeroFilterPartials(const ConvGeometry &g);
+  void sumFilterPartials(const Node &n, const ConvGeometry &g);
+
+  // OptimizerUpdate.cpp
+  void updateSGD(const Node *param, const Node *grad);
+  void updateAdam(const Node *param, const Node *grad);
+
+  // Outlining.cpp
+  void parallelRows(llvm::Value *total, const RowsBody &body, int64_t grain);
+
+  llvm::Module &m_;
+  llvm::LLVMContext &ctx_;
+  llvm::IRBuilder<> b_;
+  ScalarMath math_;
+  const ModelLayout &layout_;
+  DiagnosticEngine &diags_;
+  llvm::Function *fn_ = nullptr;
+  llvm::Value *batch_ = nullptr;
+  const KernelPlan *plan_ = nullptr;
+  llvm::Type *f32_, *i64_, *ptr_;
+  std::unordered_map<const Node *, llvm::Value *> buffers_;
+  std::unordered_map<const Node *, Dims> shapes_;
+  std::unordered_map<const Node *, std::pair<llvm::MDNode *, llvm::MDNode *>> scopeOf_; ///< alias.scope, noalias
+  const std::vector<const Node *> *nodes_ = nullptr;
+  const std::vector<std::string> *names_ = nullptr;
+  int rowFunctions_ = 0;
+};
+
+} // namespace dlc

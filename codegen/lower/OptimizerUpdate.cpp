@@ -1,0 +1,60 @@
+//===- codegen/lower/OptimizerUpdate.cpp - train_step's fused updates -----===//
+//
+// After loss_and_grad, train_step updates every param in one loop over its
+// elements, reading the hyperparameters at run time from `hyper`
+// (HyperIndex, codegen/Layout.h) so that a host can schedule them:
+//
+//   SGD:  z = g + beta z;  p -= lr (nesterov ? g + beta z : z)
+//   Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//         p -= lr (c1 m / (sqrt(c2 v) + eps) + wd p)
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/lower/KernelEmitter.h"
+
+namespace dlc {
+
+void KernelEmitter::update(const Node *param, const Node *grad) {
+  if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
+  else updateAdam(param, grad);
+}
+
+void KernelEmitter::updateSGD(const Node *param, const Node *grad) {
+  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, fn_->getArg(2), c(i))); };
+  auto at = [&](int64_t off) { return b_.CreateGEP(f32_, fn_->getArg(0), c(off)); };
+  llvm::Value *p = at(layout_.slots.at(param).first), *g = at(layout_.slots.at(grad).first);
+  llvm::Value *z = at(layout_.state.at(param)[0]);
+  llvm::Value *lr = h(kLearningRate), *beta = h(kMomentum), *nesterov = b_.CreateFCmpONE(h(kNesterov), cf(0));
+  loops({c(layout_.slots.at(param).second)}, [&](const Index &i) {
+    auto ld = [&](llvm::Value *base) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, base, i[0])); };
+    llvm::Value *gi = ld(g);
+    llvm::Value *zi = b_.CreateFAdd(gi, b_.CreateFMul(beta, ld(z)));
+    b_.CreateStore(zi, b_.CreateGEP(f32_, z, i[0]));
+    llvm::Value *dir = b_.CreateSelect(nesterov, b_.CreateFAdd(gi, b_.CreateFMul(beta, zi)), zi);
+    b_.CreateStore(b_.CreateFSub(ld(p), b_.CreateFMul(lr, dir)), b_.CreateGEP(f32_, p, i[0]));
+  });
+}
+
+void KernelEmitter::updateAdam(const Node *param, const Node *grad) {
+  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, fn_->getArg(2), c(i))); };
+  auto at = [&](int64_t off) { return b_.CreateGEP(f32_, fn_->getArg(0), c(off)); };
+  llvm::Value *p = at(layout_.slots.at(param).first), *g = at(layout_.slots.at(grad).first);
+  const auto &state = layout_.state.at(param);
+  llvm::Value *lr = h(kLearningRate);
+  llvm::Value *b1 = h(kBeta1), *b2 = h(kBeta2), *eps = h(kEpsilon), *c1 = h(kCorrection1), *c2 = h(kCorrection2),
+              *wd = h(kWeightDecay);
+  llvm::Value *mBuf = at(state[0]), *vBuf = at(state[1]);
+  loops({c(layout_.slots.at(param).second)}, [&](const Index &i) {
+    auto ptr = [&](llvm::Value *base) { return b_.CreateGEP(f32_, base, i[0]); };
+    llvm::Value *gi = b_.CreateLoad(f32_, ptr(g)), *pi = b_.CreateLoad(f32_, ptr(p));
+    llvm::Value *mi = b_.CreateFAdd(b_.CreateFMul(b1, b_.CreateLoad(f32_, ptr(mBuf))), b_.CreateFMul(b_.CreateFSub(cf(1), b1), gi));
+    llvm::Value *vi = b_.CreateFAdd(b_.CreateFMul(b2, b_.CreateLoad(f32_, ptr(vBuf))),
+                                    b_.CreateFMul(b_.CreateFSub(cf(1), b2), b_.CreateFMul(gi, gi)));
+    b_.CreateStore(mi, ptr(mBuf));
+    b_.CreateStore(vi, ptr(vBuf));
+    llvm::Value *denom = b_.CreateFAdd(math_.intrinsic(llvm::Intrinsic::sqrt, b_.CreateFMul(c2, vi)), eps);
+    llvm::Value *step = b_.CreateFAdd(b_.CreateFDiv(b_.CreateFMul(c1, mi), denom), b_.CreateFMul(wd, pi));
+    b_.CreateStore(b_.CreateFSub(pi, b_.CreateFMul(lr, step)), ptr(p));
+  });
+}
+
+} // namespace dlc

@@ -1,0 +1,165 @@
+//===- codegen/lower/Products.cpp - Matrix products and their epilogues ---===//
+//
+// y = op(a) op(b). Products worth it go to the packed GEMM (codegen/Gemm.h),
+// with the epilogue applied to each finished tile while it is in cache.
+// Small ones (and matrix-vector products) stay plain loop nests, in one of
+// two orders chosen by where the operands are contiguous:
+//  - dot order (i, j, then p innermost) when both run contiguously along p;
+//  - row order (i, p, then j innermost) when op(b)'s rows are contiguous:
+//    out[i, :] += a[i, p] b[p, :].
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Gemm.h"
+#include "codegen/lower/KernelEmitter.h"
+
+namespace dlc {
+
+/// Both operands viewed as matrices (a vector is a row on the left, a column
+/// on the right), with the extents of the function being emitted.
+struct KernelEmitter::MatMulShape {
+  const Node *a, *b;
+  bool ta, tb;                    ///< op(x) = x^T
+  llvm::Value *ar, *ac, *br, *bc; ///< rows and columns as stored
+  llvm::Value *m, *k, *n;         ///< op(a) is m x k, op(b) is k x n
+};
+
+KernelEmitter::MatMulShape KernelEmitter::matmulShape(const Node &n) {
+  MatMulShape s{};
+  s.a = n.operands[0], s.b = n.operands[1];
+  s.ta = n.attrs.getBool("transpose_a"), s.tb = n.attrs.getBool("transpose_b");
+  const auto &as = shapes_.at(s.a), &bs = shapes_.at(s.b);
+  s.ar = as.size() == 2 ? as[0] : c(1), s.ac = as.size() == 2 ? as[1] : as[0];
+  s.br = bs[0], s.bc = bs.size() == 2 ? bs[1] : c(1);
+  s.m = s.ta ? s.ac : s.ar, s.k = s.ta ? s.ar : s.ac, s.n = s.tb ? s.br : s.bc;
+  return s;
+}
+
+namespace {
+
+/// The result index of element (i, j) of the product's matrix view.
+KernelEmitter::Index outIndex(const Node &n, llvm::Value *i, llvm::Value *j) {
+  if (n.type.rank() == 2) return {i, j};
+  if (n.type.rank() == 1) return {n.operands[0]->type.rank() == 2 ? i : j};
+  return {};
+}
+
+/// Dot products up to this depth are unrolled in the loop-nest matmul.
+constexpr int64_t kUnrolledDepth = 8;
+
+} // namespace
+
+/// Where the matmul's result goes: its epilogue's last op, else itself.
+const Node *KernelEmitter::matmulTarget(const Node &n) {
+  auto it = plan_->epilogues.find(&n);
+  return it == plan_->epilogues.end() ? &n : it->second.back();
+}
+
+/// Applies the epilogue (bias, activation, a mask) to an accumulated element.
+llvm::Value *KernelEmitter::applyEpilogue(const Node &n, llvm::Value *v, const Index &outIdx) {
+  auto it = plan_->epilogues.find(&n);
+  if (it == plan_->epilogues.end()) return v;
+  const Node *prev = &n;
+  for (const Node *e : it->second) {
+    std::vector<llvm::Value *> vals;
+    for (const Node *o : e->operands)
+      vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shapes_.at(&n))));
+    v = math_.elementwise(e->kind, vals, e->attrs);
+    prev = e;
+  }
+  return v;
+}
+
+void KernelEmitter::lowerMatMul(const Node &n) {
+  MatMulShape s = matmulShape(n);
+  int64_t flops = staticExtent(s.m) * staticExtent(s.n) * staticExtent(s.k);
+  if (staticExtent(s.n) >= kGemmNR / 2 && flops >= kGemmMinFlops) lowerMatMulGemm(n);
+  else lowerMatMulLoops(n);
+}
+
+void KernelEmitter::lowerMatMulGemm(const Node &n) {
+  const Node *target = matmulTarget(n);
+  // Rows [lo, hi) of the product, on packing workspace `tid`.
+  auto rows = [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) {
+    MatMulShape s = matmulShape(n); // this function's extents (an outlined one has its own)
+    StridedMatrix A = s.ta ? StridedMatrix{buffers_.at(s.a), c(1), s.ac} : StridedMatrix{buffers_.at(s.a), s.ac, c(1)};
+    A.base = b_.CreateGEP(f32_, A.base, b_.CreateMul(lo, A.rowStride));
+    GemmSpec spec{b_.CreateSub(hi, lo), s.n, s.k, A, {}, nullptr, s.n};
+    spec.b = s.tb ? StridedMatrix{buffers_.at(s.b), c(1), s.bc} : StridedMatrix{buffers_.at(s.b), s.bc, c(1)};
+    spec.c = b_.CreateGEP(f32_, buffers_.at(target), b_.CreateMul(lo, s.n));
+    spec.workspace = workspace(tid);
+    TileCallback epilogue;
+    if (target != &n)
+      epilogue = [&](llvm::Value *row0, llvm::Value *rowCount, llvm::Value *col0, llvm::Value *cols) {
+        loops({rowCount, cols}, [&](const Index &ij) {
+          llvm::Value *i = b_.CreateAdd(lo, b_.CreateAdd(row0, ij[0])), *j = b_.CreateAdd(col0, ij[1]);
+          llvm::Value *off = b_.CreateAdd(b_.CreateMul(i, s.n), j);
+          store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i, j)));
+        });
+      };
+    emitGemm(b_, fn_, spec, epilogue);
+  };
+  // Large products are split by rows over the thread pool; every thread
+  // packs op(B) into its own workspace.
+  MatMulShape s = matmulShape(n);
+  int64_t flops = staticExtent(s.m) * staticExtent(s.n) * staticExtent(s.k);
+  if (staticExtent(s.m) >= kGemmParallelRows && flops >= kGemmParallelFlops) parallelRows(s.m, rows, kGemmMR);
+  else rows(c(0), s.m, nullptr);
+}
+
+void KernelEmitter::lowerMatMulLoops(const Node &n) {
+  MatMulShape s = matmulShape(n);
+  const Node *a = s.a, *bm = s.b, *target = matmulTarget(n);
+  llvm::Value *m = s.m, *k = s.k, *nn = s.n;
+  // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
+  Dims aSt = s.ta ? Dims{c(1), c(0), s.ac} : Dims{s.ac, c(0), c(1)};
+  Dims bSt = s.tb ? Dims{c(0), s.bc, c(1)} : Dims{c(0), c(1), s.bc};
+  bool dotOrder = (!s.ta && (s.tb || shapes_.at(bm).size() == 1)) || s.tb;
+  auto *shortDepth = llvm::dyn_cast<llvm::ConstantInt>(k);
+  if (dotOrder && shortDepth && shortDepth->getSExtValue() <= kUnrolledDepth) {
+    // A short dot product, unrolled: the j loop's body is straight-line
+    // code (epilogue included), which the vectorizer takes across j.
+    loops({m, nn}, [&](const Index &ij) {
+      llvm::Value *v = nullptr;
+      for (int64_t p = 0; p < shortDepth->getSExtValue(); ++p) {
+        Index ijp{ij[0], ij[1], c(p)};
+        llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
+        v = v ? b_.CreateFAdd(v, prod) : prod;
+      }
+      store(target, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), applyEpilogue(n, v, outIndex(n, ij[0], ij[1])));
+    });
+    return;
+  }
+  if (dotOrder) {
+    llvm::Value *acc = b_.CreateAlloca(f32_);
+    loops({m, nn}, [&](const Index &ij) {
+      b_.CreateStore(cf(0), acc);
+      loops({k}, [&](const Index &p) {
+        Index ijp{ij[0], ij[1], p[0]};
+        llvm::Value *prod = b_.CreateFMul(load(a, offset(ijp, aSt)), load(bm, offset(ijp, bSt)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), prod), acc);
+      });
+      llvm::Value *v = applyEpilogue(n, b_.CreateLoad(f32_, acc), outIndex(n, ij[0], ij[1]));
+      store(target, b_.CreateAdd(b_.CreateMul(ij[0], nn), ij[1]), v);
+    });
+    return;
+  }
+  loops({m}, [&](const Index &i) {
+    llvm::Value *row = b_.CreateMul(i[0], nn);
+    loops({nn}, [&](const Index &j) { store(target, b_.CreateAdd(row, j[0]), cf(0)); });
+    loops({k}, [&](const Index &p) {
+      llvm::Value *aip = load(a, offset({i[0], c(0), p[0]}, aSt));
+      loops({nn}, [&](const Index &j) {
+        llvm::Value *off = b_.CreateAdd(row, j[0]);
+        llvm::Value *bpj = load(bm, offset({c(0), j[0], p[0]}, bSt));
+        store(target, off, b_.CreateFAdd(load(target, off), b_.CreateFMul(aip, bpj)));
+      });
+    });
+    if (target != &n)
+      loops({nn}, [&](const Index &j) {
+        llvm::Value *off = b_.CreateAdd(row, j[0]);
+        store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i[0], j[0])));
+      });
+  });
+}
+
+} // namespace dlc

@@ -1,0 +1,84 @@
+//===- codegen/lower/Reductions.cpp - Sums, maxima and softmax ------------===//
+#include "codegen/lower/KernelEmitter.h"
+
+#include <cmath>
+
+namespace dlc {
+
+void KernelEmitter::lowerReduce(const Node &n) {
+  const Node *x = n.operands[0];
+  const auto &xs = shapes_.at(x);
+  std::vector<bool> reduced(xs.size(), false);
+  for (int64_t ax : n.attrs.getInts("axes")) reduced[size_t(ax)] = true;
+  Dims outer, inner, outerSt, innerSt;
+  auto st = stridesOf(xs);
+  for (size_t d = 0; d < xs.size(); ++d) {
+    (reduced[d] ? inner : outer).push_back(xs[d]);
+    (reduced[d] ? innerSt : outerSt).push_back(st[d]);
+  }
+  bool isMax = n.kind == OpKind::ReduceMax;
+  auto combine = [&](llvm::Value *cur, llvm::Value *v) {
+    return isMax ? b_.CreateSelect(b_.CreateFCmpOGT(v, cur), v, cur) : b_.CreateFAdd(cur, v);
+  };
+  auto ost = stridesOf(shapes_.at(&n));
+  if (!reduced.back()) {
+    // The last axis is kept (a bias gradient: the sum over the batch rows):
+    // walk x in memory order and accumulate into the result, whose inner
+    // loop is then contiguous in both, instead of striding down columns.
+    Dims toOut(xs.size(), c(0));
+    for (size_t d = 0, o = 0; d < xs.size(); ++d)
+      if (!reduced[d]) toOut[d] = ost[o++];
+    loops({product(shapes_.at(&n))}, [&](const Index &i) { store(&n, i[0], cf(isMax ? -INFINITY : 0.0)); });
+    loops(xs, [&](const Index &i) {
+      llvm::Value *at = offset(i, toOut), *v = load(x, offset(i, st)), *cur = load(&n, at);
+      store(&n, at, combine(cur, v));
+    });
+    return;
+  }
+  llvm::Value *acc = b_.CreateAlloca(f32_);
+  loops(outer, [&](const Index &o) {
+    llvm::Value *base = offset(o, outerSt);
+    b_.CreateStore(cf(isMax ? -INFINITY : 0.0), acc);
+    loops(inner, [&](const Index &i) {
+      llvm::Value *v = load(x, b_.CreateAdd(base, offset(i, innerSt)));
+      b_.CreateStore(combine(b_.CreateLoad(f32_, acc), v), acc);
+    });
+    store(&n, offset(o, ost), b_.CreateLoad(f32_, acc));
+  });
+}
+
+/// Per row along the axis: the maximum, the sum of e^(x - max), then
+/// e^(x - max) / sum (softmax) or x - max - log(sum) (log_softmax).
+void KernelEmitter::lowerSoftmax(const Node &n) {
+  const Node *x = n.operands[0];
+  const auto &xs = shapes_.at(x);
+  size_t axis = size_t(n.attrs.getInt("axis"));
+  auto st = stridesOf(xs);
+  Dims outer, outerSt;
+  for (size_t d = 0; d < xs.size(); ++d)
+    if (d != axis) outer.push_back(xs[d]), outerSt.push_back(st[d]);
+  llvm::Value *mx = b_.CreateAlloca(f32_), *sum = b_.CreateAlloca(f32_);
+  bool isLog = n.kind == OpKind::LogSoftmax;
+  loops(outer, [&](const Index &o) {
+    llvm::Value *base = offset(o, outerSt);
+    auto at = [&](const Index &j) { return b_.CreateAdd(base, b_.CreateMul(j[0], st[axis])); };
+    b_.CreateStore(cf(-INFINITY), mx);
+    b_.CreateStore(cf(0), sum);
+    loops({xs[axis]}, [&](const Index &j) {
+      llvm::Value *v = load(x, at(j)), *m = b_.CreateLoad(f32_, mx);
+      b_.CreateStore(b_.CreateSelect(b_.CreateFCmpOGT(v, m), v, m), mx);
+    });
+    loops({xs[axis]}, [&](const Index &j) {
+      llvm::Value *e = math_.exp(b_.CreateFSub(load(x, at(j)), b_.CreateLoad(f32_, mx)));
+      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sum), e), sum);
+    });
+    llvm::Value *logSum = math_.intrinsic(llvm::Intrinsic::log, b_.CreateLoad(f32_, sum));
+    loops({xs[axis]}, [&](const Index &j) {
+      llvm::Value *shifted = b_.CreateFSub(load(x, at(j)), b_.CreateLoad(f32_, mx));
+      llvm::Value *r = isLog ? b_.CreateFSub(shifted, logSum) : b_.CreateFDiv(math_.exp(shifted), b_.CreateLoad(f32_, sum));
+      store(&n, at(j), r);
+    });
+  });
+}
+
+} // namespace dlc
