@@ -127,7 +127,8 @@ enum class PackKind {
 /// B kinds: dst[p][0:kNR] = src[p * rs + j * cs] for j < width, zeros after.
 /// TransposedA: `width` rows, as tiles dst[tile][p][0:kMR] of src[r + p * cs].
 /// One function per kind and module (not one copy per product): the
-/// products' code stays small, which keeps compile time down.
+/// products' code stays small, which keeps compile time down. (About 90
+/// lines: the four kinds share the function set-up and the zeroed panel.)
 llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
   static const char *const names[] = {"dlc.gemm.packB.rows", "dlc.gemm.packB.cols", "dlc.gemm.packB.strided",
                                       "dlc.gemm.packA"};
