@@ -206,6 +206,21 @@ Node *pool(IRBuilder &b, const BuiltinCall &c, OpKind reduce) {
 Node *lowerMaxPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::ReduceMax); }
 Node *lowerAvgPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::ReduceSum); }
 
+// one_hot(y) for a class label y of K classes: the vector e_y of K entries,
+// a target for losses on class scores (square_loss(w, one_hot(y))).
+Node *lowerOneHot(IRBuilder &b, const BuiltinCall &c) {
+  Node *y = c.args[0];
+  if (!y) return nullptr;
+  if (y->kind != OpKind::Label || !y->attrs.has("classes")) {
+    b.diags.error(c.argExprs[0]->loc, "one_hot needs a class label (declared `label y : class(K)`), got {}",
+                  shapeStr(y->shape()));
+    return nullptr;
+  }
+  Attrs a;
+  a.set("classes", y->attrs.getInt("classes"));
+  return b.op(OpKind::OneHot, {y}, locOf(c), a);
+}
+
 // ---- losses (per sample) ------------------------------------------------
 
 // cross_entropy(w, y) = -log softmax(w)[y] for a class label y, or
@@ -283,6 +298,7 @@ const std::vector<Builtin> &builtins() {
       {"conv1d", 2, 2, {"stride", "pad"}, false, lowerConv1D},
       {"maxpool2d", 2, 2, {"stride"}, false, lowerMaxPool},
       {"avgpool2d", 2, 2, {"stride"}, false, lowerAvgPool},
+      {"one_hot", 1, 1, {}, false, lowerOneHot},
       {"cross_entropy", 2, 2, {}, true, lowerCrossEntropy},
       {"square_loss", 2, 2, {}, true, lowerSquareLoss},
       {"hinge", 2, 2, {}, true, lowerHinge},

@@ -218,8 +218,8 @@ private:
   }
 
   Node *classLabelMisuse(Node *label, const SourceLoc &loc) {
-    diags_.error(loc, "class label '{}' is an index, not a number; use it in cross_entropy(logits, {})",
-                 label->name, label->name);
+    diags_.error(loc, "class label '{}' is an index, not a number; use it in cross_entropy(logits, {}) or one_hot({})",
+                 label->name, label->name, label->name);
     return nullptr;
   }
 
@@ -268,8 +268,9 @@ private:
     }
     if (!ok) return nullptr;
     for (size_t i = 0; i < call.args.size(); ++i) {
-      bool isLabelArg = bi->isLoss && i == 1;
-      if (call.args[i] && call.args[i]->type.dtype == DType::I32 && !(isLabelArg && std::string(bi->name) == "cross_entropy"))
+      bool isLabelArg = (bi->isLoss && i == 1 && std::string(bi->name) == "cross_entropy") ||
+                        std::string(bi->name) == "one_hot";
+      if (call.args[i] && call.args[i]->type.dtype == DType::I32 && !isLabelArg)
         return classLabelMisuse(call.args[i], call.argExprs[i]->loc);
     }
     return bi->lower(b_, call);

@@ -198,6 +198,30 @@ void kFoldSplit(const Dataset &all, int64_t k, int64_t fold, uint64_t seed, Data
   }
 }
 
+int64_t addLabelNoise(Dataset &data, double share, uint64_t seed) {
+  if (data.count == 0 || share <= 0) return 0;
+  int32_t classes = *std::max_element(data.labels.begin(), data.labels.end()) + 1;
+  if (classes < 2) return 0;
+  std::vector<int64_t> order(size_t(data.count));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed ^ 0x401'5e);
+  std::shuffle(order.begin(), order.end(), rng);
+  int64_t changed = std::min(data.count, int64_t(std::llround(share * double(data.count))));
+  for (int64_t i = 0; i < changed; ++i) {
+    int32_t &label = data.labels[size_t(order[size_t(i)])];
+    int32_t other = int32_t(rng() % uint64_t(classes - 1)); // one of the classes other than `label`
+    label = other >= label ? other + 1 : other;
+  }
+  return changed;
+}
+
+void keepFirst(Dataset &data, int64_t count) {
+  if (count < 0 || count >= data.count) return;
+  data.count = count;
+  data.x.resize(size_t(count * data.sampleSize));
+  data.labels.resize(size_t(count));
+}
+
 bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Dataset &train, Dataset &test,
                       std::string &error) {
   if (endsWith(name, ".csv")) {

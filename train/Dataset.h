@@ -44,6 +44,14 @@ void standardize(Dataset &train, Dataset &test);
 /// fold's samples, `train` the others. Every sample is in exactly one fold.
 void kFoldSplit(const Dataset &all, int64_t k, int64_t fold, uint64_t seed, Dataset &train, Dataset &val);
 
+/// Label noise: replaces the labels of round(share * count) samples, chosen
+/// by a seeded shuffle, with a different class drawn uniformly from the
+/// others (classes 0..max label). Returns how many labels changed.
+int64_t addLabelNoise(Dataset &data, double share, uint64_t seed);
+
+/// Keeps the first `count` samples (all of them when there are fewer).
+void keepFirst(Dataset &data, int64_t count);
+
 /// The train and test sets of a named data set ("mnist": the IDX files in
 /// DATAROOT/mnist; "fashion-mnist": Debian's /usr/share/datasets/fashion-mnist),
 /// of a directory holding train-/t10k- IDX files (optionally .gz), or of a

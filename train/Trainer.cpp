@@ -119,7 +119,8 @@ void splitValidation(const Dataset &all, double share, uint64_t seed, Dataset &t
   val.count = int64_t(val.labels.size());
 }
 
-/// The mean loss over a data set (loss_and_grad on each batch; params unchanged).
+} // namespace
+
 bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &error) {
   const int64_t cap = model.maxBatch();
   double sum = 0;
@@ -137,8 +138,6 @@ bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &erro
   loss = data.count ? sum / double(data.count) : 0;
   return true;
 }
-
-} // namespace
 
 double scheduledLearningRate(const TrainOptions &o, double base, int64_t step, int64_t stepsPerEpoch) {
   double lr = base;

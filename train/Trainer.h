@@ -58,6 +58,10 @@ bool plotHistory(const std::vector<EpochRecord> &history, const std::string &tit
 double classificationAccuracy(Model &model, const Dataset &data, std::string &error,
                               std::vector<int64_t> *confusion = nullptr);
 
+/// The mean per-sample loss (with any penalty) over a data set, from
+/// loss_and_grad on each batch; the params do not change.
+bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &error);
+
 /// Trains with shuffled minibatches of the model's batch capacity (the last
 /// one partial), printing one line per epoch (train loss, test accuracy,
 /// time, samples/s) and a final `test accuracy: 96.10%` line. The model must

@@ -16,6 +16,7 @@
 #include <llvm/Support/ToolOutputFile.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include "analysis/RegionsCommand.h"
 #include "frontend/IRGen.h"
 #include "frontend/Parser.h"
 #include "ir/Dataflow.h"
@@ -109,6 +110,12 @@ cl::opt<int64_t> kFolds("kfold", cl::desc("K-fold cross-validation on the traini
                         cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> plotFile("plot", cl::desc("Write the loss and accuracy curves to this PNG (needs gnuplot)"),
                               cl::value_desc("file.png"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<double> labelNoise("label-noise", cl::desc("Replace this share of the training labels by other classes (seeded by --seed)"),
+                           cl::init(0), cl::value_desc("P"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<int64_t> trainSamples("train-samples", cl::desc("Train on the first N training samples only"), cl::init(0),
+                              cl::value_desc("N"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<bool> fitReport("fit-report", cl::desc("End with the train error (on the labels trained with), test error and test loss"),
+                        cl::sub(trainCommand), cl::cat(category));
 enum class Normalize { None, Standard };
 cl::opt<Normalize> normalize("normalize", cl::desc("Feature normalization (default: none; IDX pixels are 0..1)"),
                              cl::values(clEnumValN(Normalize::None, "none", "as loaded"),
@@ -124,6 +131,29 @@ cl::opt<std::string> evalData("data", cl::desc("mnist, fashion-mnist, or a direc
                               cl::sub(evalCommand), cl::cat(category));
 cl::opt<std::string> evalDataRoot("data-root", cl::desc("Where scripts/fetch_data.sh put the data (default: data)"),
                                   cl::init("data"), cl::sub(evalCommand), cl::cat(category));
+
+// ---- dlc regions ---------------------------------------------------------
+cl::SubCommand regionsCommand("regions", "Count the linear pieces of a ReLU network on a line or plane, exactly");
+cl::opt<std::string> regionsFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(regionsCommand));
+cl::opt<std::string> regionsCheckpoint("checkpoint", cl::desc("The params (default: the initializers with --seed)"),
+                                       cl::value_desc("file"), cl::sub(regionsCommand), cl::cat(category));
+cl::opt<uint64_t> regionsSeed("seed", cl::desc("Seed of the initializers (as dlc train --seed)"), cl::init(0),
+                              cl::sub(regionsCommand), cl::cat(category));
+cl::list<std::string> regionsPoints("points", cl::desc("Two points (a line through them) or three (a plane); box [0,1]^m"),
+                                    cl::value_desc("x1,x2,.."), cl::sub(regionsCommand), cl::cat(category));
+cl::opt<std::string> regionsOrigin("origin", cl::desc("Origin of the line or plane (default 0)"), cl::value_desc("x1,x2,.."),
+                                   cl::sub(regionsCommand), cl::cat(category));
+cl::list<std::string> regionsDirs("dir", cl::desc("A direction (once: a line, twice: a plane); eK is unit vector K"),
+                                  cl::value_desc("u1,u2,..|eK"), cl::sub(regionsCommand), cl::cat(category));
+cl::opt<bool> regionsLine("line", cl::desc("The line of the first input coordinate instead of the plane of the first two"),
+                          cl::sub(regionsCommand), cl::cat(category));
+cl::opt<std::string> regionsBox("box", cl::desc("lo,hi or x0,x1,y0,y1 in line/plane coordinates (default: holds every "
+                                                "crossing of the first layer's folds)"),
+                                cl::sub(regionsCommand), cl::cat(category));
+cl::opt<std::string> regionsOf("of", cl::desc("Count the pieces of this value (default: the first output)"),
+                               cl::value_desc("name"), cl::sub(regionsCommand), cl::cat(category));
+cl::opt<std::string> regionsPlot("plot", cl::desc("Draw the regions to this PNG (needs gnuplot)"), cl::value_desc("file.png"),
+                                 cl::sub(regionsCommand), cl::cat(category));
 
 int usageError(const std::string &msg) {
   llvm::errs() << "dlc: error: " << msg << "\n";
@@ -239,6 +269,9 @@ int trainMain() {
     return 1;
   }
   if (normalize == Normalize::Standard) standardize(train, test);
+  if (trainSamples < 0 || labelNoise < 0 || labelNoise > 1)
+    return usageError("--train-samples needs N >= 0 and --label-noise a share in [0, 1]");
+  keepFirst(train, trainSamples);
   // The train block's settings, which the flags override.
   DiagnosticEngine diags;
   auto file = std::make_shared<SourceFile>();
@@ -263,6 +296,8 @@ int trainMain() {
     return 1;
   }
   int64_t epochs = trainEpochs > 0 ? trainEpochs.getValue() : block.getInt("epochs", 1);
+  if (int64_t changed = addLabelNoise(train, labelNoise, seed))
+    llvm::outs() << fmt::format("label noise: {} of {} training labels replaced by another class\n", changed, train.count);
   llvm::outs() << fmt::format("training {} on {}: {} training and {} test samples, batch {}, {} epochs\n", trainFile.getValue(),
                               trainData.getValue(), train.count, test.count, r.model->maxBatch(), epochs);
   llvm::outs().flush();
@@ -303,6 +338,12 @@ int trainMain() {
   }
   TrainSummary summary;
   if (!trainClassifier(*r.model, train, test, to, out, summary, error)) return fail(error);
+  if (fitReport) {
+    double trainAcc = classificationAccuracy(*r.model, train, error), testLoss = 0;
+    if (trainAcc < 0 || !meanLoss(*r.model, test, testLoss, error)) return fail(error);
+    llvm::outs() << fmt::format("fit: train error {:.2f}%  test error {:.2f}%  test loss {:.4f}\n", 100 * (1 - trainAcc),
+                                100 * (1 - summary.testAccuracy), testLoss);
+  }
   if (!plotFile.empty()) {
     if (!plotHistory(summary.history, trainFile + " on " + trainData, plotFile, error)) return fail(error);
     llvm::outs() << "curves written to " << plotFile << "\n";
@@ -345,6 +386,20 @@ int evalMain() {
   return 0;
 }
 
+int regionsMain() {
+  RegionsRequest request{regionsFile, regionsCheckpoint, regionsSeed, regionsOf,
+                         {regionsPoints.begin(), regionsPoints.end()}, regionsOrigin,
+                         {regionsDirs.begin(), regionsDirs.end()}, regionsLine, regionsBox, regionsPlot};
+  RegionsResult result;
+  std::string error;
+  if (!runRegions(request, result, error)) {
+    llvm::errs() << (llvm::StringRef(error).ends_with("\n") ? error : "dlc regions: error: " + error + "\n");
+    return 1;
+  }
+  llvm::outs() << result.report;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cl::opt<bool> &printAfterAll = printAfterAllFlag();
   printAfterAll.setDescription("Print the IR after each pass (to stderr)");
@@ -355,6 +410,7 @@ int main(int argc, char **argv) {
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
   if (trainCommand) return trainMain();
   if (evalCommand) return evalMain();
+  if (regionsCommand) return regionsMain();
 
   auto buffer = inputFile == "-" ? llvm::MemoryBuffer::getSTDIN() : llvm::MemoryBuffer::getFile(inputFile);
   if (!buffer) {
