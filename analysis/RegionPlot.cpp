@@ -52,7 +52,7 @@ bool plotRegions(const RegionCount &count, const std::string &title, const std::
   std::string stem = png + ".tmp", data = stem + ".dat", script = stem + ".gp";
   {
     std::ofstream d(data), g(script);
-    g << "set terminal pngcairo size 560,520 font ',10'\nset output '" << png << "'\nset title '" << title << "'\n";
+    g << "set terminal pngcairo size 560,520 font ',10'\nset output '" << png << "'\nset title '" << title << "' noenhanced\n";
     if (count.dims == 2) writePlane(count, d, g, data);
     else writeLine(count, d, g, data);
     if (!d || !g) {

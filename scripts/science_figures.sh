@@ -49,23 +49,26 @@ set xlabel 'hidden layers (width 48 / depth)'
 set ylabel 'regions'
 set grid
 set yrange [0:*]
-plot '$dat' using 1:3:4:5 with yerrorlines pt 7 title 'mean, min-max'
+plot '$dat' using 1:3:4:5 with yerrorlines pt 7 title 'mean, min-max', \\
+     1177 dt 2 lc rgb '#808080' title 'r(48, 2) = 1177: one layer, the whole plane'
 GP
 }
 
 quadratic() { # steepest descent's zig-zag against the heavy ball on x^2 + 0.01 y^2
-  "$build/examples/science/quadratic_paths" "$root/examples/quadratic.net" 40 > "$out/quadratic_paths.dat"
+  "$build/examples/science/quadratic_paths" "$root/examples/quadratic.net" 40 > "$tmp/quadratic_paths.dat"
   gnuplot <<GP
 set terminal pngcairo size 900,380 font ',10'
 set output '$out/quadratic_paths.png'
 set multiplot layout 1,2 title 'f(x, y) = x^2 + 0.01 y^2 from (0.01, 1): gradients from dlc-compiled code'
 set title 'paths'
+set key bottom right
 set xlabel 'x'
 set ylabel 'y'
 set grid
-plot '$out/quadratic_paths.dat' index 0 using 2:3 with linespoints pt 7 ps 0.4 title 'steepest descent (exact line search)', \
+plot '$tmp/quadratic_paths.dat' index 0 using 2:3 with linespoints pt 7 ps 0.4 title 'steepest descent (exact line search)', \
      '' index 1 using 2:3 with linespoints pt 5 ps 0.4 title 'heavy ball (optimal s, beta)'
 set title 'f against step'
+set key top right
 set xlabel 'step'
 set ylabel 'f'
 set logscale y
@@ -76,7 +79,7 @@ GP
 }
 
 kaczmarz() { # semi-convergence of one-sample SGD on noisy least squares
-  "$build/examples/science/kaczmarz" 2000 0.05 > "$out/kaczmarz.dat"
+  "$build/examples/science/kaczmarz" 2000 0.05 > "$tmp/kaczmarz.dat"
   gnuplot <<GP
 set terminal pngcairo size 560,400 font ',10'
 set output '$out/kaczmarz.png'
@@ -85,10 +88,10 @@ set xlabel 'epoch (passes over the 40 rows)'
 set logscale x
 set logscale y
 set grid
-plot '$out/kaczmarz.dat' using (\$1 + 1):2 with lines lw 2 title '|x_k - x_{true}| / |x_{true}|', \
+plot '$tmp/kaczmarz.dat' using (\$1 + 1):2 with lines lw 2 title '|x_k - x_{true}| / |x_{true}|', \
      '' using (\$1 + 1):3 with lines lw 2 title '|A x_k - b| / |b|'
 GP
-  sort -g -k2 "$out/kaczmarz.dat" | grep -v '^#' | head -1 | awk '{ print "kaczmarz: smallest error " $2 " at epoch " $1 }'
+  sort -g -k2 "$tmp/kaczmarz.dat" | grep -v '^#' | head -1 | awk '{ print "kaczmarz: smallest error " $2 " at epoch " $1 }'
 }
 
 for f in "${figures[@]}"; do "$f"; echo "$f: done"; done

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
   const int count = 4096, batch = int(m.maxBatch());
   std::mt19937_64 rng(options.seed + 1);
   std::uniform_real_distribution<float> u(-2, 2);
-  std::vector<float> v(size_t(2 * count)), t(size_t(count));
+  std::vector<float> v(static_cast<size_t>(2 * count)), t(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {
     v[size_t(2 * i)] = u(rng), v[size_t(2 * i + 1)] = u(rng);
     t[size_t(i)] = float(std::sin(1.5 * v[size_t(2 * i)]) * std::cos(1.5 * v[size_t(2 * i + 1)]));

@@ -26,7 +26,7 @@ using Matrix = std::vector<std::vector<double>>;
 /// A random orthogonal matrix (Gram-Schmidt on Gaussian columns).
 Matrix orthogonal(int n, std::mt19937_64 &rng) {
   std::normal_distribution<double> g;
-  Matrix q(size_t(n), std::vector<double>(size_t(n)));
+  Matrix q(static_cast<size_t>(n), std::vector<double>(static_cast<size_t>(n)));
   for (auto &row : q)
     for (double &v : row) v = g(rng);
   for (int j = 0; j < n; ++j) {
@@ -48,14 +48,18 @@ int main(int argc, char **argv) {
   const int n = 40, epochs = argc > 1 ? std::atoi(argv[1]) : 2000;
   const double noise = argc > 2 ? std::atof(argv[2]) : 0.05;
   std::mt19937_64 rng(1);
-  Matrix U = orthogonal(n, rng), V = orthogonal(n, rng), A(size_t(n), std::vector<double>(size_t(n), 0.0));
+  Matrix U = orthogonal(n, rng), V = orthogonal(n, rng);
+  Matrix A(static_cast<size_t>(n), std::vector<double>(static_cast<size_t>(n), 0.0));
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j)
       for (int k = 0; k < n; ++k)
         A[size_t(i)][size_t(j)] += U[size_t(i)][size_t(k)] * std::pow(1e-3, double(k) / (n - 1)) * V[size_t(j)][size_t(k)];
-  std::vector<double> xTrue(size_t(n)), b(size_t(n), 0.0);
+  std::vector<double> xTrue(static_cast<size_t>(n), 0.0), b(static_cast<size_t>(n), 0.0);
   std::normal_distribution<double> g;
-  for (double &v : xTrue) v = g(rng);
+  // A smooth x_true (the discrete Picard condition of inverse problems): its
+  // component along the k-th right singular vector falls like sigma_k.
+  for (int k = 0; k < n; ++k)
+    for (int j = 0; j < n; ++j) xTrue[size_t(j)] += std::pow(1e-3, double(k) / (n - 1)) * g(rng) * V[size_t(j)][size_t(k)];
   double bNorm = 0;
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < n; ++j) b[size_t(i)] += A[size_t(i)][size_t(j)] * xTrue[size_t(j)];
@@ -71,8 +75,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   dlc::Model &m = *r.model;
-  std::vector<float> row(size_t(n)), x(size_t(n));
-  std::vector<int> order(size_t(n));
+  std::vector<float> row(static_cast<size_t>(n)), x(static_cast<size_t>(n));
+  std::vector<int> order(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) order[size_t(i)] = i;
   std::printf("# Kaczmarz (one-sample SGD, step 1 / |a_i|^2) on a %dx%d system, cond 1e3, %.0f%% noise\n", n, n, 100 * noise);
   std::printf("# epoch relative_error relative_residual\n");
