@@ -10,14 +10,16 @@
 #   N=500 EPOCHS=50 WIDTHS="2 8 32" scripts/double_descent.sh   # a quick look
 #
 # Settings (environment): N training digits (1000), NOISE label-noise share
-# (0.2), EPOCHS (see below), BATCH (100), LR (Adam, 1e-3), WIDTHS, LOSSES
-# ("square ce"), SEED (0), OUT (docs/figures: double_descent.png, .dat, .md).
+# (0.2), EPOCHS (1000), BATCH (100), LR (Adam, 1e-3), WIDTHS, LOSSES
+# ("square ce"), SEEDS (each width is trained once per seed, from its own
+# initialization and noisy labels; the table has the means: "0 1"), OUT
+# (docs/figures: double_descent.png, .dat, .md).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dlc="${DLC:-$root/build/tools/dlc/dlc}"
 N="${N:-1000}" NOISE="${NOISE:-0.2}" EPOCHS="${EPOCHS:-1000}" BATCH="${BATCH:-100}" LR="${LR:-0.001}"
 WIDTHS="${WIDTHS:-2 4 6 8 10 12 13 14 16 18 20 24 32 48 64 128 256}"
-LOSSES="${LOSSES:-square ce}" SEED="${SEED:-0}" OUT="${OUT:-$root/docs/figures}"
+LOSSES="${LOSSES:-square ce}" SEEDS="${SEEDS:-0 1}" OUT="${OUT:-$root/docs/figures}"
 [ -x "$dlc" ] || { echo "double_descent.sh: build dlc first (scripts/build.sh)" >&2; exit 1; }
 [ -f "$root/data/mnist/train-images-idx3-ubyte" ] || "$root/scripts/fetch_data.sh"
 mkdir -p "$OUT"
@@ -30,7 +32,7 @@ echo "# loss width params train_error test_error test_loss seconds" > "$dat"
   echo "| loss | H | params | params / (n K) | train error | test error | test loss | seconds |"
   echo "|---|---|---|---|---|---|---|---|"
 } > "$table"
-echo "double descent: n = $N MNIST digits, $NOISE label noise, $EPOCHS epochs of Adam (lr $LR, batch $BATCH), threshold n K = $threshold params"
+echo "double descent: n = $N MNIST digits, $NOISE label noise, $EPOCHS epochs of Adam (lr $LR, batch $BATCH), seeds $SEEDS, threshold n K = $threshold params"
 start=$SECONDS
 for loss in $LOSSES; do
   for H in $WIDTHS; do
@@ -52,10 +54,15 @@ model dd {
 train dd { optimizer adam(lr = $LR) }
 NET
     t0=$SECONDS
-    fit="$("$dlc" train "$net" --data mnist --data-root "$root/data" --train-samples "$N" --label-noise "$NOISE" \
-           --seed "$SEED" --epochs "$EPOCHS" --batch "$BATCH" --quiet --fit-report | grep '^fit:')"
+    runs=""
+    for seed in $SEEDS; do
+      fit="$("$dlc" train "$net" --data mnist --data-root "$root/data" --train-samples "$N" --label-noise "$NOISE" \
+             --seed "$seed" --epochs "$EPOCHS" --batch "$BATCH" --quiet --fit-report | grep '^fit:')"
+      runs+="$(echo "$fit" | sed -E 's/fit: train error ([0-9.]+)%  test error ([0-9.]+)%  test loss ([0-9.e+-]+|nan|inf)/\1 \2 \3/')"$'\n'
+    done
+    read -r train_err test_err test_loss <<< "$(printf '%s' "$runs" | awk 'NF == 3 { a += $1; b += $2; c += $3; n++ }
+      END { printf "%.2f %.2f %.4f", a / n, b / n, c / n }')"
     params=$((784 * H + H + 10 * H + 10))
-    read -r train_err test_err test_loss <<< "$(echo "$fit" | sed -E 's/fit: train error ([0-9.]+)%  test error ([0-9.]+)%  test loss ([0-9.e+-]+|nan|inf)/\1 \2 \3/')"
     secs=$((SECONDS - t0))
     ratio="$(awk -v p="$params" -v t="$threshold" 'BEGIN { printf "%.2f", p / t }')"
     echo "$loss $H $params $train_err $test_err $test_loss $secs" >> "$dat"
@@ -68,7 +75,7 @@ echo "sweep: $((SECONDS - start)) s in all"
 gnuplot <<GP
 set terminal pngcairo size 900,380 font ',10'
 set output '$OUT/double_descent.png'
-set multiplot layout 1,2 title "784-H-10 on $N MNIST digits, $NOISE label noise, no penalty ($EPOCHS epochs of Adam)"
+set multiplot layout 1,2 title "784-H-10 on $N MNIST digits, $NOISE label noise, no penalty ($EPOCHS epochs of Adam; mean of seeds $SEEDS)"
 set logscale x
 set xlabel 'parameters'
 set grid

@@ -61,7 +61,7 @@ set terminal pngcairo size 900,380 font ',10'
 set output '$out/quadratic_paths.png'
 set multiplot layout 1,2 title 'f(x, y) = x^2 + 0.01 y^2 from (0.01, 1): gradients from dlc-compiled code'
 set title 'paths'
-set key bottom right
+set key below
 set xlabel 'x'
 set ylabel 'y'
 set grid
