@@ -106,21 +106,41 @@ Polygon boxPolygon(const std::vector<double> &box, int m) {
   return {{box[0], box[2]}, {box[1], box[2]}, {box[1], box[3]}, {box[0], box[3]}};
 }
 
-/// The folds of the first ReLU step against the box.
+/// The folds of the first ReLU step against the box. Crossings inside it
+/// are counted as Euler's formula for line arrangements needs them: k folds
+/// through one point count k - 1 (1 for each point in general position).
 FoldReport reportFolds(const AffineTensor &z, const std::vector<double> &box, int m) {
   FoldReport r;
   r.neurons = z.size();
   Polygon poly = boxPolygon(box, m), pos, neg;
   for (int64_t e = 0; e < z.size(); ++e) r.crossingBox += split(poly, z, e, m, pos, neg) == 0;
   if (m != 2) return r;
+  struct Crossing { double x, y; int64_t i, j; };
+  std::vector<Crossing> inside;
   for (int64_t i = 0; i < z.size(); ++i)
     for (int64_t j = i + 1; j < z.size(); ++j) {
       double a = z.slope(i, 0), b = z.slope(i, 1), c = z.slope(j, 0), d = z.slope(j, 1);
       double det = a * d - b * c;
       if (std::fabs(det) < 1e-14 * (std::fabs(a * d) + std::fabs(b * c))) continue;
       double x = (-z.offset(i) * d + b * z.offset(j)) / det, y = (-a * z.offset(j) + c * z.offset(i)) / det;
-      r.crossingsInside += x > box[0] && x < box[1] && y > box[2] && y < box[3];
+      if (x > box[0] && x < box[1] && y > box[2] && y < box[3]) inside.push_back({x, y, i, j});
     }
+  std::sort(inside.begin(), inside.end(), [](const Crossing &p, const Crossing &q) { return p.x < q.x; });
+  const double tol = 1e-9 * (box[1] - box[0] + box[3] - box[2]);
+  std::vector<bool> grouped(inside.size(), false);
+  for (size_t p = 0; p < inside.size(); ++p) {
+    if (grouped[p]) continue;
+    std::vector<int64_t> lines{inside[p].i, inside[p].j};
+    for (size_t q = p + 1; q < inside.size() && inside[q].x - inside[p].x <= tol; ++q)
+      if (!grouped[q] && std::fabs(inside[q].y - inside[p].y) <= tol) {
+        grouped[q] = true;
+        lines.push_back(inside[q].i);
+        lines.push_back(inside[q].j);
+      }
+    std::sort(lines.begin(), lines.end());
+    r.crossingsInside += int64_t(std::unique(lines.begin(), lines.end()) - lines.begin()) - 1;
+    ++r.crossingPoints;
+  }
   return r;
 }
 

@@ -48,7 +48,10 @@ struct Region {
 struct FoldReport {
   int64_t neurons = 0;         ///< units of the first ReLU step
   int64_t crossingBox = 0;     ///< folds that cross the box's interior
-  int64_t crossingsInside = 0; ///< pairs of folds that cross inside the box (planes only)
+  /// Crossings inside the box (planes only), k folds through one point
+  /// counting k - 1: in general position, the pairs of folds crossing inside.
+  int64_t crossingsInside = 0;
+  int64_t crossingPoints = 0; ///< distinct points where folds cross inside the box
 };
 
 struct RegionCount {

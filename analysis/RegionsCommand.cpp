@@ -117,6 +117,8 @@ std::string describeCount(const RegionCount &c, const std::string &where) {
   const FoldReport &f = c.firstLayer;
   out += fmt::format("first layer: {} folds, {} cross the box", f.neurons, f.crossingBox);
   if (c.dims == 2) out += fmt::format(", {} crossings inside it", f.crossingsInside);
+  if (c.dims == 2 && f.crossingPoints < f.crossingsInside)
+    out += fmt::format(" (at {} points; k folds through one point count k - 1)", f.crossingPoints);
   out += "\n";
   if (c.hiddenLayers == 1) {
     out += fmt::format("one hidden layer: 1 + L + I = 1 + {} + {} = {}; ", f.crossingBox, f.crossingsInside,

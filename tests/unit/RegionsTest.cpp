@@ -111,6 +111,14 @@ TEST_CASE("one hidden layer: 1 + L + I regions in any box, r(N, 2) in the defaul
       CHECK(all.count.firstLayer.crossingsInside == n * (n - 1) / 2);
     }
   }
+  // Folds through one point (zero biases): 2N regions, and 1 + L + I still
+  // holds when k folds through a point count k - 1 crossings.
+  std::string concurrent = oneLayer(9);
+  concurrent.replace(concurrent.find("param b : [9] ~ normal(0, 1)"), 28, "param b : [9] ~ zeros");
+  Counted c = countOn(concurrent, 4, 2, {-1, 1, -1, 1});
+  CHECK(c.count.regions.size() == 18);
+  CHECK(c.count.firstLayer.crossingPoints == 1);
+  CHECK(1 + c.count.firstLayer.crossingBox + c.count.firstLayer.crossingsInside == 18);
   CHECK(maxRegionsOneLayer(3, 2) == 7);
   CHECK(maxRegionsOneLayer(16, 2) == 137);
   CHECK(maxRegionsOneLayer(5, 1) == 6);
