@@ -18,7 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dlc="${DLC:-$root/build/tools/dlc/dlc}"
 N="${N:-1000}" NOISE="${NOISE:-0.2}" EPOCHS="${EPOCHS:-1000}" BATCH="${BATCH:-100}" LR="${LR:-0.001}"
-WIDTHS="${WIDTHS:-2 4 6 8 10 12 13 14 16 18 20 24 32 48 64 128 256}"
+WIDTHS="${WIDTHS:-2 4 6 8 10 12 14 16 20 24 32 48 64 128}"
 LOSSES="${LOSSES:-square ce}" SEEDS="${SEEDS:-0 1}" OUT="${OUT:-$root/docs/figures}"
 [ -x "$dlc" ] || { echo "double_descent.sh: build dlc first (scripts/build.sh)" >&2; exit 1; }
 [ -f "$root/data/mnist/train-images-idx3-ubyte" ] || "$root/scripts/fetch_data.sh"

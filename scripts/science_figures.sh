@@ -68,7 +68,7 @@ set grid
 plot '$tmp/quadratic_paths.dat' index 0 using 2:3 with linespoints pt 7 ps 0.4 title 'steepest descent (exact line search)', \
      '' index 1 using 2:3 with linespoints pt 5 ps 0.4 title 'heavy ball (optimal s, beta)'
 set title 'f against step'
-set key top right
+set key inside top right
 set xlabel 'step'
 set ylabel 'f'
 set logscale y
