@@ -104,8 +104,9 @@ std::optional<AffineNet> AffineNet::fromGraph(const Graph &g, const ParamValues 
   AffineNet net(g, params);
   std::vector<Node *> inputs = g.nodesOfKind(OpKind::Input);
   if (inputs.size() != 1 || inputs[0]->shape().size() != 1 || !inputs[0]->shape()[0].isKnown()) {
-    error = "regions needs a model with one input vector (input x : [d]); this one has " +
-            std::to_string(inputs.size()) + " inputs";
+    error = inputs.size() != 1 ? fmt::format("regions needs a model with one input (input x : [d]); this one has {}", inputs.size())
+                               : fmt::format("regions needs an input vector (input x : [d]); '{}' is {}", inputs[0]->name,
+                                             shapeStr(inputs[0]->shape()));
     return std::nullopt;
   }
   net.input_ = inputs[0];
