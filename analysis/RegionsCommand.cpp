@@ -48,17 +48,24 @@ bool parseVector(const std::string &text, int64_t size, const char *what, std::v
 /// The plane (or line) and, when the request fixes it, the box.
 bool planeOf(const RegionsRequest &r, int64_t size, Plane &plane, std::vector<double> &box, std::string &error) {
   std::vector<double> v;
-  if (!r.points.empty()) {
-    if (r.points.size() != 2 && r.points.size() != 3) {
-      error = "--points takes 2 points (a line through them) or 3 (a plane)";
+  llvm::SmallVector<llvm::StringRef> points;
+  llvm::StringRef(r.plane.empty() ? r.line : r.plane).split(points, ';');
+  if (!r.plane.empty() || !r.line.empty()) {
+    const char *flag = r.plane.empty() ? "--line" : "--plane";
+    if (!r.plane.empty() && r.lineGiven) {
+      error = "--plane and --line do not combine";
+      return false;
+    }
+    if (points.size() != (r.plane.empty() ? 2u : 3u)) {
+      error = fmt::format("{} takes {} points separated by ';', got {}", flag, r.plane.empty() ? 2 : 3, points.size());
       return false;
     }
     if (!r.directions.empty() || !r.origin.empty()) {
-      error = "--points does not combine with --origin or --dir";
+      error = fmt::format("{} through points does not combine with --origin or --dir", flag);
       return false;
     }
-    for (size_t i = 0; i < r.points.size(); ++i) {
-      if (!parseVector(r.points[i], size, "--points", v, error)) return false;
+    for (size_t i = 0; i < points.size(); ++i) {
+      if (!parseVector(points[i].str(), size, flag, v, error)) return false;
       if (i == 0) plane.origin = v;
       else {
         for (size_t j = 0; j < v.size(); ++j) v[j] -= plane.origin[j];
@@ -80,7 +87,7 @@ bool planeOf(const RegionsRequest &r, int64_t size, Plane &plane, std::vector<do
   } else {
     plane.origin.assign(size_t(size), 0.0);
     if (!r.origin.empty() && !parseVector(r.origin, size, "--origin", plane.origin, error)) return false;
-    for (int k = 0; k < (r.line || size == 1 ? 1 : 2); ++k) {
+    for (int k = 0; k < (r.lineGiven || size == 1 ? 1 : 2); ++k) {
       parseVector("e" + std::to_string(k + 1), size, "--dir", v, error);
       plane.directions.push_back(v);
     }
@@ -98,7 +105,8 @@ bool planeOf(const RegionsRequest &r, int64_t size, Plane &plane, std::vector<do
 }
 
 std::string planeName(const RegionsRequest &r, const Plane &p) {
-  if (!r.points.empty()) return fmt::format("the {} through {} points", p.dims() == 1 ? "line" : "plane", r.points.size());
+  if (!r.plane.empty() || !r.line.empty())
+    return fmt::format("the {} through {}", p.dims() == 1 ? "line" : "plane", r.plane.empty() ? r.line : r.plane);
   if (!r.directions.empty()) return fmt::format("the {} along {}", p.dims() == 1 ? "line" : "plane",
                                                 fmt::join(r.directions, " and "));
   return p.dims() == 1 ? "the line of input coordinate 1" : "the plane of input coordinates 1 and 2";

@@ -17,10 +17,11 @@ struct RegionsRequest {
   std::string checkpoint;          ///< params from here; empty: the initializers with `seed`
   uint64_t seed = 0;
   std::string outputName;          ///< the value to count the pieces of; empty: the first output
-  std::vector<std::string> points; ///< 2 points: a line through them; 3: a plane (box [0,1]^m by default)
-  std::string origin;              ///< with `directions`: the plane's origin (default 0)
-  std::vector<std::string> directions;
-  bool line = false;               ///< without points or directions: the line of the first coordinate
+  std::string plane;               ///< "a;b;c": the plane through three points (box [0,1]^2)
+  std::string line;                ///< "a;b": the line through two points (box [0,1])
+  bool lineGiven = false;          ///< --line alone: the line of input coordinate 1
+  std::string origin;              ///< with `directions`: the origin (default 0)
+  std::vector<std::string> directions; ///< one (a line) or two (a plane)
   std::string box;                 ///< lo,hi (line) or x0,x1,y0,y1 (plane); empty: the default
   std::string plot;                ///< a PNG to draw the regions to
 };

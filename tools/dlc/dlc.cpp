@@ -139,14 +139,15 @@ cl::opt<std::string> regionsCheckpoint("checkpoint", cl::desc("The params (defau
                                        cl::value_desc("file"), cl::sub(regionsCommand), cl::cat(category));
 cl::opt<uint64_t> regionsSeed("seed", cl::desc("Seed of the initializers (as dlc train --seed)"), cl::init(0),
                               cl::sub(regionsCommand), cl::cat(category));
-cl::list<std::string> regionsPoints("points", cl::desc("Two points (a line through them) or three (a plane); box [0,1]^m"),
-                                    cl::value_desc("x1,x2,.."), cl::sub(regionsCommand), cl::cat(category));
+cl::opt<std::string> regionsPlane("plane", cl::desc("The plane through three points (box [0,1]^2 in their coordinates)"),
+                                 cl::value_desc("a;b;c"), cl::sub(regionsCommand), cl::cat(category));
 cl::opt<std::string> regionsOrigin("origin", cl::desc("Origin of the line or plane (default 0)"), cl::value_desc("x1,x2,.."),
                                    cl::sub(regionsCommand), cl::cat(category));
 cl::list<std::string> regionsDirs("dir", cl::desc("A direction (once: a line, twice: a plane); eK is unit vector K"),
                                   cl::value_desc("u1,u2,..|eK"), cl::sub(regionsCommand), cl::cat(category));
-cl::opt<bool> regionsLine("line", cl::desc("The line of the first input coordinate instead of the plane of the first two"),
-                          cl::sub(regionsCommand), cl::cat(category));
+cl::opt<std::string> regionsLine("line", cl::ValueOptional,
+                                cl::desc("The line through two points (box [0,1]); alone: the line of input coordinate 1"),
+                                cl::value_desc("a;b"), cl::sub(regionsCommand), cl::cat(category));
 cl::opt<std::string> regionsBox("box", cl::desc("lo,hi or x0,x1,y0,y1 in line/plane coordinates (default: holds every "
                                                 "crossing of the first layer's folds)"),
                                 cl::sub(regionsCommand), cl::cat(category));
@@ -387,9 +388,18 @@ int evalMain() {
 }
 
 int regionsMain() {
-  RegionsRequest request{regionsFile, regionsCheckpoint, regionsSeed, regionsOf,
-                         {regionsPoints.begin(), regionsPoints.end()}, regionsOrigin,
-                         {regionsDirs.begin(), regionsDirs.end()}, regionsLine, regionsBox, regionsPlot};
+  RegionsRequest request;
+  request.modelPath = regionsFile;
+  request.checkpoint = regionsCheckpoint;
+  request.seed = regionsSeed;
+  request.outputName = regionsOf;
+  request.plane = regionsPlane;
+  request.line = regionsLine;
+  request.lineGiven = regionsLine.getNumOccurrences() > 0;
+  request.origin = regionsOrigin;
+  request.directions.assign(regionsDirs.begin(), regionsDirs.end());
+  request.box = regionsBox;
+  request.plot = regionsPlot;
   RegionsResult result;
   std::string error;
   if (!runRegions(request, result, error)) {
