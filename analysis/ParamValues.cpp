@@ -12,30 +12,38 @@ namespace dlc {
 
 namespace {
 
-/// splitmix64, as in runtime/model_runtime.c (the same stream, draw for draw).
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform01() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
-  double normal01() {
-    double u = uniform01(), v = uniform01();
-    if (u < 1e-300) u = 1e-300;
-    return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
-  }
-};
+// The generator and samplers of runtime/model_runtime.c, draw for draw, so
+// that the `sample` column of runtime/Initializers.def means the same here.
+uint64_t next_u64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+double uniform01(uint64_t *s) { return double(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
+double normal01(uint64_t *s) {
+  double u = uniform01(s), v = uniform01(s);
+  if (u < 1e-300) u = 1e-300;
+  return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
+}
+double uniform_within(double r, uint64_t *s) { return -r + 2 * r * uniform01(s); }
+
+/// One value of the initializer `init` (zeros for none, as in the glue).
+double initValue(const std::string &init, double a, double b, int64_t fan_in, int64_t fan_out, uint64_t *rng) {
+  (void)a, (void)b, (void)fan_in, (void)fan_out;
+#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+  if (init == name) return double(sample);
+#include "runtime/Initializers.def"
+  return 0;
+}
 
 /// Fan-in and fan-out as codegen/Descriptor.cpp computes them.
-std::pair<double, double> fans(const std::vector<int64_t> &s) {
+std::pair<int64_t, int64_t> fans(const std::vector<int64_t> &s) {
   int64_t total = 1;
   for (int64_t d : s) total *= d;
-  if (s.size() < 2) return {double(total), double(total)};
+  if (s.size() < 2) return {total, total};
   int64_t receptive = total / (s[0] * s[1]);
-  return {double(s[1] * receptive), double(s[0] * receptive)};
+  return {s[1] * receptive, s[0] * receptive};
 }
 
 std::vector<int64_t> knownShape(const Node &n) {
@@ -48,25 +56,14 @@ std::vector<int64_t> knownShape(const Node &n) {
 
 ParamValues initialParams(const Graph &g, uint64_t seed) {
   ParamValues out;
-  SplitMix64 rng{seed};
+  uint64_t rng = seed;
   for (const Node *p : g.nodesOfKind(OpKind::Param)) {
     Tensor t(knownShape(*p));
     std::string init = p->attrs.getString("init");
     std::vector<double> args = p->attrs.getFloats("init_args");
     double a = args.size() > 0 ? args[0] : 0, b = args.size() > 1 ? args[1] : 0;
     auto [fanIn, fanOut] = fans(t.shape);
-    for (double &v : t.data) {
-      if (init == "ones") v = 1;
-      else if (init == "fill") v = a;
-      else if (init == "normal") v = a + b * rng.normal01();
-      else if (init == "uniform") v = a + (b - a) * rng.uniform01();
-      else if (init == "he") v = std::sqrt(2.0 / fanIn) * rng.normal01();
-      else if (init == "glorot") {
-        double r = std::sqrt(6.0 / (fanIn + fanOut));
-        v = -r + 2 * r * rng.uniform01();
-      } else v = 0;
-      v = double(float(v));
-    }
+    for (double &v : t.data) v = double(float(initValue(init, a, b, fanIn, fanOut, &rng)));
     out[p->name] = std::move(t);
   }
   return out;

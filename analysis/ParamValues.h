@@ -19,9 +19,9 @@ namespace dlc {
 
 using ParamValues = std::map<std::string, Tensor>;
 
-/// Every param of `g` from its initializer (he, glorot, normal, uniform,
-/// zeros, ones, fill), drawn in graph order from the splitmix64 stream that
-/// model_runtime.c uses, rounded to float as a compiled model stores them.
+/// Every param of `g` from its initializer (runtime/Initializers.def), drawn
+/// in graph order from the splitmix64 stream that model_runtime.c uses,
+/// rounded to float as a compiled model stores them.
 ParamValues initialParams(const Graph &g, uint64_t seed);
 
 /// Replaces the params of `g` in `values` with those of a safetensors

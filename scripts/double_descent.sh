@@ -8,6 +8,7 @@
 #
 #   scripts/double_descent.sh                  # the sweep in docs/science.md
 #   N=500 EPOCHS=50 WIDTHS="2 8 32" scripts/double_descent.sh   # a quick look
+#   scripts/double_descent.sh --plot-only      # redraw the figure from OUT/double_descent.dat
 #
 # Settings (environment): N training digits (1000), NOISE label-noise share
 # (0.2), EPOCHS (1000), BATCH (100), LR (Adam, 1e-3), WIDTHS, LOSSES
@@ -20,13 +21,40 @@ dlc="${DLC:-$root/build/tools/dlc/dlc}"
 N="${N:-1000}" NOISE="${NOISE:-0.2}" EPOCHS="${EPOCHS:-1000}" BATCH="${BATCH:-100}" LR="${LR:-0.001}"
 WIDTHS="${WIDTHS:-2 4 6 8 10 12 14 16 20 24 32 48 64 128}"
 LOSSES="${LOSSES:-square ce}" SEEDS="${SEEDS:-0 1}" OUT="${OUT:-$root/docs/figures}"
+dat="$OUT/double_descent.dat" table="$OUT/double_descent.md"
+threshold=$((N * 10))
+plot() {
+gnuplot <<GP
+set terminal pngcairo size 900,380 font ',10'
+set output '$OUT/double_descent.png'
+set multiplot layout 1,2 title "784-H-10 on $N MNIST digits, $NOISE label noise, no penalty ($EPOCHS epochs of Adam; mean of seeds $SEEDS)"
+set logscale x
+set xrange [1000:200000]
+set offsets 0, graph 0.05, 0, 0
+set xlabel 'parameters'
+set grid
+set arrow 1 from $threshold, graph 0 to $threshold, graph 1 nohead dt 2 lc rgb '#808080'
+set label 1 'n K' at $threshold, graph 0.95 offset 0.5,0
+set title 'test error (%)'
+plot '$dat' using (strcol(1) eq 'square' ? \$3 : NaN):5 with linespoints pt 7 title 'square loss', \
+     '' using (strcol(1) eq 'ce' ? \$3 : NaN):5 with linespoints pt 5 title 'cross-entropy', \
+     '' using (strcol(1) eq 'square' ? \$3 : NaN):4 with lines dt 3 lc 1 title 'train error (square)', \
+     '' using (strcol(1) eq 'ce' ? \$3 : NaN):4 with lines dt 3 lc 2 title 'train error (ce)'
+set title 'test loss (log scale)'
+set logscale y
+set yrange [0.4:6]
+plot '$dat' using (strcol(1) eq 'square' ? \$3 : NaN):6 with linespoints pt 7 title 'square loss', \
+     '' using (strcol(1) eq 'ce' ? \$3 : NaN):6 with linespoints pt 5 title 'cross-entropy'
+unset multiplot
+GP
+}
+
+if [ "${1:-}" = --plot-only ]; then plot; echo "figure: $OUT/double_descent.png"; exit 0; fi
 [ -x "$dlc" ] || { echo "double_descent.sh: build dlc first (scripts/build.sh)" >&2; exit 1; }
 [ -f "$root/data/mnist/train-images-idx3-ubyte" ] || "$root/scripts/fetch_data.sh"
 mkdir -p "$OUT"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-dat="$OUT/double_descent.dat" table="$OUT/double_descent.md"
-threshold=$((N * 10))
 echo "# loss width params train_error test_error test_loss seconds" > "$dat"
 {
   echo "| loss | H | params | params / (n K) | train error | test error | test loss | seconds |"
@@ -72,24 +100,5 @@ NET
   done
 done
 echo "sweep: $((SECONDS - start)) s in all"
-gnuplot <<GP
-set terminal pngcairo size 900,380 font ',10'
-set output '$OUT/double_descent.png'
-set multiplot layout 1,2 title "784-H-10 on $N MNIST digits, $NOISE label noise, no penalty ($EPOCHS epochs of Adam; mean of seeds $SEEDS)"
-set logscale x
-set xlabel 'parameters'
-set grid
-set arrow 1 from $threshold, graph 0 to $threshold, graph 1 nohead dt 2 lc rgb '#808080'
-set label 1 'n K' at $threshold, graph 0.95 offset 0.5,0
-set title 'test error (%)'
-plot '$dat' using (strcol(1) eq 'square' ? \$3 : NaN):5 with linespoints pt 7 title 'square loss', \
-     '' using (strcol(1) eq 'ce' ? \$3 : NaN):5 with linespoints pt 5 title 'cross-entropy', \
-     '' using (strcol(1) eq 'square' ? \$3 : NaN):4 with lines dt 3 lc 1 title 'train error (square)', \
-     '' using (strcol(1) eq 'ce' ? \$3 : NaN):4 with lines dt 3 lc 2 title 'train error (ce)'
-set title 'test loss'
-set logscale y
-plot '$dat' using (strcol(1) eq 'square' ? \$3 : NaN):6 with linespoints pt 7 title 'square loss', \
-     '' using (strcol(1) eq 'ce' ? \$3 : NaN):6 with linespoints pt 5 title 'cross-entropy'
-unset multiplot
-GP
+plot
 echo "figure: $OUT/double_descent.png, table: $table"

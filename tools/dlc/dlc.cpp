@@ -272,7 +272,7 @@ int trainMain() {
   if (normalize == Normalize::Standard) standardize(train, test);
   if (trainSamples < 0 || labelNoise < 0 || labelNoise > 1)
     return usageError("--train-samples needs N >= 0 and --label-noise a share in [0, 1]");
-  keepFirst(train, trainSamples);
+  if (trainSamples > 0) keepFirst(train, trainSamples);
   // The train block's settings, which the flags override.
   DiagnosticEngine diags;
   auto file = std::make_shared<SourceFile>();
