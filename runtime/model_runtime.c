@@ -182,6 +182,14 @@ static void init_param(const dlc_rt_tensor *t, float *p, uint64_t *rng) {
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) {
   if (!out) return fail(NULL, DLC_ERR_NULL, "create: the output pointer is null");
   *out = NULL;
+  uint64_t lacking = d->cpu_features & ~dlc_cpu_features();
+  if (lacking) {
+    char names[160];
+    dlc_cpu_feature_names(lacking, names, sizeof names);
+    return fail(NULL, DLC_ERR_CPU, "create: this library was compiled for CPU '%s' (%s) and needs %s, which this CPU "
+                "lacks; rebuild it with --cpu=native or an older --cpu",
+                d->target_cpu, d->target_triple, names);
+  }
   dlc_model *m = (dlc_model *)calloc(1, sizeof(dlc_model));
   if (!m) return fail(NULL, DLC_ERR_NOMEM, "create: out of memory");
   m->desc = d;
