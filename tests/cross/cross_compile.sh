@@ -8,7 +8,7 @@ set -euo pipefail
 dlc="$1"; source="$2"; work="$3"; python="$4"
 rm -rf "$work" && mkdir -p "$work"
 sysroot=/usr/aarch64-linux-gnu
-for model in mnist_mlp linear_chain fashion_cnn; do
+for model in mnist_mlp fashion_cnn; do
   for arch in x86_64 aarch64; do
     dir="$work/$arch" && mkdir -p "$dir"
     if [ "$arch" = x86_64 ]; then
