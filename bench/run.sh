@@ -32,7 +32,30 @@ omp=/usr/lib/x86_64-linux-gnu/openblas-openmp
 peer_models=$(echo "$MODELS" | sed 's/small/mlp_a/; s/mnist/mlp_b/; s/wide/mlp_c/; s/cnn/conv/')
 blas_models=$(echo "$peer_models" | tr ',' '\n' | { grep -v conv || true; } | paste -sd, -)
 out="$work/lines.txt"
-echo "# $(date -Is) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) nproc=$(nproc) min_time=${MT}s threads=$THREADS" | tee "$out"
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'avx|avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16' \
+  | paste -sd, -)
+echo "# $(date -Is) $cpu_model nproc=$(nproc) min_time=${MT}s threads=$THREADS" | tee "$out"
+echo "# cpu=\"$cpu_model\" isa=$isa llvm_cpu=$(llc-19 --version | awk '/Host CPU/ {print $3}')" \
+  | tee -a "$out"
+
+# The machine's limits, measured in the same run: FMA peak, square sgemm and
+# STREAM (../shared/bench/limits), then OpenBLAS at each model's product
+# shapes (M,N,K: forward, weight gradient, input gradient of each layer).
+BUILD="$work/limits" bash "$root/../shared/bench/limits/run.sh" 2>/dev/null | grep '^limit=' | tee -a "$out"
+gcc -O2 "$root/bench/sgemm_shapes.c" -o "$work/sgemm_shapes" -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas
+layer_shapes() {  # batch in out [in out ...]: the shapes of each dense layer's three products
+  local b=$1; shift
+  while (($# >= 2)); do echo "$b,$2,$1 $2,$1,$b $b,$1,$2"; shift; done
+}
+declare -A shapes=([tiny]="$(layer_shapes 8 2 16 1)" [small]="$(layer_shapes 32 784 128 10)"
+  [mnist]="$(layer_shapes 128 784 256 256 10)" [wide]="$(layer_shapes 512 784 1024 1024 10)"
+  [cnn]="50176,8,9 $(layer_shapes 64 6272 10)")  # cnn: the convolution as im2col (64*28*28 x 8 x 9), the dense layer
+for t in ${THREADS//,/ }; do
+  for m in ${MODELS//,/ }; do
+    OPENBLAS_NUM_THREADS=$t "$work/sgemm_shapes" "$t" "$m" ${shapes[$m]} | tee -a "$out"
+  done
+done
 for round in $(seq "$ROUNDS"); do   # interleaved: the machine is noisy
   for t in ${THREADS//,/ }; do
     lib=(); [ "$t" -gt 1 ] && lib=(env LD_LIBRARY_PATH="$omp")

@@ -4,9 +4,11 @@
 One line per (model, threads):
   model=mlp_b threads=1 dlc_us=... torch_us=... libtorch_us=... blas_us=...
   ratio=torch/dlc ratio_libtorch=libtorch/dlc ratio_blas=blas/dlc gflops=... peak_share=...
-(peak: 100 GFLOP/s per core, measured in ../shared/bench/results/limits_run1.txt;
-at 2 threads the share is of 2 cores), then dlc's 2-thread speed-up, peak
-memory, .so build time, and a table.
+(peak: the FMA peak measured in the same run at that thread count, the
+limit=fma_peak lines; 100 GFLOP/s per core if the run has none), then the
+machine (CPU, ISA) and its limits beside dlc (blas_model: OpenBLAS at the
+model's product shapes, the limit=sgemm_model lines), dlc's 2-thread
+speed-up, peak memory, .so build time, and a table.
 """
 import statistics
 import sys
@@ -23,7 +25,15 @@ def main(path):
     runs = defaultdict(list)  # (model, threads, peer) -> step_ms of each process
     gflops, compile_ms = defaultdict(list), defaultdict(list)
     rss, so = {}, {}
+    peak, blas_model, cpu = {}, {}, ""
     for line in open(path):
+        if line.startswith("# cpu="):
+            cpu = line[2:].strip()
+        kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if kv.get("limit") == "fma_peak":
+            peak[kv["threads"]] = float(kv["gflops"])
+        if kv.get("limit") == "sgemm_model":
+            blas_model[(PEER_MODEL.get(kv["model"], kv["model"]), kv["threads"])] = float(kv["gflops"])
         if line.startswith("#") or "peer=" not in line:
             continue
         kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
@@ -43,6 +53,10 @@ def main(path):
         if kv["peer"] == "dlc":
             gflops[key].append(float(kv["step_gflops"]))
             compile_ms[kv["model"]].append(float(kv["compile_ms"]))
+    if cpu:
+        print(cpu)
+    for t in sorted(peak):
+        print(f"limit=fma_peak threads={t} gflops={peak[t]:.1f}")
     configs = sorted({(m, t) for m, t, _ in runs}, key=lambda c: (int(c[1]), ORDER.index(c[0])))
     rows = []
     for m, t in configs:
@@ -53,7 +67,9 @@ def main(path):
                 if p in us:
                     line += f" {key}={us[p] / us['dlc']:.2f}"
             g = statistics.median(gflops[(m, t)])
-            line += f" gflops={g:.1f} peak_share={g / (PEAK_GFLOPS * int(t)):.3f}"
+            line += f" gflops={g:.1f} peak_share={g / peak.get(t, PEAK_GFLOPS * int(t)):.3f}"
+            if (m, t) in blas_model:
+                line += f" blas_model_gflops={blas_model[(m, t)]:.1f} blas_model_share={g / blas_model[(m, t)]:.3f}"
         print(line)
         rows.append((m, t, us))
     dlc = {(m, t): us["dlc"] for m, t, us in rows if "dlc" in us}

@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Path.h>
@@ -120,7 +121,8 @@ std::string cHyperDefaults(const ModelDescription &desc) {
 
 /// The C source that binds the glue to one model (the library's
 /// model_desc.c): its tables, its dlc_rt_model and its dlc_api.
-std::string generateDescriptor(const Graph &g, const ModelLayout &layout, const std::string &kernelPrefix) {
+std::string generateDescriptor(const Graph &g, const ModelLayout &layout, const std::string &kernelPrefix,
+                               const LibraryTarget &target) {
   ModelDescription desc = describeModel(g, layout);
   bool hasLoss = desc.lossOffset >= 0;
   std::string infos, records;
@@ -151,7 +153,8 @@ static const dlc_api api;
 static const dlc_rt_model model = {{
     .api = &api, .tensors = tensors, .arena_size = {arena_size}, .optimizer = {optimizer},
     .loss_offset = {loss_offset}, .hyper_default = hyper_default, .forward = {kernels}_forward,
-    .loss_and_grad = {loss_and_grad}, .train_step = {train_step}}};
+    .loss_and_grad = {loss_and_grad}, .train_step = {train_step},
+    .target_triple = "{triple}", .target_cpu = "{cpu}", .cpu_features = {features:#x}ull}};
 
 static dlc_status create(uint64_t seed, dlc_model **out) {{ return dlc_rt_create(&model, seed, out); }}
 static const dlc_api api = {{
@@ -170,7 +173,8 @@ __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ retur
       fmt::arg("loss_offset", desc.lossOffset),
       fmt::arg("loss_and_grad", hasLoss ? kernelPrefix + "_loss_and_grad" : "NULL"),
       fmt::arg("train_step", hasLoss ? kernelPrefix + "_train_step" : "NULL"), fmt::arg("max_batch", layout.capacity),
-      fmt::arg("has_loss", hasLoss ? 1 : 0), fmt::arg("tensor_count", desc.tensors.size()));
+      fmt::arg("has_loss", hasLoss ? 1 : 0), fmt::arg("tensor_count", desc.tensors.size()),
+      fmt::arg("triple", target.triple), fmt::arg("cpu", target.cpu), fmt::arg("features", target.cpuFeatures));
 }
 
 /// The typed functions the library exports (declared in the header), each a
@@ -228,7 +232,26 @@ std::string hyperKeys() {
   return keys;
 }
 
-std::string generateHeader(const Graph &g, int64_t capacity) {
+/// The header's lines that say which machines the library runs on.
+std::string targetComment(const std::string &name, const LibraryTarget &target) {
+  std::string needs = cpuFeatureNames(target.cpuFeatures), text;
+  std::string line = fmt::format(" * Compiled for {}, CPU {}{}", target.triple, target.cpu, needs.empty() ? "." : ": it needs");
+  for (llvm::StringRef word : llvm::split(needs, ", ")) {
+    std::string next = " " + word.str() + ",";
+    if (line.size() + next.size() > 78) {
+      text += line + "\n";
+      line = " *";
+    }
+    line += next;
+  }
+  if (!needs.empty()) line.back() = '.';
+  text += line + "\n";
+  if (!needs.empty())
+    text += fmt::format(" * On a CPU without one of them {}_create fails with DLC_ERR_CPU (10).\n", name);
+  return text;
+}
+
+std::string generateHeader(const Graph &g, int64_t capacity, const LibraryTarget &target) {
   std::string name = cIdent(g.name);
   std::vector<ApiTensor> tensors = apiTensors(g);
   Signature fwd = typedArgs(tensors, false), train = typedArgs(tensors, true);
@@ -255,14 +278,19 @@ int {name}_get_grad(const {name} *m, const char *name, float *data, int64_t coun
  * batch dim. Every int-returning call gives 0 on success or a dlc_status code
  * (see dlc/abi.h: 1 null pointer, 2 bad batch, 3 unknown name, 4 wrong size,
  * 5 value out of range, 6 out of memory, 7 no loss, 8 file error, 9 corrupt
- * checkpoint); {name}_last_error says why.
+ * checkpoint, 10 CPU without the library's features); {name}_last_error says why.
  *
+{target_comment} *
  * Tensors:
 {tensor_table} */
 #ifndef {guard}
 #define {guard}
 
 #include <stdint.h>
+
+/* What the library's code was compiled for (dlc --target, --cpu). */
+#define {guard_prefix}_TARGET_TRIPLE "{triple}"
+#define {guard_prefix}_TARGET_CPU "{cpu}"
 
 #ifdef __cplusplus
 extern "C" {{
@@ -297,7 +325,9 @@ int {name}_load({name} *m, const char *path);
 )",
                      fmt::arg("name", name), fmt::arg("capacity", capacity), fmt::arg("tensor_table", table),
                      fmt::arg("guard", guard), fmt::arg("forward_params", fwd.params), fmt::arg("training", training),
-                     fmt::arg("hyper_keys", hyperKeys()));
+                     fmt::arg("hyper_keys", hyperKeys()), fmt::arg("target_comment", targetComment(name, target)),
+                     fmt::arg("guard_prefix", guard.substr(0, guard.size() - 2)), fmt::arg("triple", target.triple),
+                     fmt::arg("cpu", target.cpu));
 }
 
 bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine &diags) {
@@ -311,12 +341,14 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   for (llvm::Function &f : *module)
     if (!f.isDeclaration()) f.setVisibility(llvm::GlobalValue::HiddenVisibility);
   std::string error;
-  auto tm = hostTargetMachine(error);
+  TargetSpec spec{opts.triple, opts.cpu.empty() ? defaultLibraryCPU(opts.triple) : opts.cpu};
+  auto tm = createTargetMachine(spec, error);
   if (!tm) {
-    diags.error({}, "no target for this host: {}", error);
+    diags.error({}, "{}", error);
     return false;
   }
   optimizeModule(*module, *tm, opts.optLevel);
+  LibraryTarget target{tm->getTargetTriple().str(), tm->getTargetCPU().str(), requiredCpuFeatures(*tm)};
 
   llvm::SmallString<128> dir;
   if (auto ec = llvm::sys::fs::createUniqueDirectory("dlc-aot", dir)) {
@@ -328,17 +360,18 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   bool ok = emitObjectFile(*module, *tm, path("kernels.o"), error);
   if (!ok) diags.error({}, "{}", error);
   for (const RuntimeFile &file : kRuntimeFiles) ok = ok && writeFile(path(file.path), file.text, diags);
-  ok = ok && writeFile(path("model_desc.c"), generateDescriptor(g, layout, kernelPrefix) + generateTypedFunctions(g), diags);
+  ok = ok && writeFile(path("model_desc.c"), generateDescriptor(g, layout, kernelPrefix, target) + generateTypedFunctions(g), diags);
 
   std::string tmpOut = opts.outputPath + ".tmp";
   if (ok) {
-    auto cc = llvm::sys::findProgramByName(opts.cc);
+    std::string ccName = !opts.cc.empty() ? opts.cc : isHostTriple(opts.triple) ? "cc" : opts.triple + "-gcc";
+    auto cc = llvm::sys::findProgramByName(ccName);
     if (!cc) {
-      diags.error({}, "no C compiler '{}' to link the library", opts.cc);
+      diags.error({}, "no C compiler '{}' to link the library", ccName);
       ok = false;
     } else {
       std::vector<std::string> args = {*cc, "-std=c99", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
-                                       "-I", dir.str().str(), path("model_runtime.c"), path("model_desc.c"),
+                                       "-I", dir.str().str(), path("model_runtime.c"), path("cpu_features.c"), path("model_desc.c"),
                                        path("kernels.o"), "-o", tmpOut, "-lm"};
       std::vector<llvm::StringRef> argv(args.begin(), args.end());
       std::string log = path("cc.log");
@@ -354,7 +387,7 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   }
   std::string headerPath = llvm::sys::path::parent_path(opts.outputPath).str();
   headerPath = (headerPath.empty() ? "" : headerPath + "/") + llvm::sys::path::stem(opts.outputPath).str() + ".h";
-  if (ok) ok = writeFile(headerPath + ".tmp", generateHeader(g, capacity), diags);
+  if (ok) ok = writeFile(headerPath + ".tmp", generateHeader(g, capacity, target), diags);
   if (ok) {
     // Replace the old library and header only now that both are complete.
     if (auto ec = llvm::sys::fs::rename(tmpOut, opts.outputPath)) {

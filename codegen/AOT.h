@@ -19,7 +19,15 @@ struct AOTOptions {
   std::string outputPath;  ///< model.so; the header goes beside it as model.h
   int64_t maxBatch = 0;    ///< 0: the train block's batch, else 64
   int optLevel = 2;
-  std::string cc = "cc";   ///< the C compiler that links the library
+  std::string triple;      ///< --target: "" for the host's
+  std::string cpu;         ///< --cpu: "" for defaultLibraryCPU(triple), "native" for the host's
+  std::string cc;          ///< the C compiler that links it; "" for cc, or TRIPLE-gcc for another machine
+};
+
+/// What a library's code was compiled for, as its header and glue record it.
+struct LibraryTarget {
+  std::string triple, cpu;
+  uint64_t cpuFeatures = 0; ///< the mask over runtime/CpuFeatures.def that create checks
 };
 
 /// Builds the library from `g` (after the default pipeline). Reports failures
@@ -28,6 +36,6 @@ struct AOTOptions {
 bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine &diags);
 
 /// The C header of a model's typed API (also written by buildSharedLibrary).
-std::string generateHeader(const Graph &g, int64_t capacity);
+std::string generateHeader(const Graph &g, int64_t capacity, const LibraryTarget &target);
 
 } // namespace dlc

@@ -3,7 +3,9 @@
 
 #include <mutex>
 
+#include <fmt/format.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/CommandLine.h>
@@ -14,27 +16,78 @@
 
 namespace dlc {
 
-std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
+std::string defaultLibraryCPU(const std::string &triple) {
+  llvm::Triple t(triple.empty() ? llvm::sys::getProcessTriple() : llvm::Triple::normalize(triple));
+  return t.getArch() == llvm::Triple::x86_64 ? "x86-64-v3" : "generic";
+}
+
+bool isHostTriple(const std::string &triple) {
+  llvm::Triple t(llvm::Triple::normalize(triple)), host(llvm::sys::getProcessTriple());
+  return triple.empty() || (t.getArch() == host.getArch() && t.getOS() == host.getOS() &&
+                            t.getEnvironment() == host.getEnvironment());
+}
+
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const TargetSpec &spec, std::string &error) {
   static std::once_flag once;
   std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllAsmPrinters();
     // Loop strength reduction was a fifth of the back end's time on mnist's
     // train step (28 of 140 ms) and changed no step time measurably: the
     // kernels' loops already step pointers. (A process-wide LLVM option.)
     auto &options = llvm::cl::getRegisteredOptions();
     if (auto it = options.find("disable-lsr"); it != options.end()) it->second->addOccurrence(0, "disable-lsr", "true");
   });
-  std::string triple = llvm::sys::getProcessTriple();
+  std::string host = llvm::sys::getProcessTriple();
+  std::string triple = spec.triple.empty() ? host : llvm::Triple::normalize(spec.triple);
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target) return nullptr;
-  std::string features;
-  for (auto &f : llvm::sys::getHostCPUFeatures())
-    features += (features.empty() ? "" : ",") + std::string(f.second ? "+" : "-") + f.first().str();
+  std::string cpu = spec.cpu, features;
+  if (cpu == "native") {
+    if (!isHostTriple(triple)) {
+      error = fmt::format("--cpu=native is the CPU of this host ({}), not of {}; name a CPU of {}", host, triple,
+                          triple);
+      return nullptr;
+    }
+    cpu = llvm::sys::getHostCPUName().str();
+    for (auto &f : llvm::sys::getHostCPUFeatures())
+      features += (features.empty() ? "" : ",") + std::string(f.second ? "+" : "-") + f.first().str();
+  }
+  std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple, "", ""));
+  if (!info || !info->isCPUStringValid(cpu)) {
+    error = fmt::format("unknown CPU '{}' for {} (`llc -march={} -mcpu=help` lists them)", cpu, triple,
+                        llvm::Triple(triple).getArchName().str());
+    return nullptr;
+  }
   llvm::TargetOptions options;
   return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features, options, llvm::Reloc::PIC_, std::nullopt,
-      llvm::CodeGenOptLevel::Aggressive));
+      triple, cpu, features, options, llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+}
+
+std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) { return createTargetMachine({}, error); }
+
+uint64_t requiredCpuFeatures(const llvm::TargetMachine &tm) {
+  if (!tm.getTargetTriple().isX86()) return 0;
+  const llvm::MCSubtargetInfo *info = tm.getMCSubtargetInfo();
+  uint64_t mask = 0, bit = 1;
+#define DLC_CPU_FEATURE(Id, name, leaf, subleaf, reg, bit_, xcr0) \
+  mask |= info->checkFeatures("+" name) ? bit : 0;                \
+  bit <<= 1;
+#include "runtime/CpuFeatures.def"
+  return mask;
+}
+
+std::string cpuFeatureNames(uint64_t mask) {
+  static const char *const names[] = {
+#define DLC_CPU_FEATURE(Id, name, leaf, subleaf, reg, bit, xcr0) name,
+#include "runtime/CpuFeatures.def"
+  };
+  std::string list;
+  for (size_t i = 0; i < std::size(names); ++i)
+    if (mask >> i & 1) list += (list.empty() ? "" : ", ") + std::string(names[i]);
+  return list;
 }
 
 const char *const kLoopPipeline =

@@ -9,9 +9,35 @@
 
 namespace dlc {
 
-/// A target machine for this host's CPU and features (AVX2/FMA here), with
-/// position-independent code so objects can go into shared libraries.
+/// What code is compiled for: an LLVM triple ("" for the host's) and an LLVM
+/// CPU name ("native" for the host's CPU with every feature it has).
+struct TargetSpec {
+  std::string triple;
+  std::string cpu = "native";
+};
+
+/// The CPU a library is built for when --cpu is not given: x86-64-v3 (AVX2,
+/// FMA: Haswell, Zen 1 and every later x86 CPU) on x86-64, LLVM's "generic"
+/// elsewhere. A deployed library must not assume the build machine's CPU.
+std::string defaultLibraryCPU(const std::string &triple);
+
+/// Whether code for `triple` runs on this host (same arch, OS and ABI).
+bool isHostTriple(const std::string &triple);
+
+/// A target machine for `spec`, with position-independent code so objects
+/// can go into shared libraries; null with `error` for an unknown triple or
+/// CPU, or "native" for another triple.
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const TargetSpec &spec, std::string &error);
+
+/// A target machine for this host's CPU and features (the JIT's).
 std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error);
+
+/// The features of runtime/CpuFeatures.def that code for `tm` may use, as the
+/// mask the library's glue checks at create (0 off x86).
+uint64_t requiredCpuFeatures(const llvm::TargetMachine &tm);
+
+/// "avx, avx2, fma": the LLVM names of the features in such a mask.
+std::string cpuFeatureNames(uint64_t mask);
 
 /// Stamps the module with the target's layout and triple and every function
 /// with the host CPU and features, then optimizes: nothing at -O0, the lean

@@ -75,6 +75,15 @@ static void run_share(int tid, int threads) {
   if (lo < hi) pool.fn(pool.arena, pool.n, lo, hi, tid);
 }
 
+/* A hint to the core that this thread spins on a flag. */
+static void spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
 static void *pool_worker(void *arg) {
   int tid = (int)(intptr_t)arg;
   uint64_t seen = 0;
@@ -84,7 +93,7 @@ static void *pool_worker(void *arg) {
     while ((g = __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE)) == seen) {
       if (++spins < 200000) {
         if (spins > 2000) sched_yield();
-        else __builtin_ia32_pause();
+        else spin_pause();
         continue;
       }
       pthread_mutex_lock(&pool.mu);
@@ -141,7 +150,7 @@ void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, in
   run_share(0, threads);
   for (long spins = 0; __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; ++spins) {
     if (spins > 2000) sched_yield();
-    else __builtin_ia32_pause();
+    else spin_pause();
   }
   __atomic_store_n(&pool.busy, 0, __ATOMIC_RELEASE);
 }
@@ -182,6 +191,14 @@ static void init_param(const dlc_rt_tensor *t, float *p, uint64_t *rng) {
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) {
   if (!out) return fail(NULL, DLC_ERR_NULL, "create: the output pointer is null");
   *out = NULL;
+  uint64_t lacking = d->cpu_features & ~dlc_cpu_features();
+  if (lacking) {
+    char names[160];
+    dlc_cpu_feature_names(lacking, names, sizeof names);
+    return fail(NULL, DLC_ERR_CPU, "create: this library was compiled for CPU '%s' (%s) and needs %s, which this CPU "
+                "lacks; rebuild it with --cpu=native or an older --cpu",
+                d->target_cpu, d->target_triple, names);
+  }
   dlc_model *m = (dlc_model *)calloc(1, sizeof(dlc_model));
   if (!m) return fail(NULL, DLC_ERR_NOMEM, "create: out of memory");
   m->desc = d;

@@ -12,6 +12,8 @@
 #ifndef DLC_MODEL_RUNTIME_H
 #define DLC_MODEL_RUNTIME_H
 
+#include <stddef.h>
+
 #include "dlc/abi.h"
 
 #ifdef __cplusplus
@@ -58,7 +60,16 @@ typedef struct dlc_rt_model {
   void (*forward)(float *arena, int64_t n);
   void (*loss_and_grad)(float *arena, int64_t n);
   void (*train_step)(float *arena, int64_t n, const float *hyper); /* hyper: DLC_HYPER_COUNT values */
+  /* What the code was compiled for: create refuses a CPU without one of the
+   * features (a mask over CpuFeatures.def; 0 checks nothing, as in the JIT). */
+  const char *target_triple, *target_cpu;
+  uint64_t cpu_features;
 } dlc_rt_model;
+
+/* The running CPU's features of CpuFeatures.def (cpu_features.c), less those
+ * DLC_CPU_HIDE names; and the names of the features in a mask, comma-separated. */
+uint64_t dlc_cpu_features(void);
+void dlc_cpu_feature_names(uint64_t features, char *out, size_t size);
 
 /* The thread pool the compiled kernels split their large matrix products
  * over. A kernel body runs rows [lo, hi) with thread index tid (which picks

@@ -8,6 +8,7 @@ packages=(
   llvm-19-dev          # LLVM 19: SourceMgr, CommandLine, ADTs; FileCheck and lit for golden tests
   libfmt-dev libboost-graph-dev catch2 zlib1g-dev libzstd-dev
   gnuplot-nox          # dlc train --plot draws the curves with gnuplot
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # dlc --target=aarch64-linux-gnu, run under qemu in tests
 )
 
 missing=()

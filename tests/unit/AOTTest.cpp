@@ -69,7 +69,8 @@ TEST_CASE("the C ABI's layout is pinned to its version", "[aot]") {
   REQUIRE(DLC_ABI_VERSION == 1);
   CHECK(DLC_MAX_RANK == 8);
   CHECK((DLC_OK == 0 && DLC_ERR_NULL == 1 && DLC_ERR_BATCH == 2 && DLC_ERR_NAME == 3 && DLC_ERR_SIZE == 4 &&
-         DLC_ERR_VALUE == 5 && DLC_ERR_NOMEM == 6 && DLC_ERR_STATE == 7 && DLC_ERR_IO == 8 && DLC_ERR_FORMAT == 9));
+         DLC_ERR_VALUE == 5 && DLC_ERR_NOMEM == 6 && DLC_ERR_STATE == 7 && DLC_ERR_IO == 8 && DLC_ERR_FORMAT == 9 &&
+         DLC_ERR_CPU == 10));
   CHECK((DLC_ROLE_INPUT == 0 && DLC_ROLE_LABEL == 1 && DLC_ROLE_PARAM == 2 && DLC_ROLE_OUTPUT == 3));
   CHECK((DLC_F32 == 0 && DLC_I32 == 1));
   CHECK(offsetof(dlc_tensor_info, name) == 0);

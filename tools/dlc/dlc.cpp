@@ -75,6 +75,14 @@ cl::opt<Lang> language("x", cl::desc("Input language (default: from the extensio
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout); a .so builds the model's library and header"),
                                 cl::value_desc("file"),
                                 cl::init("-"), cl::cat(category));
+cl::opt<std::string> targetTriple("target",
+                                  cl::desc("Compile a .so or --emit=obj for this LLVM triple, e.g. aarch64-linux-gnu "
+                                           "(default: this host's); it links with TRIPLE-gcc"),
+                                  cl::value_desc("triple"), cl::cat(category));
+cl::opt<std::string> cpuName("cpu",
+                             cl::desc("Compile for this LLVM CPU name, or native for this host's CPU (default: "
+                                      "x86-64-v3 for a .so on x86-64, generic on other targets, native otherwise)"),
+                             cl::value_desc("name"), cl::cat(category));
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input file, or - for stdin>"), cl::Required,
                                cl::cat(category));
 
@@ -205,7 +213,7 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
     return 1;
   }
   std::string error;
-  auto tm = hostTargetMachine(error);
+  auto tm = createTargetMachine({targetTriple, cpuName.empty() ? "native" : cpuName.getValue()}, error);
   if (!tm) return usageError(error);
   optimizeModule(*module, *tm, optLevel);
   if (emit == Emit::Obj)
@@ -478,6 +486,8 @@ int main(int argc, char **argv) {
       aot.outputPath = outputFile;
       aot.maxBatch = nominalBatch;
       aot.optLevel = optLevel;
+      aot.triple = targetTriple;
+      aot.cpu = cpuName;
       if (!buildSharedLibrary(*g, aot, diags)) return fail();
       return 0;
     }

@@ -33,7 +33,8 @@ typedef enum dlc_status {
   DLC_ERR_NOMEM = 6,  /* out of memory */
   DLC_ERR_STATE = 7,  /* the model has no loss, so it cannot be trained */
   DLC_ERR_IO = 8,     /* a checkpoint file cannot be read or written */
-  DLC_ERR_FORMAT = 9  /* a checkpoint is corrupt or belongs to another model */
+  DLC_ERR_FORMAT = 9, /* a checkpoint is corrupt or belongs to another model */
+  DLC_ERR_CPU = 10    /* the library was compiled for CPU features this CPU lacks */
 } dlc_status;
 
 typedef enum dlc_role { DLC_ROLE_INPUT = 0, DLC_ROLE_LABEL = 1, DLC_ROLE_PARAM = 2, DLC_ROLE_OUTPUT = 3 } dlc_role;
