@@ -100,12 +100,12 @@ TEST_CASE("constants are operands of products and convolutions: the issue's mode
   };
   std::vector<Case> cases = {
       // L = 1^T A v: dL/dA = 1 v^T, dL/dv = A^T 1 (a constant operand of both backward products).
-      {"model n1 { param A : [2, 2] ~ ones  param v : [2] ~ ones  loss sum(A @ v) }", 4, {{"A", 1}, {"v", 2}}},
-      {"model n2 { param A : [2, 2] ~ ones  param B : [2, 2] ~ ones  loss sum(A @ B) }", 8, {{"A", 2}, {"B", 2}}},
+      {"model n1 {\n  param A : [2, 2] ~ ones\n  param v : [2] ~ ones\n  loss sum(A @ v)\n}\n", 4, {{"A", 1}, {"v", 2}}},
+      {"model n2 {\n  param A : [2, 2] ~ ones\n  param B : [2, 2] ~ ones\n  loss sum(A @ B)\n}\n", 8, {{"A", 2}, {"B", 2}}},
       // A scalar constant reshaped to a [1, 1] matrix on the left of a product.
-      {"model n3 { param k : [1, 3] ~ ones  loss sum(reshape(1, [1, 1]) @ k) }", 3, {{"k", 1}}},
+      {"model n3 {\n  param k : [1, 3] ~ ones\n  loss sum(reshape(1, [1, 1]) @ k)\n}\n", 3, {{"k", 1}}},
       // x * 0 + 1 folds to a constant image: conv2d of ones with ones, 2 x 2 positions of 9 taps.
-      {"model n4 { input x : [1, 4, 4]  param K : [2, 1, 3, 3] ~ ones  loss sum(conv2d(x * 0 + 1, K)) }", 72,
+      {"model n4 {\n  input x : [1, 4, 4]\n  param K : [2, 1, 3, 3] ~ ones\n  loss sum(conv2d(x * 0 + 1, K))\n}\n", 72,
        {{"K", 4}}},
   };
   for (const Case &c : cases) {
