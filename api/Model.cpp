@@ -204,43 +204,50 @@ bool Model::Impl::bindEntryPoints(std::string &error) {
 }
 
 CompileResult compileSource(const std::string &name, const std::string &text, const CompileOptions &options) {
-  CompileResult result;
-  auto file = std::make_shared<SourceFile>();
-  file->name = name;
-  file->text = text;
-  DiagnosticEngine diags;
-  std::unique_ptr<Graph> g = compileNet(file, diags);
-  PassContext ctx(diags);
-  if (g && !runPipeline(g, defaultPipeline(), ctx)) g.reset();
-  if (!g) {
-    collect(diags, result);
-    return result;
+  try {
+    // A lambda has the access of this friend of Model (it constructs one).
+    return [&]() -> CompileResult {
+      CompileResult result;
+      auto file = std::make_shared<SourceFile>();
+      file->name = name;
+      file->text = text;
+      DiagnosticEngine diags;
+      std::unique_ptr<Graph> g = compileNet(file, diags);
+      PassContext ctx(diags);
+      if (g && !runPipeline(g, defaultPipeline(), ctx)) g.reset();
+      if (!g) {
+        collect(diags, result);
+        return result;
+      }
+      if (options.optLevel < 0 || options.optLevel > 3) return failWith(name, "optLevel must be 0..3");
+      if (options.maxBatch < 0) return failWith(name, "maxBatch must be positive");
+      int64_t capacity = options.maxBatch > 0 ? options.maxBatch : g->train.getInt("batch", 64);
+      if (!options.optimizer.empty() && !overrideOptimizer(*g, options.optimizer))
+        return failWith(name, "unknown optimizer '" + options.optimizer + "' (sgd, momentum, nesterov or adam)");
+      Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
+      ModelLayout layout = planLayout(*g, capacity, opt);
+      auto llctx = std::make_unique<llvm::LLVMContext>();
+      auto module = lowerModel(*g, layout, "dlc_jit", *llctx, diags);
+      if (!module) {
+        collect(diags, result);
+        return result;
+      }
+      auto impl = std::make_unique<Model::Impl>();
+      std::string error;
+      impl->jit = JIT::create(error);
+      if (!impl->jit || !impl->jit->add(std::move(module), std::move(llctx), options.optLevel, error))
+        return failWith(name, "JIT: " + error);
+      impl->bindTables(describeModel(*g, layout));
+      if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
+      if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
+        return failWith(name, dlc_rt_last_error(nullptr));
+      collect(diags, result); // warnings, if any
+      result.model.reset(new Model(std::move(impl)));
+      return result;
+    }();
+  } catch (const std::exception &e) { // a compiler bug: an error for the host, never an abort
+    return failWith(name, std::string("internal: ") + e.what());
   }
-  if (options.optLevel < 0 || options.optLevel > 3) return failWith(name, "optLevel must be 0..3");
-  if (options.maxBatch < 0) return failWith(name, "maxBatch must be positive");
-  int64_t capacity = options.maxBatch > 0 ? options.maxBatch : g->train.getInt("batch", 64);
-  if (!options.optimizer.empty() && !overrideOptimizer(*g, options.optimizer))
-    return failWith(name, "unknown optimizer '" + options.optimizer + "' (sgd, momentum, nesterov or adam)");
-  Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
-  ModelLayout layout = planLayout(*g, capacity, opt);
-  auto llctx = std::make_unique<llvm::LLVMContext>();
-  auto module = lowerModel(*g, layout, "dlc_jit", *llctx, diags);
-  if (!module) {
-    collect(diags, result);
-    return result;
-  }
-  auto impl = std::make_unique<Model::Impl>();
-  std::string error;
-  impl->jit = JIT::create(error);
-  if (!impl->jit || !impl->jit->add(std::move(module), std::move(llctx), options.optLevel, error))
-    return failWith(name, "JIT: " + error);
-  impl->bindTables(describeModel(*g, layout));
-  if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
-  if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
-    return failWith(name, dlc_rt_last_error(nullptr));
-  collect(diags, result); // warnings, if any
-  result.model.reset(new Model(std::move(impl)));
-  return result;
 }
 
 CompileResult compileString(const std::string &source, const CompileOptions &options) {

@@ -19,7 +19,8 @@ namespace dlc {
 namespace {
 
 bool isElementwise(const Node *n) { return n->info().is(Elementwise); }
-bool isScalarConstant(const Node *n) { return (n->kind == OpKind::Const || n->kind == OpKind::DimSize) && n->type.isScalar(); }
+bool isConstant(const Node *n) { return n->kind == OpKind::Const || n->kind == OpKind::DimSize; }
+bool isScalarConstant(const Node *n) { return isConstant(n) && n->type.isScalar(); }
 
 /// The uses of an entry's values, and the decisions taken on them so far.
 class FusionPlanner {
@@ -117,7 +118,14 @@ private:
     for (const Node *n : nodes_) {
       if (plan_.fused.count(n)) continue;
       if (isScalarConstant(n) && !keep_.count(n)) {
-        inlineOp(n, "a scalar constant, computed where it is used");
+        // Products and convolutions read their operands from buffers.
+        const Node *reader = bufferReader(n);
+        if (!reader) inlineOp(n, "a scalar constant, computed where it is used");
+        else decide(n, "own buffer: its user {} reads it from memory", reader);
+        continue;
+      }
+      if (isConstant(n)) {
+        decide(n, keep_.count(n) ? "own buffer: {} is a result of this entry point" : "own buffer: a tensor constant", n);
         continue;
       }
       if (!isElementwise(n)) continue;
@@ -128,6 +136,12 @@ private:
       else inlineOp(n, "computed inside its sole user {}, elementwise of the same shape", u);
     }
   }
+  /// A user of `n` that is not elementwise (it needs `n` in a buffer), or null.
+  const Node *bufferReader(const Node *n) {
+    for (const Node *u : users_[n])
+      if (!isElementwise(u)) return u;
+    return nullptr;
+  }
   void inlineOp(const Node *n, std::string why, const Node *about = nullptr) {
     plan_.inlineOps.insert(n);
     plan_.fused.insert(n);
@@ -135,11 +149,11 @@ private:
   }
 
   /// The kernels, in program order: every op that is not fused, but the
-  /// leaves a caller fills (a constant kept as a result is filled by a kernel).
+  /// leaves a caller fills (a constant that is not inline is filled by a kernel).
   void formKernels() {
     for (const Node *n : nodes_) {
       bool given = n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param;
-      if (plan_.fused.count(n) || given || (n->isLeaf() && !keep_.count(n))) continue;
+      if (plan_.fused.count(n) || given || (n->isLeaf() && !keep_.count(n) && !isConstant(n))) continue;
       Kernel k{n, {}, {}};
       if (auto it = plan_.epilogues.find(n); it != plan_.epilogues.end()) k.epilogue = it->second;
       kernelOf_[n] = plan_.kernels.size();

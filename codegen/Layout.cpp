@@ -84,7 +84,7 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
     for (size_t k = 0; k < plan.kernels.size(); ++k) {
       const Kernel &kernel = plan.kernels[k];
       auto touch = [&](const Node *n) {
-        if (persistent.count(n) || !written.count(n) || n->isLeaf()) return;
+        if (persistent.count(n) || !written.count(n)) return; // a constant's kernel writes it
         Temporary &t = temps[n];
         t.node = n;
         t.size = aligned(l.elements(n->shape()));

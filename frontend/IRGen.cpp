@@ -631,6 +631,7 @@ std::unique_ptr<Graph> generateIR(const Program &program, std::shared_ptr<const 
   for (size_t i = 1; i < program.models.size(); ++i)
     diags.error(program.models[i].loc, "a file holds one model; '{}' is the second", program.models[i].name);
   auto g = std::make_unique<Graph>(model.name);
+  g->loc = model.loc;
   g->sources.push_back(file);
   IRGen gen(*g, diags);
   gen.run(program, model);

@@ -55,6 +55,8 @@ public:
   Graph &operator=(const Graph &) = delete;
 
   std::string name;
+  /// Where the model was declared (its name in the .net file), if anywhere.
+  SourceLoc loc;
   /// Settings of the model's train block (optimizer, lr, batch, ...).
   Attrs train;
 

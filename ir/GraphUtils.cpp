@@ -27,6 +27,7 @@ NodeMap copyNodes(const Graph &src, Graph &dst) {
 
 std::unique_ptr<Graph> emptyGraphLike(const Graph &g) {
   auto out = std::make_unique<Graph>(g.name);
+  out->loc = g.loc;
   out->train = g.train;
   out->sources = g.sources;
   return out;

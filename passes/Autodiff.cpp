@@ -35,7 +35,10 @@ std::string chainNote(const std::string &lossName, const Node *y, const Node *x)
 PassResult runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Node *lossOld = g->result(Role::Loss);
   if (!lossOld) {
-    ctx.diags.error({}, "autodiff: graph '{}' has no loss to differentiate", g->name);
+    // A forward-only model (a network deployed for inference): nothing to
+    // differentiate, unless gradients of inputs were asked for.
+    if (ctx.gradInputs.empty()) return PassResult::Unchanged;
+    ctx.diags.error(g->loc, "autodiff: model '{}' has no loss to differentiate", g->name);
     return PassResult::Failed;
   }
   if (!lossOld->type.isScalar()) {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -71,14 +72,19 @@ class ChainRewriter {
 public:
   explicit ChainRewriter(const Graph &g) : uses_(useCounts(g)) {
     for (const auto &r : g.results) isResult_.insert({r.node, true});
+    for (const auto &n : g.nodes())
+      if (n->kind == OpKind::MatMul)
+        for (const Node *o : n->operands) usedByProduct_.insert(o);
     auto names = printedNames(g);
     for (size_t i = 0; i < g.size(); ++i) printed_[g.nodes()[i].get()] = names[i];
   }
 
-  /// Is `n` an inner product of a chain (folded into its user)?
+  /// Is `n` an inner product of a chain (folded into its user, a product)?
+  /// A product used once by anything else (a bias add, the loss) is a root.
   bool isInterior(const Node *n) const {
     auto it = uses_.find(n);
-    return n->kind == OpKind::MatMul && it != uses_.end() && it->second == 1 && !isResult_.count(n);
+    return n->kind == OpKind::MatMul && it != uses_.end() && it->second == 1 && !isResult_.count(n) &&
+           usedByProduct_.count(n);
   }
 
   void collect(const Node *n, bool transposed, bool root, std::vector<Factor> &out) const {
@@ -122,13 +128,25 @@ public:
   }
 
   std::string factorName(const Factor &f) const {
-    std::string s = printed_.at(f.node).substr(1);
+    std::string s = spelled(f.node, 2);
     return f.transposed ? s + "^T" : s;
+  }
+
+  /// A value by its source name, else spelled as its expression (`relu(v1)`,
+  /// `transpose(dL/dw)`), `...` below `depth` levels.
+  std::string spelled(const Node *n, int depth) const {
+    if (!n->name.empty()) return n->name;
+    if (n->kind == OpKind::Const) return fmt::format("{}", n->attrs.getFloat("value"));
+    if (depth == 0) return "...";
+    std::string args;
+    for (const Node *o : n->operands) args += (args.empty() ? "" : ", ") + spelled(o, depth - 1);
+    return fmt::format("{}({})", n->info().mnemonic, args);
   }
 
   int64_t batch = 64; ///< the extent assumed for the symbolic N
   std::unordered_map<const Node *, int> uses_;
   std::unordered_map<const Node *, bool> isResult_;
+  std::unordered_set<const Node *> usedByProduct_;
   std::unordered_map<const Node *, std::string> printed_;
 };
 

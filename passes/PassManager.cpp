@@ -1,6 +1,8 @@
 //===- passes/PassManager.cpp ---------------------------------------------===//
 #include "passes/Pass.h"
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 #include "ir/Printer.h"
@@ -72,7 +74,13 @@ namespace {
 /// Runs one pass, then verifies and prints its output as asked.
 PassResult runPass(const PassInfo &p, std::unique_ptr<Graph> &g, PassContext &ctx) {
   unsigned errors = ctx.diags.errorCount();
-  PassResult result = p.run(g, ctx);
+  PassResult result;
+  try {
+    result = p.run(g, ctx);
+  } catch (const std::exception &e) { // a compiler bug: a diagnostic, never an abort of the host
+    ctx.diags.error({}, "internal: pass '{}' failed: {}", p.name, e.what());
+    return PassResult::Failed;
+  }
   bool reported = ctx.diags.errorCount() > errors;
   if (result == PassResult::Failed || reported) {
     if (!reported) ctx.diags.error({}, "pass '{}' failed without saying why (a compiler bug)", p.name);

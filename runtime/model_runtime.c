@@ -21,6 +21,16 @@ static const char *const hyper_keys[DLC_HYPER_SETTINGS] = {
 #define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) key,
 #include "Hyperparameters.def"
 };
+/* Whether each optimizer's update reads a setting: [DLC_OPT_SGD], [DLC_OPT_ADAM]. */
+static const int hyper_used[2][DLC_HYPER_SETTINGS] = {
+    {
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) sgd,
+#include "Hyperparameters.def"
+    },
+    {
+#define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) adam,
+#include "Hyperparameters.def"
+    }};
 /* Every key set_hyper takes, for its message: "lr, momentum, ..., threads". */
 static const char hyper_key_list[] =
 #define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) key ", "
@@ -382,6 +392,9 @@ dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
   for (int h = 0; h < DLC_HYPER_SETTINGS; ++h) {
     if (strcmp(key, hyper_keys[h]) != 0) continue;
     if (!isfinite(value) || value < 0) return fail(m, DLC_ERR_VALUE, "set_hyper: %s = %g is not allowed", key, value);
+    if (!hyper_used[m->desc->optimizer == DLC_OPT_ADAM][h])
+      return fail(m, DLC_ERR_NAME, "set_hyper: the %s update does not use '%s'",
+                  m->desc->optimizer == DLC_OPT_ADAM ? "adam" : "sgd", key);
     m->hyper[h] = value;
     return DLC_OK;
   }

@@ -165,6 +165,9 @@ public:
   bool run(const Dataset &all) {
     if (!setUp(all)) return false;
     int64_t done = resume();
+    if (done >= o_.epochs)
+      log_ << "nothing to train: the checkpoint has done " << done << " epochs and the run has " << o_.epochs
+           << " (raise --epochs to continue)\n";
     auto start = std::chrono::steady_clock::now();
     for (int64_t epoch = done + 1; epoch <= o_.epochs; ++epoch) {
       EpochRecord record;
@@ -173,9 +176,14 @@ public:
       if (!trainEpoch(epoch, record, seen) || !evaluate(record)) return false;
       report(record, seen);
       summary_.history.push_back(record);
-      if (!o_.checkpoint.empty() && model_.save(o_.checkpoint) != DLC_OK) return fail();
+      // With early stopping the checkpoint keeps the best epoch, else the last.
+      bool keepsBest = o_.earlyStop > 0 && val_.count > 0, improved = record.valLoss < bestVal_;
+      if (improved) bestEpoch_ = epoch;
+      if (!o_.checkpoint.empty() && (!keepsBest || improved) && model_.save(o_.checkpoint) != DLC_OK) return fail();
       if (stopsEarly(record.valLoss)) {
-        log_ << "early stop: no better validation loss for " << o_.earlyStop << " epochs\n";
+        log_ << "early stop: no better validation loss for " << o_.earlyStop << " epochs; the best was epoch "
+             << bestEpoch_ << " (val loss " << bestVal_ << ")\n";
+        if (!o_.checkpoint.empty() && !restoreBest()) return false;
         break;
       }
     }
@@ -311,6 +319,17 @@ private:
     log_ << line << std::flush;
   }
 
+  /// Loads the best epoch's checkpoint back, so the test accuracy is the best model's.
+  bool restoreBest() {
+    if (model_.load(o_.checkpoint) != DLC_OK) return fail();
+    log_ << "restored epoch " << bestEpoch_ << " from " << o_.checkpoint << "\n";
+    if (test_.count > 0) {
+      summary_.testAccuracy = classificationAccuracy(model_, test_, error_);
+      if (summary_.testAccuracy < 0) return false;
+    }
+    return true;
+  }
+
   /// Early stopping: true after o_.earlyStop epochs without a better validation loss.
   bool stopsEarly(double valLoss) {
     if (val_.count == 0 || o_.earlyStop <= 0) return false;
@@ -336,7 +355,7 @@ private:
   std::vector<float> xb_;
   std::vector<int32_t> yb_;
   double bestVal_ = INFINITY;
-  int64_t sinceBest_ = 0;
+  int64_t sinceBest_ = 0, bestEpoch_ = 0;
 };
 
 } // namespace

@@ -9,6 +9,7 @@
 #include "codegen/lower/KernelEmitter.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <llvm/IR/MDBuilder.h>
 
@@ -51,8 +52,14 @@ bool KernelEmitter::emit(const std::vector<const Node *> &nodes, const std::vect
   names_ = &names;
   if (!bind()) return false;
   assignAliasScopes();
-  for (const Kernel &k : plan.kernels)
-    if (!lower(*k.anchor)) return false;
+  for (const Kernel &k : plan.kernels) {
+    try {
+      if (!lower(*k.anchor)) return false;
+    } catch (const std::exception &e) { // a compiler bug: say where, do not abort the host
+      diags_.error(k.anchor->loc, "internal: lowering '{}' failed: {}", k.anchor->info().mnemonic, e.what());
+      return false;
+    }
+  }
   return true;
 }
 
@@ -67,7 +74,8 @@ bool KernelEmitter::bind() {
     auto slot = layout_.slots.find(n);
     if (slot != layout_.slots.end())
       buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), (*names_)[i]);
-    else if (!plan_->fused.count(n) && !plan_->epilogues.count(n) && !n->isLeaf()) {
+    else if (!plan_->fused.count(n) && !plan_->epilogues.count(n) &&
+             !(n->isLeaf() && n->kind != OpKind::Const && n->kind != OpKind::DimSize)) {
       diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", (*names_)[i]);
       return false;
     }

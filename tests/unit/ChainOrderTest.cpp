@@ -100,3 +100,46 @@ TEST_CASE("the chain pass re-associates linear_chain.net and keeps its values", 
   const Tensor &x = a.value("u"), &y = b.value("u");
   for (size_t i = 0; i < x.size(); ++i) CHECK(x[i] == Approx(y[i]).epsilon(1e-9));
 }
+
+TEST_CASE("every maximal chain is ordered whatever uses it: a bias add, the loss, two users", "[chain]") {
+  // W [10, 16], U [16, 128], A [128, 128], v [128]: batched, v A^T U^T W^T.
+  const std::string decls = "  input v : [128]\n  param W : [10, 16] ~ he\n  param U : [16, 128] ~ he\n"
+                            "  param A : [128, 128] ~ he\n  param c : [10] ~ zeros\n";
+  const std::vector<std::pair<const char *, std::string>> shapes = {
+      {"a bias add", "  w = W @ U @ A @ v + c\n  output w\n"},
+      {"the loss", "  loss sum(W @ U @ A @ v)\n"},
+      {"two users", "  h = W @ U @ A @ v\n  output o = h + c\n  loss sum(h * h)\n"},
+  };
+  for (const auto &[what, body] : shapes)
+    for (int64_t batch : {1, 64}) {
+      INFO(what << " at N = " << batch);
+      DiagnosticEngine diags;
+      auto g = compile("model m {\n" + decls + body + "}\n", diags);
+      INFO(renderDiagnostics(diags));
+      REQUIRE(g);
+      PassContext ctx(diags);
+      ctx.nominalBatch = batch;
+      REQUIRE(runPipeline(g, {"batch", "chain"}, ctx));
+      REQUIRE(ctx.remarks.size() == 1);
+      const std::string &r = ctx.remarks[0];
+      INFO(r);
+      // N = 1: right to left, 18,592 instead of 185,600; N = 64: as written is optimal.
+      if (batch == 1) CHECK(r.find("((v A^T) U^T) W^T = 18592 multiplies (as written: 185600; N = 1)") != std::string::npos);
+      else CHECK(r.find("= 266240 multiplies (as written: 266240; N = 64)") != std::string::npos);
+      bool reordered = ctx.stat("chain", "reordered") == 1;
+      CHECK(reordered == (batch == 1));
+    }
+}
+
+TEST_CASE("the chain report spells unnamed factors as expressions, never as bare numbers", "[chain]") {
+  DiagnosticEngine diags;
+  auto g = compile("model m {\n  param A : [8, 8] ~ he\n  param B : [8, 8] ~ he\n  param C : [8, 8] ~ he\n"
+                   "  output y = A @ relu(B @ C) @ A @ B\n}\n", diags);
+  REQUIRE(g);
+  PassContext ctx(diags);
+  ctx.nominalBatch = 1;
+  REQUIRE(runPipeline(g, {"chain"}, ctx));
+  REQUIRE(ctx.remarks.size() == 1);
+  INFO(ctx.remarks[0]);
+  CHECK(ctx.remarks[0].find("relu(matmul(B, C))") != std::string::npos);
+}

@@ -5,6 +5,7 @@
 // code (0 success, 1 any error: in the input, the flags, or I/O).
 //
 //===----------------------------------------------------------------------===//
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <sstream>
@@ -135,7 +136,7 @@ cl::SubCommand evalCommand("eval", "Report a trained model's test accuracy and c
 cl::opt<std::string> evalFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(evalCommand));
 cl::opt<std::string> evalCheckpoint("checkpoint", cl::desc("The trained params"), cl::Required, cl::value_desc("file"),
                                     cl::sub(evalCommand), cl::cat(category));
-cl::opt<std::string> evalData("data", cl::desc("mnist, fashion-mnist, or a directory of IDX files"), cl::Required,
+cl::opt<std::string> evalData("data", cl::desc("mnist, fashion-mnist, a directory of IDX files (their test set), or a .csv file (exactly it)"), cl::Required,
                               cl::sub(evalCommand), cl::cat(category));
 cl::opt<std::string> evalDataRoot("data-root", cl::desc("Where scripts/fetch_data.sh put the data (default: data)"),
                                   cl::init("data"), cl::sub(evalCommand), cl::cat(category));
@@ -269,6 +270,12 @@ int crossValidate(CompileResult &first, const CompileOptions &options, const Dat
   return 0;
 }
 
+/// A numeric flag outside its range: the flag, what it takes and what it got.
+int flagError(const char *flag, const char *takes, double got) {
+  llvm::errs() << fmt::format("dlc train: error: {} takes {}, got {}\n", flag, takes, got);
+  return 1;
+}
+
 int trainMain() {
   std::string error;
   Dataset train, test;
@@ -290,6 +297,11 @@ int trainMain() {
   auto g = compileNet(file, diags);
   Attrs block = g ? g->train : Attrs();
   auto given = [](const auto &flag) { return flag.getNumOccurrences() > 0; };
+  if (given(trainLR) && !(std::isfinite(trainLR) && trainLR > 0)) return flagError("--lr", "a positive number", trainLR);
+  if (given(trainBatch) && trainBatch <= 0) return flagError("--batch", "a positive integer", double(trainBatch));
+  if (given(trainEpochs) && trainEpochs <= 0) return flagError("--epochs", "a positive integer", double(trainEpochs));
+  if (given(valSplit) && !(valSplit >= 0 && valSplit < 1)) return flagError("--val-split", "in [0, 1)", valSplit);
+  if (given(earlyStop) && earlyStop < 0) return flagError("--early-stop", "a count >= 0", double(earlyStop));
   uint64_t seed = given(trainSeed) ? trainSeed.getValue() : uint64_t(block.getInt("seed", 0));
   CompileOptions options;
   options.seed = seed;
@@ -363,8 +375,17 @@ int trainMain() {
 int evalMain() {
   std::string error;
   Dataset train, test;
-  if (!loadNamedDataset(evalData, evalDataRoot, train, test, error)) {
+  bool csv = llvm::StringRef(evalData).ends_with(".csv");
+  if (csv) { // exactly this file, whatever lies beside it
+    std::optional<Dataset> d = loadCSV(evalData, error);
+    if (d) test = std::move(*d);
+  }
+  if (csv ? !error.empty() : !loadNamedDataset(evalData, evalDataRoot, train, test, error)) {
     llvm::errs() << "dlc eval: error: " << error << "\n";
+    return 1;
+  }
+  if (test.count == 0) {
+    llvm::errs() << "dlc eval: error: " << evalData << " has no test samples to evaluate\n";
     return 1;
   }
   CompileResult r = compileFile(evalFile);
@@ -467,6 +488,10 @@ int main(int argc, char **argv) {
     if (emit == Emit::Opt || emit == Emit::Kernels || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary)
       pipeline = defaultPipeline();
     if (!passList.empty()) pipeline = splitPipeline(passList);
+    if (pipeline == gradPipeline() && !g->result(Role::Loss)) {
+      diags.error(g->loc, "model '{}' has no loss: --emit=grad differentiates the loss (add `loss EXPR`; --emit=opt shows the forward graph)", g->name);
+      return fail();
+    }
     if (nominalBatch < 0) return usageError("--batch must be positive");
     PassContext ctx(diags);
     ctx.nominalBatch = nominalBatch;
@@ -493,6 +518,10 @@ int main(int argc, char **argv) {
     }
     std::string remarks;
     for (const std::string &r : ctx.remarks) remarks += "# " + r + "\n";
+    // The chain pass ran and found nothing to order: say so.
+    bool chainRan = std::find(pipeline.begin(), pipeline.end(), "chain") != pipeline.end();
+    if (chainRan && remarks.find("# chain ") == std::string::npos)
+      remarks += "# chain: no chains (no product of three or more factors)\n";
     if (emit == Emit::Dot) {
       std::ostringstream os;
       DotOptions opts;
