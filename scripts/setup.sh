@@ -8,6 +8,7 @@ packages=(
   llvm-19-dev          # LLVM 19: SourceMgr, CommandLine, ADTs; FileCheck and lit for golden tests
   libfmt-dev libboost-graph-dev catch2 zlib1g-dev libzstd-dev
   gnuplot-nox          # dlc train --plot draws the curves with gnuplot
+  libopenmpi-dev openmpi-bin   # mpirun -np K dlc train: data-parallel training (docs/scaling.md)
 )
 
 missing=()
