@@ -1,4 +1,4 @@
-//===- train/DataParallel.cpp ---------------------------------------------------===//
+//===- train/DataParallel.cpp ---------------------------------------------===//
 //
 // Built with -ffp-contract=off (like dlc_mpi.c): the scaling of a shard's
 // gradient and the rank-order sum are separate roundings in both places, so

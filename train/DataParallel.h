@@ -1,4 +1,4 @@
-//===- train/DataParallel.h - One model trained by several processes ------------===//
+//===- train/DataParallel.h - One model trained by several processes ------===//
 //
 // Data parallelism as the trainer sees it: every process (rank) holds the
 // same model, takes its shard of each global batch, and the shards' mean

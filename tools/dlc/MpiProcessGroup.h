@@ -1,4 +1,4 @@
-//===- tools/dlc/MpiProcessGroup.h - The trainer's ranks on MPI ------------===//
+//===- tools/dlc/MpiProcessGroup.h - The trainer's ranks on MPI -----------===//
 //
 // The driver owns MPI: it initializes it when started by mpirun, gives the
 // trainer this ProcessGroup over MPI_COMM_WORLD (through dlc/dlc_mpi.h), and
