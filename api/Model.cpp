@@ -109,6 +109,26 @@ dlc_status Model::load(const std::string &path) {
   return dlc_rt_load(impl_->model, path.c_str());
 }
 int64_t Model::step() const { return dlc_rt_step(impl_->model); }
+dlc_status Model::setStep(int64_t step) {
+  impl_->last.clear();
+  return dlc_rt_set_step(impl_->model, step);
+}
+std::span<float> Model::gradients() {
+  float *data = nullptr;
+  int64_t count = 0;
+  if (dlc_rt_gradients(impl_->model, &data, &count) != DLC_OK) return {};
+  return {data, size_t(count)};
+}
+std::span<float> Model::trainingState() {
+  float *data = nullptr;
+  int64_t count = 0;
+  if (dlc_rt_training_state(impl_->model, &data, &count) != DLC_OK) return {};
+  return {data, size_t(count)};
+}
+dlc_status Model::applyUpdate() {
+  impl_->last.clear();
+  return dlc_rt_apply_update(impl_->model);
+}
 double Model::hyper(const std::string &key) const { return dlc_rt_get_hyper(impl_->model, key.c_str()); }
 const char *Model::lastError() const {
   return impl_->last.empty() ? dlc_rt_last_error(impl_->model) : impl_->last.c_str();
@@ -184,6 +204,11 @@ void Model::Impl::bindTables(const ModelDescription &d) {
   api.save = dlc_rt_save;
   api.load = dlc_rt_load;
   api.last_error = dlc_rt_last_error;
+  api.gradients = dlc_rt_gradients;
+  api.training_state = dlc_rt_training_state;
+  api.apply_update = dlc_rt_apply_update;
+  api.get_step = dlc_rt_step;
+  api.set_step = dlc_rt_set_step;
 
   desc.api = &api;
   desc.tensors = tensors.data();
@@ -198,9 +223,11 @@ bool Model::Impl::bindEntryPoints(std::string &error) {
   desc.forward = reinterpret_cast<Entry>(jit->lookup("dlc_jit_forward", error));
   if (api.has_loss) {
     desc.loss_and_grad = reinterpret_cast<Entry>(jit->lookup("dlc_jit_loss_and_grad", error));
-    desc.train_step = reinterpret_cast<void (*)(float *, int64_t, const float *)>(jit->lookup("dlc_jit_train_step", error));
+    using Step = void (*)(float *, int64_t, const float *);
+    desc.train_step = reinterpret_cast<Step>(jit->lookup("dlc_jit_train_step", error));
+    desc.update = reinterpret_cast<Step>(jit->lookup("dlc_jit_update", error));
   }
-  return desc.forward && (!api.has_loss || (desc.loss_and_grad && desc.train_step));
+  return desc.forward && (!api.has_loss || (desc.loss_and_grad && desc.train_step && desc.update));
 }
 
 CompileResult compileSource(const std::string &name, const std::string &text, const CompileOptions &options) {

@@ -131,7 +131,8 @@ std::string generateDescriptor(const Graph &g, const ModelLayout &layout, const 
     records += "  " + cRecord(t.record) + ",\n";
   }
   std::string training = hasLoss ? fmt::format("void {0}_loss_and_grad(float *arena, int64_t n);\n"
-                                               "void {0}_train_step(float *arena, int64_t n, const float *hyper);\n",
+                                               "void {0}_train_step(float *arena, int64_t n, const float *hyper);\n"
+                                               "void {0}_update(float *arena, int64_t n, const float *hyper);\n",
                                                kernelPrefix)
                                  : "";
   return fmt::format(
@@ -153,7 +154,7 @@ static const dlc_api api;
 static const dlc_rt_model model = {{
     .api = &api, .tensors = tensors, .arena_size = {arena_size}, .optimizer = {optimizer},
     .loss_offset = {loss_offset}, .hyper_default = hyper_default, .forward = {kernels}_forward,
-    .loss_and_grad = {loss_and_grad}, .train_step = {train_step},
+    .loss_and_grad = {loss_and_grad}, .train_step = {train_step}, .update = {update},
     .target_triple = "{triple}", .target_cpu = "{cpu}", .cpu_features = {features:#x}ull}};
 
 static dlc_status create(uint64_t seed, dlc_model **out) {{ return dlc_rt_create(&model, seed, out); }}
@@ -162,7 +163,9 @@ static const dlc_api api = {{
     .tensor_count = {tensor_count}, .tensors = infos, .create = create, .destroy = dlc_rt_destroy,
     .forward = dlc_rt_forward, .loss_and_grad = dlc_rt_loss_and_grad, .train_step = dlc_rt_train_step,
     .get_param = dlc_rt_get_param, .set_param = dlc_rt_set_param, .get_grad = dlc_rt_get_grad,
-    .set_hyper = dlc_rt_set_hyper, .save = dlc_rt_save, .load = dlc_rt_load, .last_error = dlc_rt_last_error}};
+    .set_hyper = dlc_rt_set_hyper, .save = dlc_rt_save, .load = dlc_rt_load, .last_error = dlc_rt_last_error,
+    .gradients = dlc_rt_gradients, .training_state = dlc_rt_training_state, .apply_update = dlc_rt_apply_update,
+    .get_step = dlc_rt_step, .set_step = dlc_rt_set_step}};
 
 __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ return &api; }}
 )",
@@ -172,7 +175,8 @@ __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ retur
       fmt::arg("optimizer", desc.optimizer == DLC_OPT_ADAM ? "DLC_OPT_ADAM" : "DLC_OPT_SGD"),
       fmt::arg("loss_offset", desc.lossOffset),
       fmt::arg("loss_and_grad", hasLoss ? kernelPrefix + "_loss_and_grad" : "NULL"),
-      fmt::arg("train_step", hasLoss ? kernelPrefix + "_train_step" : "NULL"), fmt::arg("max_batch", layout.capacity),
+      fmt::arg("train_step", hasLoss ? kernelPrefix + "_train_step" : "NULL"),
+      fmt::arg("update", hasLoss ? kernelPrefix + "_update" : "NULL"), fmt::arg("max_batch", layout.capacity),
       fmt::arg("has_loss", hasLoss ? 1 : 0), fmt::arg("tensor_count", desc.tensors.size()),
       fmt::arg("triple", target.triple), fmt::arg("cpu", target.cpu), fmt::arg("features", target.cpuFeatures));
 }

@@ -1,7 +1,8 @@
 //===- codegen/Layout.cpp - The arena, planned from liveness --------------===//
 //
-// Persistent buffers come first: inputs, labels, params, optimizer state and
-// every result (outputs, the loss, gradients), each with a place of its own.
+// Persistent buffers come first: params, their optimizer state and their
+// gradients (each group contiguous), then inputs, labels and the other
+// results (outputs, the loss), each with a place of its own.
 // Then the temporaries: values some entry point materializes (fusion leaves
 // the others without a buffer). Each gets an interval per entry point, from
 // the kernel that writes it to the last kernel that reads it; temporaries
@@ -61,14 +62,24 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
   for (const auto &n : g.nodes())
     if (n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param) persistent.insert(n.get());
   for (const auto &r : g.results) persistent.insert(r.node);
-  for (const auto &n : g.nodes()) // in program order, for a stable layout
-    if (persistent.count(n.get())) {
-      int64_t count = l.elements(n->shape());
-      l.slots[n.get()] = {take(count), count};
-    }
+  auto place = [&](const Node *n) {
+    if (l.slots.count(n)) return;
+    int64_t count = l.elements(n->shape());
+    l.slots[n] = {take(count), count};
+  };
+  // Params, then their optimizer state, then their gradients, each group
+  // contiguous in param order: the ABI hands out the first two as the state
+  // a data-parallel job broadcasts and the last as the buffer it averages.
+  std::vector<Node *> params = g.nodesOfKind(OpKind::Param);
+  for (const Node *p : params) place(p);
   int buffers = optimizer == Optimizer::Adam ? 2 : 1;
-  for (const Node *p : g.nodesOfKind(OpKind::Param))
+  for (const Node *p : params)
     for (int i = 0; i < buffers; ++i) l.state[p].push_back(take(l.elements(p->shape())));
+  for (const Node *p : params)
+    for (const auto &r : g.results)
+      if (r.role == Role::Grad && r.of == p) place(r.node);
+  for (const auto &n : g.nodes()) // the rest in program order, for a stable layout
+    if (persistent.count(n.get())) place(n.get());
   l.persistentSize = l.arenaSize;
 
   // Live intervals of the temporaries of each entry point.

@@ -28,9 +28,10 @@ namespace dlc {
 ///
 ///   void PREFIX_forward(float *arena, int64_t n);         outputs
 ///   void PREFIX_loss_and_grad(float *arena, int64_t n);   loss and every gradient
-///   void PREFIX_train_step(float *arena, int64_t n, const float *hyper);
+///   void PREFIX_update(float *arena, int64_t n, const float *hyper);  the optimizer step from the arena's gradients
+///   void PREFIX_train_step(float *arena, int64_t n, const float *hyper);  loss_and_grad, then update
 ///
-/// (the last two only when there is a loss). Every value with a buffer lives
+/// (the last three only when there is a loss). Every value with a buffer lives
 /// in the arena at its `layout` offset; n is the batch, 1 <= n <=
 /// layout.capacity; hyper holds the HyperIndex values. Null, with diagnostics, when a value has no
 /// buffer or an op no lowering (a compiler bug: tests/unit/OpTableTest.cpp

@@ -329,17 +329,83 @@ static void derive_hyper(dlc_model *m) {
 #include "Hyperparameters.def"
 }
 
+/* Counts a step and fills the kernels' hyper array for it. */
+static void next_step_hyper(dlc_model *m, float hyper[DLC_HYPER_COUNT]) {
+  m->step += 1;
+  derive_hyper(m);
+  for (int h = 0; h < DLC_HYPER_COUNT; ++h) hyper[h] = (float)m->hyper[h];
+}
+
 dlc_status dlc_rt_train_step(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
                              float *loss) {
   dlc_status s = prepare_training(m, n, inputs, labels, "train_step");
   if (s) return s;
-  const dlc_rt_model *d = m->desc;
-  m->step += 1;
-  derive_hyper(m);
   float hyper[DLC_HYPER_COUNT];
-  for (int h = 0; h < DLC_HYPER_COUNT; ++h) hyper[h] = (float)m->hyper[h];
-  d->train_step(m->arena, n, hyper);
-  if (loss) *loss = m->arena[d->loss_offset];
+  next_step_hyper(m, hyper);
+  m->desc->train_step(m->arena, n, hyper);
+  if (loss) *loss = m->arena[m->desc->loss_offset];
+  return DLC_OK;
+}
+
+dlc_status dlc_rt_apply_update(dlc_model *m) {
+  if (!m) return fail(NULL, DLC_ERR_NULL, "apply_update: the model is null");
+  if (m->desc->loss_offset < 0 || !m->desc->update)
+    return fail(m, DLC_ERR_STATE, "apply_update: model '%s' has no loss", m->desc->api->model_name);
+  float hyper[DLC_HYPER_COUNT];
+  next_step_hyper(m, hyper);
+  m->desc->update(m->arena, 1, hyper);
+  return DLC_OK;
+}
+
+/* The arena range [begin, end) that holds, for every param, the buffers in
+ * `mask` (1 the param, 2 its optimizer state, 4 its gradient). The layout
+ * places params, state and gradients each contiguously, in that order
+ * (codegen/Layout.cpp); 0 if the range has gaps. */
+static int64_t padded(int64_t count) { return (count > 0 ? count + 15 : 16) / 16 * 16; }
+static int param_range(const dlc_model *m, int mask, int64_t *begin, int64_t *end) {
+  const dlc_rt_model *d = m->desc;
+  int64_t lo = INT64_MAX, hi = -1, total = 0;
+  for (int i = 0; i < d->api->tensor_count; ++i) {
+    if (d->api->tensors[i].role != DLC_ROLE_PARAM) continue;
+    const dlc_rt_tensor *t = &d->tensors[i];
+    int64_t at[4] = {mask & 1 ? t->offset : -1, mask & 2 ? t->state[0] : -1, mask & 2 ? t->state[1] : -1,
+                     mask & 4 ? t->grad_offset : -1};
+    for (int k = 0; k < 4; ++k) {
+      if (at[k] < 0) continue;
+      if (at[k] < lo) lo = at[k];
+      if (at[k] + padded(t->count) > hi) hi = at[k] + padded(t->count);
+      total += padded(t->count);
+    }
+  }
+  if (hi < 0) lo = hi = 0;
+  *begin = lo, *end = hi;
+  return hi - lo == total;
+}
+
+dlc_status dlc_rt_gradients(dlc_model *m, float **data, int64_t *count) {
+  if (!m) return fail(NULL, DLC_ERR_NULL, "gradients: the model is null");
+  if (!data || !count) return fail(m, DLC_ERR_NULL, "gradients: an output pointer is null");
+  int64_t begin, end;
+  if (m->desc->loss_offset < 0) return fail(m, DLC_ERR_STATE, "gradients: model '%s' has no loss", m->desc->api->model_name);
+  if (!param_range(m, 4, &begin, &end)) return fail(m, DLC_ERR_STATE, "gradients: the gradients are not contiguous");
+  *data = m->arena + begin, *count = end - begin;
+  return DLC_OK;
+}
+
+dlc_status dlc_rt_training_state(dlc_model *m, float **data, int64_t *count) {
+  if (!m) return fail(NULL, DLC_ERR_NULL, "training_state: the model is null");
+  if (!data || !count) return fail(m, DLC_ERR_NULL, "training_state: an output pointer is null");
+  int64_t begin, end;
+  int ok = param_range(m, 1 | 2, &begin, &end);
+  if (!ok) return fail(m, DLC_ERR_STATE, "training_state: the params and their state are not contiguous");
+  *data = m->arena + begin, *count = end - begin;
+  return DLC_OK;
+}
+
+dlc_status dlc_rt_set_step(dlc_model *m, int64_t step) {
+  if (!m) return fail(NULL, DLC_ERR_NULL, "set_step: the model is null");
+  if (step < 0) return fail(m, DLC_ERR_VALUE, "set_step: step %lld is negative", (long long)step);
+  m->step = step;
   return DLC_OK;
 }
 

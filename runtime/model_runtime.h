@@ -60,6 +60,7 @@ typedef struct dlc_rt_model {
   void (*forward)(float *arena, int64_t n);
   void (*loss_and_grad)(float *arena, int64_t n);
   void (*train_step)(float *arena, int64_t n, const float *hyper); /* hyper: DLC_HYPER_COUNT values */
+  void (*update)(float *arena, int64_t n, const float *hyper);     /* the optimizer step alone */
   /* What the code was compiled for: create refuses a CPU without one of the
    * features (a mask over CpuFeatures.def; 0 checks nothing, as in the JIT). */
   const char *target_triple, *target_cpu;
@@ -100,6 +101,10 @@ dlc_status dlc_rt_load(dlc_model *m, const char *path);
 const char *dlc_rt_last_error(const dlc_model *m);
 /* The number of train steps taken (restored by load). */
 int64_t dlc_rt_step(const dlc_model *m);
+dlc_status dlc_rt_set_step(dlc_model *m, int64_t step);
+dlc_status dlc_rt_gradients(dlc_model *m, float **data, int64_t *count);
+dlc_status dlc_rt_training_state(dlc_model *m, float **data, int64_t *count);
+dlc_status dlc_rt_apply_update(dlc_model *m);
 /* The current value of a set_hyper setting; NAN for an unknown key. */
 double dlc_rt_get_hyper(const dlc_model *m, const char *key);
 

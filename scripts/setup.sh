@@ -9,6 +9,7 @@ packages=(
   libfmt-dev libboost-graph-dev catch2 zlib1g-dev libzstd-dev
   gnuplot-nox          # dlc train --plot draws the curves with gnuplot
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # dlc --target=aarch64-linux-gnu, run under qemu in tests
+  libopenmpi-dev openmpi-bin   # mpirun -np K dlc train: data-parallel training (docs/scaling.md)
 )
 
 missing=()

@@ -65,7 +65,24 @@ double seconds(std::chrono::steady_clock::time_point since) {
 
 } // namespace
 
+namespace {
+
+/// The number of rows in [first, first + rows) whose largest score is the label.
+int64_t countCorrect(Model &model, const Dataset &data, int64_t first, int64_t rows, std::string &error,
+                     std::vector<int64_t> *confusion);
+
+} // namespace
+
 double classificationAccuracy(Model &model, const Dataset &data, std::string &error, std::vector<int64_t> *confusion) {
+  int64_t correct = countCorrect(model, data, 0, data.count, error, confusion);
+  if (correct < 0) return -1;
+  return data.count ? double(correct) / double(data.count) : 0;
+}
+
+namespace {
+
+int64_t countCorrect(Model &model, const Dataset &data, int64_t first, int64_t rows, std::string &error,
+                     std::vector<int64_t> *confusion) {
   Interface io;
   if (!checkInterface(model, data, io, error)) return -1;
   if (confusion) confusion->assign(size_t(io.outputSize * io.outputSize), 0);
@@ -79,8 +96,8 @@ double classificationAccuracy(Model &model, const Dataset &data, std::string &er
   for (const dlc_tensor_info &t : model.tensors())
     if (t.role == DLC_ROLE_OUTPUT && k++ > 0) outPtrs.push_back(nullptr); // only the first output is read
   int64_t correct = 0;
-  for (int64_t at = 0; at < data.count; at += cap) {
-    int64_t n = std::min(cap, data.count - at);
+  for (int64_t at = first; at < first + rows; at += cap) {
+    int64_t n = std::min(cap, first + rows - at);
     const float *in[] = {data.x.data() + at * data.sampleSize};
     if (model.forward(n, in, outPtrs) != DLC_OK) {
       error = model.lastError();
@@ -93,10 +110,8 @@ double classificationAccuracy(Model &model, const Dataset &data, std::string &er
       if (confusion) ++(*confusion)[size_t(label * io.outputSize + predicted)];
     }
   }
-  return data.count ? double(correct) / double(data.count) : 0;
+  return correct;
 }
-
-namespace {
 
 /// Splits off the last `share` of a fixed shuffle of `all` as validation data.
 void splitValidation(const Dataset &all, double share, uint64_t seed, Dataset &train, Dataset &val) {
@@ -119,13 +134,13 @@ void splitValidation(const Dataset &all, double share, uint64_t seed, Dataset &t
   val.count = int64_t(val.labels.size());
 }
 
-} // namespace
-
-bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &error) {
+/// The sum of the per-row loss over rows [first, first + rows) (loss_and_grad
+/// on each batch; params unchanged).
+bool summedLoss(Model &model, const Dataset &data, int64_t first, int64_t rows, double &sum, std::string &error) {
   const int64_t cap = model.maxBatch();
-  double sum = 0;
-  for (int64_t at = 0; at < data.count; at += cap) {
-    int64_t n = std::min(cap, data.count - at);
+  sum = 0;
+  for (int64_t at = first; at < first + rows; at += cap) {
+    int64_t n = std::min(cap, first + rows - at);
     const float *in[] = {data.x.data() + at * data.sampleSize};
     const void *lab[] = {data.labels.data() + at};
     float l = 0;
@@ -135,6 +150,28 @@ bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &erro
     }
     sum += double(l) * double(n);
   }
+  return true;
+}
+
+/// Accuracy (and, with `loss`, the mean loss) over a whole data set, each
+/// rank evaluating its share of the rows and the counts summed over ranks.
+bool evaluateShared(Model &model, const Dataset &data, DataParallel &parallel, double &accuracy, double *loss,
+                    std::string &error) {
+  auto [first, rows] = parallel.evaluationRows(data.count);
+  int64_t correct = countCorrect(model, data, first, rows, error, nullptr);
+  double sums[2] = {double(correct), 0};
+  if (correct < 0 || (loss && !summedLoss(model, data, first, rows, sums[1], error))) return false;
+  if (!parallel.sum(sums, error)) return false;
+  accuracy = data.count ? sums[0] / double(data.count) : 0;
+  if (loss) *loss = data.count ? sums[1] / double(data.count) : 0;
+  return true;
+}
+
+} // namespace
+
+bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &error) {
+  double sum = 0;
+  if (!summedLoss(model, data, 0, data.count, sum, error)) return false;
   loss = data.count ? sum / double(data.count) : 0;
   return true;
 }
@@ -160,7 +197,8 @@ class TrainingRun {
 public:
   TrainingRun(Model &model, const Dataset &test, const TrainOptions &options, std::ostream &log,
               TrainSummary &summary, std::string &error)
-      : model_(model), test_(test), o_(options), log_(log), summary_(summary), error_(error) {}
+      : model_(model), test_(test), o_(options), log_(log), summary_(summary), error_(error),
+        parallel_(options.parallel) {}
 
   bool run(const Dataset &all) {
     if (!setUp(all)) return false;
@@ -179,7 +217,8 @@ public:
       // With early stopping the checkpoint keeps the best epoch, else the last.
       bool keepsBest = o_.earlyStop > 0 && val_.count > 0, improved = record.valLoss < bestVal_;
       if (improved) bestEpoch_ = epoch;
-      if (!o_.checkpoint.empty() && (!keepsBest || improved) && model_.save(o_.checkpoint) != DLC_OK) return fail();
+      if (writer() && !o_.checkpoint.empty() && (!keepsBest || improved) && model_.save(o_.checkpoint) != DLC_OK)
+        return fail();
       if (stopsEarly(record.valLoss)) {
         log_ << "early stop: no better validation loss for " << o_.earlyStop << " epochs; the best was epoch "
              << bestEpoch_ << " (val loss " << bestVal_ << ")\n";
@@ -188,10 +227,8 @@ public:
       }
     }
     summary_.seconds = seconds(start);
-    if (done >= o_.epochs && test_.count > 0) { // a resumed run that had already finished
-      summary_.testAccuracy = classificationAccuracy(model_, test_, error_);
-      if (summary_.testAccuracy < 0) return false;
-    }
+    if (done >= o_.epochs && test_.count > 0) // a resumed run that had already finished
+      if (!evaluateShared(model_, test_, parallel_, summary_.testAccuracy, nullptr, error_)) return false;
     if (test_.count > 0) {
       char line[64];
       std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary_.testAccuracy);
@@ -205,6 +242,9 @@ private:
     error_ = model_.lastError();
     return false;
   }
+
+  /// Rank 0 (or the only process) prints progress and writes checkpoints.
+  bool writer() const { return parallel_.rank() == 0; }
 
   /// Checks the model against the data, applies the rate override and
   /// splits off the validation set.
@@ -231,7 +271,8 @@ private:
     rng_.seed(o_.seed);
     xb_.resize(size_t(cap_ * trainSet_->sampleSize));
     yb_.resize(size_t(cap_));
-    return true;
+    // Rank 0's state (a checkpoint only it loaded, too) to every rank.
+    return parallel_.start(model_, error_);
   }
 
   /// The epochs a resumed model has done. Their shuffles are replayed, so
@@ -257,24 +298,23 @@ private:
   bool trainEpoch(int64_t epoch, EpochRecord &record, int64_t &seen) {
     auto epochStart = std::chrono::steady_clock::now();
     std::shuffle(order_.begin(), order_.end(), rng_);
-    double lossSum = 0;
-    int64_t steps = 0;
+    double lossSum = 0;            // over the rows this rank computed:
+    int64_t steps = 0, lossRows = 0; // lossRows of them
     for (int64_t at = 0; at < trainSet_->count; at += cap_) {
       int64_t n = std::min(cap_, trainSet_->count - at);
       gatherBatch(at, n);
-      const float *in[] = {xb_.data()};
-      const void *lab[] = {yb_.data()};
-      float loss = 0;
       if (o_.schedule != "constant" || o_.warmup > 0)
         model_.setHyper("lr", scheduledLearningRate(o_, baseLr_, model_.step(), stepsPerEpoch_));
-      if (model_.trainStep(n, in, lab, &loss) != DLC_OK) return fail();
-      lossSum += double(loss) * double(n);
+      if (!parallel_.step(model_, n, xb_.data(), yb_.data(), trainSet_->sampleSize, lossSum, lossRows, error_))
+        return false;
       seen += n;
       ++steps;
-      if (o_.progress && (steps % 20 == 0 || steps == stepsPerEpoch_))
-        showProgress(epoch, steps, lossSum / double(seen), double(seen) / std::max(seconds(epochStart), 1e-9));
+      if (o_.progress && writer() && (steps % 20 == 0 || steps == stepsPerEpoch_))
+        showProgress(epoch, steps, lossSum / double(std::max<int64_t>(lossRows, 1)),
+                     double(seen) / std::max(seconds(epochStart), 1e-9));
     }
-    if (o_.progress) std::fprintf(stderr, "\r%100s\r", "");
+    if (o_.progress && writer()) std::fprintf(stderr, "\r%100s\r", "");
+    if (!parallel_.sum({&lossSum, 1}, error_)) return false; // the ranks' shares of the epoch's loss
     record.seconds = seconds(epochStart);
     record.trainLoss = summary_.lastLoss = lossSum / double(std::max<int64_t>(seen, 1));
     return true;
@@ -291,14 +331,14 @@ private:
   /// Validation loss and accuracy, and test accuracy, where there is such data.
   bool evaluate(EpochRecord &record) {
     if (val_.count > 0) {
-      double valAcc = classificationAccuracy(model_, val_, error_), valLoss = 0;
-      if (valAcc < 0 || !meanLoss(model_, val_, valLoss, error_)) return false;
+      double valAcc = 0, valLoss = 0;
+      if (!evaluateShared(model_, val_, parallel_, valAcc, &valLoss, error_)) return false;
       summary_.valAccuracy = record.valAccuracy = valAcc;
       record.valLoss = valLoss;
     }
     if (test_.count > 0) {
-      double acc = classificationAccuracy(model_, test_, error_);
-      if (acc < 0) return false;
+      double acc = 0;
+      if (!evaluateShared(model_, test_, parallel_, acc, nullptr, error_)) return false;
       summary_.testAccuracy = record.testAccuracy = acc;
     }
     return true;
@@ -356,6 +396,7 @@ private:
   std::vector<int32_t> yb_;
   double bestVal_ = INFINITY;
   int64_t sinceBest_ = 0, bestEpoch_ = 0;
+  DataParallel parallel_; ///< one process, simulated ranks or MPI ranks
 };
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <string>
 
+#include "train/DataParallel.h"
 #include "train/Dataset.h"
 #include "dlc/dlc.hpp"
 
@@ -28,6 +29,10 @@ struct TrainOptions {
   std::string schedule = "constant";
   double every = 1, gamma = 0.1, minLr = 0;
   int64_t warmup = 0;
+  /// Several processes (MPI ranks) training together, or one simulating
+  /// them. Each rank loads the same data; rank 0 alone writes checkpoints
+  /// (the driver gives the other ranks a silent log).
+  DataParallel parallel;
 };
 
 /// The learning rate of train step `step` (0-based) under the schedule.

@@ -42,11 +42,19 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
   if (!emitEntry("_forward", outputs)) return nullptr;
   if (g.result(Role::Loss)) {
     if (!emitEntry("_loss_and_grad", training)) return nullptr;
+    // update: the optimizer step of every param from the gradients in the
+    // arena (a data-parallel host averages them first); train_step =
+    // loss_and_grad, then update (one copy of the gradient kernels keeps
+    // compile time down).
+    KernelEmitter u(*m, layout, diags);
+    u.begin(prefix + "_update", true);
+    for (const auto &r : g.results)
+      if (r.role == Role::Grad && r.of->kind == OpKind::Param) u.update(r.of, r.node);
+    u.finish();
     KernelEmitter e(*m, layout, diags);
     e.begin(prefix + "_train_step", true);
     e.callEntry(m->getFunction(prefix + "_loss_and_grad"));
-    for (const auto &r : g.results)
-      if (r.role == Role::Grad && r.of->kind == OpKind::Param) e.update(r.of, r.node);
+    e.callEntry(m->getFunction(prefix + "_update"));
     e.finish();
   }
   std::string err;

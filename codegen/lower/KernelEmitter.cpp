@@ -63,7 +63,11 @@ bool KernelEmitter::emit(const std::vector<const Node *> &nodes, const std::vect
   return true;
 }
 
-void KernelEmitter::callEntry(llvm::Function *entry) { b_.CreateCall(entry, {fn_->getArg(0), fn_->getArg(1)}); }
+void KernelEmitter::callEntry(llvm::Function *entry) {
+  std::vector<llvm::Value *> args{fn_->getArg(0), fn_->getArg(1)};
+  if (entry->arg_size() == 3) args.push_back(fn_->getArg(2)); // the callee takes hyper too
+  b_.CreateCall(entry, args);
+}
 
 /// Gives every value of the entry its extents and its buffer in the current
 /// function (again for each outlined function).

@@ -48,9 +48,9 @@ public:
   /// `names` their printed names); false with a diagnostic on an op that
   /// has no lowering or no buffer.
   bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names, const KernelPlan &plan);
-  /// The fused optimizer update of one param from its gradient (train_step).
+  /// The fused optimizer update of one param from its gradient (the update entry).
   void update(const Node *param, const Node *grad);
-  /// Calls another entry point on the same arena and batch.
+  /// Calls another entry point on the same arena and batch (and hyper, when it takes one).
   void callEntry(llvm::Function *entry);
   void finish() { b_.CreateRetVoid(); }
 

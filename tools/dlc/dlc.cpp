@@ -30,6 +30,9 @@
 #include "codegen/Target.h"
 #include "train/Dataset.h"
 #include "train/Trainer.h"
+#ifdef DLC_HAVE_MPI
+#include "MpiProcessGroup.h"
+#endif
 #include "dlc/dlc.hpp"
 #include "passes/Pass.h"
 
@@ -115,6 +118,14 @@ cl::opt<std::string> trainOptimizer("optimizer", cl::desc("sgd, momentum, nester
                                     cl::sub(trainCommand), cl::cat(category));
 cl::opt<int> trainThreads("threads", cl::desc("Threads for the compiled steps, 1..4 (default: $DLC_NUM_THREADS, else 1)"),
                           cl::init(0), cl::sub(trainCommand), cl::cat(category));
+cl::opt<bool> deterministic("deterministic",
+                            cl::desc("Under mpirun: reduce the gradients in rank order (the same bits on every rank and "
+                                     "as --simulate-ranks K)"),
+                            cl::sub(trainCommand), cl::cat(category));
+cl::opt<int> simulateRanks("simulate-ranks",
+                           cl::desc("One process computes each global batch as K ranks would, summing their shards' "
+                                    "gradients in rank order"),
+                           cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<int64_t> kFolds("kfold", cl::desc("K-fold cross-validation on the training data: K runs, mean and spread"),
                         cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> plotFile("plot", cl::desc("Write the loss and accuracy curves to this PNG (needs gnuplot)"),
@@ -276,14 +287,46 @@ int flagError(const char *flag, const char *takes, double got) {
   return 1;
 }
 
-int trainMain() {
+/// A stream that drops what it is given (the log of ranks other than 0).
+struct Discard : std::streambuf {
+  int overflow(int c) override { return c; }
+};
+
+/// --deterministic on several ranks: checks that every rank ended with the
+/// same bits and says so.
+bool reportAgreement(Model &model, ProcessGroup &group, std::string &error) {
+  std::span<float> state = model.trainingState();
+  std::vector<uint64_t> hashes;
+  if (!group.gatherHashes(hashBytes(state.data(), state.size_bytes()), hashes, error)) return false;
+  for (int r = 1; r < group.size(); ++r)
+    if (hashes[size_t(r)] != hashes[0]) {
+      error = fmt::format("--deterministic: rank {} ended with other params than rank 0", r);
+      return false;
+    }
+  if (group.rank() == 0)
+    llvm::outs() << fmt::format("deterministic: params and optimizer state bit-identical on all {} ranks (hash {:016x})\n",
+                                group.size(), hashes[0]);
+  return true;
+}
+
+int trainMain(ProcessGroup *group) {
   std::string error;
+  const bool distributed = group && group->size() > 1, writer = !group || group->rank() == 0;
+  auto fail = [&](const std::string &why) {
+    llvm::errs() << "dlc train: error: " << (distributed ? fmt::format("rank {}: ", group->rank()) : "") << why << "\n";
+    llvm::errs().flush();
+#ifdef DLC_HAVE_MPI
+    if (distributed) abortMpi(1); // ends every rank: none waits for this one
+#endif
+    return 1;
+  };
   Dataset train, test;
   if (!loadNamedDataset(trainData, dataRoot, train, test, error)) {
-    llvm::errs() << "dlc train: error: " << error << "\n";
-    if (trainData == "mnist") llvm::errs() << "dlc train: note: scripts/fetch_data.sh installs the MNIST digits\n";
-    return 1;
+    if (trainData == "mnist") error += "\ndlc train: note: scripts/fetch_data.sh installs the MNIST digits";
+    return fail(error);
   }
+  if (simulateRanks < 0 || (simulateRanks > 0 && distributed))
+    return fail("--simulate-ranks K needs K >= 1 and one process (not mpirun)");
   if (normalize == Normalize::Standard) standardize(train, test);
   if (trainSamples < 0 || labelNoise < 0 || labelNoise > 1)
     return usageError("--train-samples needs N >= 0 and --label-noise a share in [0, 1]");
@@ -309,18 +352,18 @@ int trainMain() {
   options.optimizer = trainOptimizer;
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
-    llvm::errs() << r.rendered;
-    return 1;
+    if (writer) llvm::errs() << r.rendered;
+    return fail("cannot compile " + trainFile);
   }
-  if (given(trainThreads) && r.model->setHyper("threads", trainThreads) != DLC_OK) {
-    llvm::errs() << "dlc train: error: --threads " << trainThreads << ": " << r.model->lastError() << "\n";
-    return 1;
-  }
+  if (given(trainThreads) && r.model->setHyper("threads", trainThreads) != DLC_OK)
+    return fail(fmt::format("--threads {}: {}", trainThreads.getValue(), r.model->lastError()));
   int64_t epochs = trainEpochs > 0 ? trainEpochs.getValue() : block.getInt("epochs", 1);
-  if (int64_t changed = addLabelNoise(train, labelNoise, seed))
+  if (int64_t changed = addLabelNoise(train, labelNoise, seed); changed && writer)
     llvm::outs() << fmt::format("label noise: {} of {} training labels replaced by another class\n", changed, train.count);
-  llvm::outs() << fmt::format("training {} on {}: {} training and {} test samples, batch {}, {} epochs\n", trainFile.getValue(),
-                              trainData.getValue(), train.count, test.count, r.model->maxBatch(), epochs);
+  if (writer)
+    llvm::outs() << fmt::format("training {} on {}: {} training and {} test samples, batch {}, {} epochs{}\n",
+                                trainFile.getValue(), trainData.getValue(), train.count, test.count, r.model->maxBatch(),
+                                epochs, distributed ? fmt::format(", {} ranks", group->size()) : "");
   llvm::outs().flush();
   TrainOptions to;
   to.epochs = epochs;
@@ -346,26 +389,29 @@ int trainMain() {
       return n;
     }
   } forward;
-  std::ostream out(&forward);
-  auto fail = [&](const std::string &why) {
-    llvm::errs() << "dlc train: error: " << why << "\n";
-    return 1;
-  };
+  Discard discard;
+  std::ostream out(writer ? static_cast<std::streambuf *>(&forward) : &discard);
+  to.parallel.group = group;
+  to.parallel.deterministic = deterministic;
+  to.parallel.simulatedRanks = simulateRanks;
   int64_t folds = given(kFolds) ? kFolds.getValue() : block.getInt("kfold", 0);
+  if (folds > 0 && (distributed || simulateRanks > 0)) return fail("--kfold runs in one process, without --simulate-ranks");
   if (folds > 0) return crossValidate(r, options, train, folds, to, out);
   if (!resumeFile.empty()) {
-    if (r.model->load(resumeFile) != DLC_OK) return fail(r.model->lastError());
+    // Rank 0 reads the checkpoint; the trainer broadcasts it to the others.
+    if (writer && r.model->load(resumeFile) != DLC_OK) return fail(r.model->lastError());
     to.resumed = true;
   }
   TrainSummary summary;
   if (!trainClassifier(*r.model, train, test, to, out, summary, error)) return fail(error);
-  if (fitReport) {
+  if (distributed && deterministic && !reportAgreement(*r.model, *group, error)) return fail(error);
+  if (fitReport && writer) {
     double trainAcc = classificationAccuracy(*r.model, train, error), testLoss = 0;
     if (trainAcc < 0 || !meanLoss(*r.model, test, testLoss, error)) return fail(error);
     llvm::outs() << fmt::format("fit: train error {:.2f}%  test error {:.2f}%  test loss {:.4f}\n", 100 * (1 - trainAcc),
                                 100 * (1 - summary.testAccuracy), testLoss);
   }
-  if (!plotFile.empty()) {
+  if (writer && !plotFile.empty()) {
     if (!plotHistory(summary.history, trainFile + " on " + trainData, plotFile, error)) return fail(error);
     llvm::outs() << "curves written to " << plotFile << "\n";
   }
@@ -447,7 +493,16 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
-  if (trainCommand) return trainMain();
+  if (trainCommand) {
+#ifdef DLC_HAVE_MPI
+    std::unique_ptr<ProcessGroup> group = startMpi(argc, argv); // null unless mpirun started this process
+    int rc = trainMain(group.get());
+    finishMpi();
+    return rc;
+#else
+    return trainMain(nullptr);
+#endif
+  }
   if (evalCommand) return evalMain();
   if (regionsCommand) return regionsMain();
 

@@ -91,6 +91,16 @@ public:
   dlc_status load(const std::string &path);
   /// Train steps taken so far (a loaded checkpoint restores it).
   int64_t step() const;
+  dlc_status setStep(int64_t step);
+
+  /// Training in two halves (data-parallel hosts, dlc/abi.h): trainStep is
+  /// lossAndGrad, then applyUpdate. gradients() is every param's gradient in
+  /// one contiguous buffer the host may change in between; trainingState()
+  /// is every param and its optimizer state. Both views live as long as the
+  /// model; empty for a model without a loss.
+  std::span<float> gradients();
+  std::span<float> trainingState();
+  dlc_status applyUpdate();
   /// Why the last failing call failed.
   const char *lastError() const;
 

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define DLC_ABI_VERSION 1
+#define DLC_ABI_VERSION 2 /* 2: gradients, training_state, apply_update, get_step, set_step */
 #define DLC_MAX_RANK 8
 
 typedef enum dlc_status {
@@ -95,6 +95,27 @@ typedef struct dlc_api {
 
   /* Why the last call on m failed (m may be null for create). */
   const char *(*last_error)(const dlc_model *m);
+
+  /* Since ABI 2: training split in two, for a host that combines gradients
+   * of several processes (data-parallel training on MPI, docs/abi.md):
+   * train_step is loss_and_grad, then apply_update, and between the two the
+   * host may change the gradients in place.
+   *
+   * gradients: every param's gradient in one contiguous float buffer inside
+   * the model (params in table order, each padded to a multiple of 16
+   * floats with zeros); valid after loss_and_grad, read by apply_update;
+   * *data stays valid until destroy.
+   * training_state: every param and its optimizer state, contiguous (what
+   * rank 0 broadcasts so that all ranks start alike); writing it is allowed.
+   * apply_update: the optimizer update from the gradient buffer as it
+   * stands; counts one step (like train_step).
+   * get_step / set_step: the steps taken (Adam's bias corrections and the
+   * learning-rate schedule depend on it; load restores it). */
+  dlc_status (*gradients)(dlc_model *m, float **data, int64_t *count);
+  dlc_status (*training_state)(dlc_model *m, float **data, int64_t *count);
+  dlc_status (*apply_update)(dlc_model *m);
+  int64_t (*get_step)(const dlc_model *m);
+  dlc_status (*set_step)(dlc_model *m, int64_t step);
 } dlc_api;
 
 /* Exported by every dlc-compiled shared library. */
