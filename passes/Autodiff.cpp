@@ -34,10 +34,7 @@ std::string chainNote(const std::string &lossName, const Node *y, const Node *x)
 
 PassResult runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Node *lossOld = g->result(Role::Loss);
-  if (!lossOld) {
-    ctx.diags.error({}, "autodiff: graph '{}' has no loss to differentiate", g->name);
-    return PassResult::Failed;
-  }
+  if (!lossOld) return PassResult::Unchanged; // a model without a loss has a forward only
   if (!lossOld->type.isScalar()) {
     ctx.diags.error(lossOld->loc, "autodiff: the loss must be a scalar, got {}", lossOld->type.str());
     return PassResult::Failed;

@@ -9,6 +9,7 @@
 // copy back. Each copy is a remark with the floats per sample it frees.
 //
 //===----------------------------------------------------------------------===//
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -47,27 +48,49 @@ bool isResult(const Graph &g, const Node *n) {
   return false;
 }
 
-/// Forward values to recompute: elementwise, read by the backward, whose
-/// operands are leaves, scalars or values the backward reads as well.
-std::vector<const Node *> candidates(const Graph &g, const Regions &r) {
-  std::unordered_set<const Node *> readByBackward;
-  for (size_t i = 0; i < g.size(); ++i)
-    if (r.backward[i])
-      for (const Node *o : g.nodes()[i]->operands)
-        if (r.forward[r.index.at(o)]) readByBackward.insert(o);
-  std::vector<const Node *> out;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const Node *n = g.nodes()[i].get();
-    if (!r.forward[i] || !readByBackward.count(n) || !n->info().is(Elementwise) || n->isLeaf() ||
-        n->type.isScalar() || isResult(g, n))
-      continue;
-    bool operandsKept = true;
-    for (const Node *o : n->operands)
-      operandsKept = operandsKept && (o->isLeaf() || o->type.isScalar() || readByBackward.count(o));
-    if (operandsKept) out.push_back(n);
+/// Cheap to recompute: elementwise ops and reshapes (a copy).
+bool isCheap(const Node *n) { return n->info().is(Elementwise) || n->kind == OpKind::Reshape; }
+
+class RematPlan {
+public:
+  RematPlan(const Graph &g, const Regions &r) : g_(g), r_(r) {
+    for (size_t i = 0; i < g.size(); ++i)
+      if (r.backward[i])
+        for (const Node *o : g.nodes()[i]->operands)
+          if (r.forward[r.index.at(o)]) readByBackward.insert(o);
   }
-  return out;
-}
+
+  /// Forward values the backward reads that it can recompute from values it
+  /// keeps anyway (leaves, scalars, other values it reads).
+  std::vector<const Node *> candidates() {
+    std::vector<const Node *> out;
+    for (size_t i = 0; i < g_.size(); ++i) {
+      const Node *n = g_.nodes()[i].get();
+      if (readByBackward.count(n) && recomputable(n)) out.push_back(n);
+    }
+    return out;
+  }
+
+  /// A value available to the backward without keeping `n` itself.
+  bool available(const Node *n) { return n->isLeaf() || n->type.isScalar() || (readByBackward.count(n) && !recomputable(n)); }
+
+  /// `n` is cheap and its operands are available or recomputable in turn.
+  bool recomputable(const Node *n) {
+    auto it = memo_.find(n);
+    if (it != memo_.end()) return it->second;
+    bool ok = r_.forward[r_.index.at(n)] && !n->isLeaf() && !n->type.isScalar() && isCheap(n) && !isResult(g_, n);
+    memo_[n] = false; // no cycles in a DAG, but keep the recursion finite
+    for (const Node *o : n->operands) ok = ok && (o->isLeaf() || o->type.isScalar() || readByBackward.count(o) || recomputable(o));
+    return memo_[n] = ok;
+  }
+
+  std::unordered_set<const Node *> readByBackward;
+
+private:
+  const Graph &g_;
+  const Regions &r_;
+  std::unordered_map<const Node *, bool> memo_;
+};
 
 } // namespace
 
@@ -75,33 +98,34 @@ PassResult runRemat(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Node *loss = g->result(Role::Loss);
   if (!loss) return PassResult::Unchanged;
   Regions r = regionsOf(*g, loss);
-  std::vector<const Node *> recompute = candidates(*g, r);
+  RematPlan plan(*g, r);
+  std::vector<const Node *> recompute = plan.candidates();
   if (recompute.empty()) return PassResult::Unchanged;
   std::unordered_set<const Node *> chosen(recompute.begin(), recompute.end());
   auto names = printedNames(*g);
 
   auto out = emptyGraphLike(*g);
   std::unordered_map<const Node *, Node *> map, copy; // copy: the backward's own value
+  // The backward's copy of a chosen value, its non-kept operands copied first.
+  std::function<Node *(const Node *)> recomputed = [&](const Node *o) -> Node * {
+    if (auto it = copy.find(o); it != copy.end()) return it->second;
+    if (!chosen.count(o) && plan.available(o)) return map.at(o);
+    std::vector<Node *> ops;
+    for (const Node *oo : o->operands) ops.push_back(plan.available(oo) ? map.at(oo) : recomputed(oo));
+    Node *c = out->add(o->kind, ops, o->attrs, o->type, "", o->loc);
+    c->note = fmt::format("recomputed for the backward ({})", names[r.index.at(o)]);
+    return copy[o] = c;
+  };
   for (size_t i = 0; i < g->size(); ++i) {
     const Node *n = g->nodes()[i].get();
-    if (r.backward[i])
-      for (const Node *o : n->operands) {
-        if (!chosen.count(o) || copy.count(o)) continue;
-        std::vector<Node *> ops;
-        for (const Node *oo : o->operands) ops.push_back(map.at(oo));
-        Node *c = out->add(o->kind, ops, o->attrs, o->type, "", o->loc);
-        c->note = fmt::format("recomputed for the backward ({})", names[r.index.at(o)]);
-        copy[o] = c;
-        ctx.remarks.push_back(fmt::format("remat: {} = {} recomputed in the backward instead of kept ({} floats per "
-                                          "sample)",
-                                          names[r.index.at(o)], o->info().mnemonic,
-                                          numElements(Shape(o->shape().begin() + (o->shape().empty() ||
-                                                                                   o->shape()[0].isKnown() ? 0 : 1),
-                                                            o->shape().end()))
-                                              .value_or(0)));
-      }
     std::vector<Node *> ops;
-    for (const Node *o : n->operands) ops.push_back(r.backward[i] && copy.count(o) ? copy.at(o) : map.at(o));
+    for (const Node *o : n->operands) {
+      bool fresh = r.backward[i] && chosen.count(o) && !copy.count(o);
+      ops.push_back(r.backward[i] && chosen.count(o) ? recomputed(o) : map.at(o));
+      if (fresh)
+        ctx.remarks.push_back(fmt::format("remat: {} = {} {} recomputed in the backward instead of kept",
+                                          names[r.index.at(o)], o->info().mnemonic, o->type.str()));
+    }
     Node *c = out->add(n->kind, ops, n->attrs, n->type, n->name, n->loc);
     c->note = n->note;
     map[n] = c;

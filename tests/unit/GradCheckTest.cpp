@@ -103,7 +103,7 @@ TEST_CASE("every differentiable op's VJP matches central differences", "[grad]")
   }
   // The table is covered: every op that has a gradient is checked above.
   for (const OpInfo &info : allOps()) {
-    if (info.is(Leaf) || info.is(NoGrad)) continue;
+    if (info.is(Leaf) || info.is(NoGrad) || info.is(Derivative)) continue;
     INFO("op without a gradient check: " << info.mnemonic);
     CHECK(covered.count(info.mnemonic));
   }

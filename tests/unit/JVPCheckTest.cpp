@@ -59,7 +59,7 @@ void checkTangent(const OpCase &c, const std::map<std::string, Tensor> &point, c
   Tensor analytic = evaluateAt(*g, dy, values);
 
   const double h = 1e-5;
-  auto plus = point, minus = point;
+  auto plus = values, minus = values;
   for (size_t i = 0; i < c.operands.size(); ++i)
     if (active[i])
       for (size_t k = 0; k < tangents[i].size(); ++k) {
@@ -99,7 +99,7 @@ TEST_CASE("every differentiable op's JVP matches central differences", "[jvp]") 
     covered.insert(c.op);
   }
   for (const OpInfo &info : allOps()) {
-    if (info.is(Leaf) || info.is(NoGrad)) continue;
+    if (info.is(Leaf) || info.is(NoGrad) || info.is(Derivative)) continue;
     INFO("op without a JVP check: " << info.mnemonic);
     CHECK(covered.count(info.mnemonic));
   }
