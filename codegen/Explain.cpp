@@ -58,6 +58,8 @@ std::string explainModel(const Graph &g, const std::vector<std::string> &remarks
   out += section(remarks, "jacobian ", "(no jacobian(y, x) in the model)");
   out += "\nstable rewrites:\n" + section(remarks, "stable", "(no log(1 + exp(x)), log(sum(exp(x))) or log(sigmoid(x)))");
 
+  out += "\nrematerialization (--remat=memory):\n" +
+         section(remarks, "remat", "(off: every forward value the backward reads is kept)");
   out += "\nkernel plan (what fused, and why):\n";
   auto [outputs, training] = entryRoots(g);
   auto plan = [&](const char *entry, const std::vector<const Node *> &roots) {
