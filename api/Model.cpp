@@ -241,7 +241,10 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
       DiagnosticEngine diags;
       std::unique_ptr<Graph> g = compileNet(file, diags);
       PassContext ctx(diags);
-      if (g && !runPipeline(g, defaultPipeline(), ctx)) g.reset();
+      std::vector<std::string> pipeline = defaultPipeline();
+      if (options.remat == "memory") pipeline.push_back("remat");
+      else if (!options.remat.empty()) return failWith(name, "remat must be empty or \"memory\"");
+      if (g && !runPipeline(g, pipeline, ctx)) g.reset();
       if (!g) {
         collect(diags, result);
         return result;

@@ -277,6 +277,21 @@ Node *lowerBinaryCrossEntropy(IRBuilder &b, const BuiltinCall &c) {
   return b.reduceAll(OpKind::ReduceSum, terms, loc);
 }
 
+// jvp(y, x, t), hvp(f, x, v), jacobian(y, x): requests the derive pass expands.
+Node *derivative(IRBuilder &b, const BuiltinCall &c, OpKind kind) {
+  for (size_t i = 0; i < c.args.size(); ++i)
+    if (!c.args[i]) return nullptr;
+  Node *x = c.args[1];
+  if (x->kind != OpKind::Input && x->kind != OpKind::Param) {
+    b.diags.error(c.argExprs[1]->loc, "{}: differentiate with respect to an input or a param", c.expr.name);
+    return nullptr;
+  }
+  return b.op(kind, c.args, locOf(c));
+}
+Node *lowerJvp(IRBuilder &b, const BuiltinCall &c) { return derivative(b, c, OpKind::Jvp); }
+Node *lowerHvp(IRBuilder &b, const BuiltinCall &c) { return derivative(b, c, OpKind::Hvp); }
+Node *lowerJacobian(IRBuilder &b, const BuiltinCall &c) { return derivative(b, c, OpKind::Jacobian); }
+
 const std::vector<Builtin> &builtins() {
   static const std::vector<Builtin> table = {
       {"exp", 1, 1, {}, false, lowerExp},
@@ -299,6 +314,9 @@ const std::vector<Builtin> &builtins() {
       {"maxpool2d", 2, 2, {"stride"}, false, lowerMaxPool},
       {"avgpool2d", 2, 2, {"stride"}, false, lowerAvgPool},
       {"one_hot", 1, 1, {}, false, lowerOneHot},
+      {"jvp", 3, 3, {}, false, lowerJvp},
+      {"hvp", 3, 3, {}, false, lowerHvp},
+      {"jacobian", 2, 2, {}, false, lowerJacobian},
       {"cross_entropy", 2, 2, {}, true, lowerCrossEntropy},
       {"square_loss", 2, 2, {}, true, lowerSquareLoss},
       {"hinge", 2, 2, {}, true, lowerHinge},

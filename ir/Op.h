@@ -22,6 +22,7 @@ enum OpFlag : unsigned {
   Leaf = 1u << 0,
   Elementwise = 1u << 1,
   NoGrad = 1u << 2,
+  Derivative = 1u << 3,
 };
 
 /// A result type, or why none exists (message without location).

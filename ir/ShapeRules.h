@@ -20,6 +20,9 @@ DLC_SHAPE_RULE(inferOneHot)
 DLC_SHAPE_RULE(inferConv2D)
 DLC_SHAPE_RULE(inferConv2DBwdData)
 DLC_SHAPE_RULE(inferConv2DBwdFilter)
+DLC_SHAPE_RULE(inferJvp) // DerivativeShapes.cpp
+DLC_SHAPE_RULE(inferHvp)
+DLC_SHAPE_RULE(inferJacobian)
 #undef DLC_SHAPE_RULE
 
 /// Result type of an op of this kind, or why it has none.

@@ -136,9 +136,41 @@ private:
       if (tb) a.set("transpose_b", true);
       return b_.op(OpKind::MatMul, {ops[0], ops[1]}, loc, a);
     }
-    diags_.error(loc, "batching: products of per-sample matrices ({} @ {}) are not supported yet",
-                 shapeStr(ops[0]->shape()), shapeStr(ops[1]->shape()));
-    return nullptr;
+    return batchMatrixProduct(n, ops, isB);
+  }
+
+  /// A product with a per-sample matrix (a Jacobian's factors): sum over q of
+  /// A[n, p, q] B[n, q, r] as a broadcast multiply and a sum. The multiplies
+  /// are those of the product; no GEMM kernel runs it, and it holds
+  /// p x q x r values per sample.
+  Node *batchMatrixProduct(const Node &n, std::vector<Node *> ops, const std::vector<bool> &isB) {
+    const SourceLoc &loc = n.loc;
+    bool flags[2] = {n.attrs.getBool("transpose_a"), n.attrs.getBool("transpose_b")};
+    Shape sample[2];
+    for (size_t i = 0; i < 2; ++i) {
+      Shape s = ops[i]->shape();
+      if (isB[i]) s.erase(s.begin());
+      if (flags[i] && s.size() == 2) {
+        Shape perm = isB[i] ? Shape{Dim(0), Dim(2), Dim(1)} : Shape{Dim(1), Dim(0)};
+        Attrs a;
+        a.set("perm", perm);
+        ops[i] = b_.op(OpKind::Transpose, {ops[i]}, loc, a);
+        std::swap(s[0], s[1]);
+      }
+      sample[i] = s;
+    }
+    // A as [p, q, 1] (a vector is [1, q, 1]); B as [1, q, r] (a vector is [1, q, 1]).
+    Shape a3 = sample[0].size() == 2 ? Shape{sample[0][0], sample[0][1], Dim(1)} : Shape{Dim(1), sample[0][0], Dim(1)};
+    Shape b3 = sample[1].size() == 2 ? Shape{Dim(1), sample[1][0], sample[1][1]} : Shape{Dim(1), sample[1][0], Dim(1)};
+    auto to3 = [&](size_t i, const Shape &s) {
+      if (isB[i]) return reshapeBatched(ops[i], s, loc);
+      Attrs a;
+      a.set("shape", s);
+      return b_.op(OpKind::Reshape, {ops[i]}, loc, a);
+    };
+    Node *prod = b_.op(OpKind::Mul, {to3(0, a3), to3(1, b3)}, loc);
+    Node *sum = b_.op(OpKind::ReduceSum, {prod}, loc, axesAttr("axes", {2}));
+    return sum ? reshapeBatched(sum, n.type.shape, loc) : nullptr;
   }
 
   const Dim N = Dim::symbol(kBatchSymbol);

@@ -45,6 +45,9 @@ struct PassContext {
   int64_t nominalBatch = 0;
   /// Also differentiate with respect to these inputs (by name).
   std::vector<std::string> gradInputs;
+  /// How jacobian(y, x) multiplies its chain: "auto" (the cheapest),
+  /// "forward", "reverse" or "mixed" (--jacobian-mode).
+  std::string jacobianMode = "auto";
   /// Decisions that explain themselves: chain orders and their costs.
   std::vector<std::string> remarks;
   /// Counters summed over the whole pipeline, in the order first bumped.
@@ -71,9 +74,9 @@ struct PassInfo {
 const std::vector<PassInfo> &allPasses();
 const PassInfo *findPass(std::string_view name);
 
-/// The default pipeline: batch, chain, autodiff, simplify, chain.
+/// The default pipeline: stabilize, derive, batch, chain, autodiff, simplify, chain.
 std::vector<std::string> defaultPipeline();
-/// The pipeline of --emit=grad: batch, autodiff, simplify.
+/// The pipeline of --emit=grad: stabilize, derive, batch, autodiff, simplify.
 std::vector<std::string> gradPipeline();
 
 /// The most rounds a `fix(...)` group runs before it is an error.

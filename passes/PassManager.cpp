@@ -45,8 +45,8 @@ const PassInfo *findPass(std::string_view name) {
   return nullptr;
 }
 
-std::vector<std::string> defaultPipeline() { return {"batch", "chain", "autodiff", "simplify", "chain"}; }
-std::vector<std::string> gradPipeline() { return {"batch", "autodiff", "simplify"}; }
+std::vector<std::string> defaultPipeline() { return {"stabilize", "derive", "batch", "chain", "autodiff", "simplify", "chain"}; }
+std::vector<std::string> gradPipeline() { return {"stabilize", "derive", "batch", "autodiff", "simplify"}; }
 
 std::vector<std::string> splitPipeline(std::string_view list) {
   std::vector<std::string> steps;

@@ -249,6 +249,17 @@ Grads vjpConv2DBwdFilter(GradBuilder &gb, const Node *y, Node *h) {
           gb.op(OpKind::Conv2D, {x, h}, y->loc, plain)};
 }
 
+// jvp, hvp, jacobian: the derive pass expands them before autodiff runs
+#define EXPANDED_FIRST(Kind) \
+  Grads vjp##Kind(GradBuilder &gb, const Node *y, Node *) { \
+    gb.b.diags.error(y->loc, "autodiff: '{}' must be expanded by the derive pass first", y->info().mnemonic); \
+    return none(y); \
+  }
+EXPANDED_FIRST(Jvp)
+EXPANDED_FIRST(Hvp)
+EXPANDED_FIRST(Jacobian)
+#undef EXPANDED_FIRST
+
 } // namespace
 
 VJPRule vjpRule(OpKind kind) {

@@ -329,6 +329,7 @@ TEST_CASE("the op table is consistent: unique mnemonics, leaves without operands
 TEST_CASE("every op table row, JIT-compiled, matches the interpreter forward and backward", "[ops][codegen]") {
   std::set<OpKind> covered;
   for (const OpInfo &row : allOps()) {
+    if (row.is(Derivative)) continue; // expanded by the derive pass first: JacobianTest compiles those
     std::vector<Sample> samples = samplesOf(row);
     INFO("row " << row.mnemonic);
     if (!row.is(Leaf) || row.kind == OpKind::Const || row.kind == OpKind::DimSize)
@@ -340,7 +341,7 @@ TEST_CASE("every op table row, JIT-compiled, matches the interpreter forward and
   }
   for (const OpInfo &row : allOps()) {
     INFO("a row no compiled graph used: " << row.mnemonic);
-    CHECK(covered.count(row.kind));
+    CHECK((covered.count(row.kind) || row.is(Derivative)));
   }
 }
 

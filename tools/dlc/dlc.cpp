@@ -25,6 +25,7 @@
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
 #include "codegen/AOT.h"
+#include "codegen/Explain.h"
 #include "codegen/Fusion.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
@@ -67,6 +68,15 @@ cl::opt<int> optLevel("O", cl::desc("LLVM optimization level 0..3 (default 2)"),
                       cl::cat(category));
 cl::opt<bool> dotGrad("grad", cl::desc("With --emit=dot: draw the gradient graph, backward edges dashed"),
                       cl::cat(category));
+cl::opt<bool> explain("explain",
+                      cl::desc("Report every decision with its cost: chain and Jacobian orders against the "
+                               "alternatives, stable rewrites, the kernel plan, the arena's peak, the values the "
+                               "backward keeps"),
+                      cl::cat(category));
+cl::opt<std::string> jacobianMode("jacobian-mode",
+                                 cl::desc("How jacobian(y, x) multiplies its chain: auto (the cheapest), forward, "
+                                          "reverse or mixed"),
+                                 cl::init("auto"), cl::value_desc("mode"), cl::cat(category));
 cl::list<std::string> wrtInputs("wrt", cl::desc("Also differentiate with respect to this input"),
                                 cl::value_desc("input"), cl::cat(category));
 
@@ -92,6 +102,11 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input file, or - for s
 
 // ---- dlc train -----------------------------------------------------------
 cl::SubCommand trainCommand("train", "Train a model on a data set and report its test accuracy");
+cl::opt<std::string> remat("remat",
+                         cl::desc("memory: recompute cheap elementwise forward values in the backward instead of "
+                                  "keeping them"),
+                         cl::value_desc("memory"), cl::cat(category), cl::sub(cl::SubCommand::getTopLevel()),
+                         cl::sub(trainCommand));
 cl::opt<std::string> trainFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> trainData("data", cl::desc("mnist, fashion-mnist, a directory of train-/t10k- IDX files, or a .csv file"),
                                cl::Required, cl::sub(trainCommand), cl::cat(category));
@@ -350,6 +365,7 @@ int trainMain(ProcessGroup *group) {
   options.seed = seed;
   options.maxBatch = trainBatch;
   options.optimizer = trainOptimizer;
+  options.remat = remat;
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
     if (writer) llvm::errs() << r.rendered;
@@ -540,7 +556,8 @@ int main(int argc, char **argv) {
     bool buildLibrary = emit.getNumOccurrences() == 0 && llvm::StringRef(outputFile).ends_with(".so");
     std::vector<std::string> pipeline;
     if (emit == Emit::Grad || (emit == Emit::Dot && dotGrad)) pipeline = gradPipeline();
-    if (emit == Emit::Opt || emit == Emit::Kernels || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary)
+    if (emit == Emit::Opt || emit == Emit::Kernels || emit == Emit::LLVM || emit == Emit::Obj || buildLibrary ||
+        explain)
       pipeline = defaultPipeline();
     if (!passList.empty()) pipeline = splitPipeline(passList);
     if (pipeline == gradPipeline() && !g->result(Role::Loss)) {
@@ -552,9 +569,20 @@ int main(int argc, char **argv) {
     ctx.nominalBatch = nominalBatch;
     ctx.verifyEach = verifyEach;
     ctx.gradInputs.assign(wrtInputs.begin(), wrtInputs.end());
+    if (jacobianMode != "auto" && jacobianMode != "forward" && jacobianMode != "reverse" && jacobianMode != "mixed")
+      return usageError("--jacobian-mode takes auto, forward, reverse or mixed");
+    ctx.jacobianMode = jacobianMode;
+    if (!remat.empty() && remat != "memory") return usageError("--remat takes memory");
+    if (remat == "memory" && !pipeline.empty() && passList.empty()) pipeline.push_back("remat");
     if (printAfterAll) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
     if (passStats) llvm::errs() << formatStats(ctx);
+    if (explain) {
+      int64_t capacity = nominalBatch > 0 ? nominalBatch.getValue() : g->train.getInt("batch", 64);
+      Optimizer optimizer = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
+      llvm::outs() << explainModel(*g, ctx.remarks, capacity, optimizer);
+      return 0;
+    }
     if (emit == Emit::LLVM || emit == Emit::Obj) return emitMachineCode(*g, diags);
     if (emit == Emit::Kernels) {
       text = kernelReport(*g);

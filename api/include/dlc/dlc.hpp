@@ -40,6 +40,9 @@ struct CompileOptions {
   /// Overrides the train block's optimizer: "sgd", "momentum" (heavy ball,
   /// beta 0.9), "nesterov" (beta 0.9) or "adam"; empty: the train block's.
   std::string optimizer;
+  /// "memory": recompute cheap elementwise forward values in the backward
+  /// instead of keeping them (a smaller arena, a little more work per step).
+  std::string remat;
   std::string sourceName = "<string>"; ///< the file name diagnostics show for compileString
 };
 
