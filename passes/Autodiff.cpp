@@ -35,6 +35,8 @@ std::string chainNote(const std::string &lossName, const Node *y, const Node *x)
 PassResult runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Node *lossOld = g->result(Role::Loss);
   if (!lossOld) {
+    // A model without a loss has forward only (an imported inference model).
+    if (ctx.gradInputs.empty()) return PassResult::Unchanged;
     ctx.diags.error({}, "autodiff: graph '{}' has no loss to differentiate", g->name);
     return PassResult::Failed;
   }

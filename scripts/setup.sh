@@ -8,6 +8,9 @@ packages=(
   llvm-19-dev          # LLVM 19: SourceMgr, CommandLine, ADTs; FileCheck and lit for golden tests
   libfmt-dev libboost-graph-dev catch2 zlib1g-dev libzstd-dev
   gnuplot-nox          # dlc train --plot draws the curves with gnuplot
+  libonnx-dev libprotobuf-dev protobuf-compiler   # dlc import / --emit=onnx (onnx.proto, libonnx_proto)
+  libonnx-testdata python3-onnx python3-torch     # ONNX tests: backend test data, the checker, PyTorch exports
+  pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module (python/) and its tests
 )
 
 missing=()
