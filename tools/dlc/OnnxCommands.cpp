@@ -59,7 +59,11 @@ int fail(const std::string &message) {
   return 1;
 }
 
-bool readBytes(const std::string &path, std::string &out) {
+} // namespace
+
+#ifdef DLC_HAVE_ONNX
+
+static bool readBytes(const std::string &path, std::string &out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   std::stringstream ss;
@@ -67,10 +71,6 @@ bool readBytes(const std::string &path, std::string &out) {
   out = ss.str();
   return true;
 }
-
-} // namespace
-
-#ifdef DLC_HAVE_ONNX
 
 /// An identifier from a file name: `my-model.net` -> `my_model`.
 static std::string modelNameFrom(const std::string &path) {
