@@ -92,6 +92,10 @@ dlc_status Model::setParam(const std::string &name, std::span<const float> value
   impl_->last.clear();
   return dlc_rt_set_param(impl_->model, name.c_str(), values.data(), int64_t(values.size()));
 }
+float *Model::paramData(const std::string &name, int64_t count) {
+  impl_->last.clear();
+  return dlc_rt_param_data(impl_->model, name.c_str(), count);
+}
 dlc_status Model::getGrad(const std::string &name, std::span<float> out) const {
   impl_->last.clear();
   return dlc_rt_get_grad(impl_->model, name.c_str(), out.data(), int64_t(out.size()));

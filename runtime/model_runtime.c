@@ -439,6 +439,12 @@ dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, i
   return s;
 }
 
+/* The param's storage in the arena (a host's zero-copy view), or NULL. */
+float *dlc_rt_param_data(dlc_model *m, const char *name, int64_t count) {
+  int64_t off;
+  return param_access(m, name, count, m, 0, "param_data", &off) == DLC_OK ? m->arena + off : NULL;
+}
+
 dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count) {
   int64_t off;
   dlc_status s = param_access(m, name, count, data, 1, "get_grad", &off);

@@ -94,6 +94,7 @@ dlc_status dlc_rt_train_step(dlc_model *m, int64_t n, const float *const *inputs
                              float *loss);
 dlc_status dlc_rt_get_param(const dlc_model *m, const char *name, float *data, int64_t count);
 dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, int64_t count);
+float *dlc_rt_param_data(dlc_model *m, const char *name, int64_t count);
 dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count);
 dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value);
 dlc_status dlc_rt_save(const dlc_model *m, const char *path);

@@ -10,6 +10,9 @@ packages=(
   gnuplot-nox          # dlc train --plot draws the curves with gnuplot
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # dlc --target=aarch64-linux-gnu, run under qemu in tests
   libopenmpi-dev openmpi-bin   # mpirun -np K dlc train: data-parallel training (docs/scaling.md)
+  libonnx-dev libprotobuf-dev protobuf-compiler   # dlc import / --emit=onnx (onnx.proto, libonnx_proto)
+  libonnx-testdata python3-onnx python3-torch     # ONNX tests: backend test data, the checker, PyTorch exports
+  pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module (python/) and its tests
 )
 
 missing=()

@@ -29,6 +29,7 @@
 #include "codegen/Fusion.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
+#include "OnnxCommands.h"
 #include "train/Dataset.h"
 #include "train/Trainer.h"
 #ifdef DLC_HAVE_MPI
@@ -44,7 +45,7 @@ namespace {
 
 cl::OptionCategory category("dlc options");
 
-enum class Emit { AST, IR, Grad, Opt, Kernels, LLVM, Obj, Dot };
+enum class Emit { AST, IR, Grad, Opt, Kernels, LLVM, Obj, Dot, ONNX };
 cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::cat(category),
                    cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree of a .net file"),
                               clEnumValN(Emit::IR, "ir", "the per-sample graph IR (text form, parses back)"),
@@ -53,7 +54,8 @@ cl::opt<Emit> emit("emit", cl::desc("What to print"), cl::init(Emit::IR), cl::ca
                               clEnumValN(Emit::Kernels, "kernels", "the kernel plan of each entry point (what is fused, and where)"),
                               clEnumValN(Emit::LLVM, "llvm", "the optimized LLVM IR of the entry points (batch capacity from --batch)"),
                               clEnumValN(Emit::Obj, "obj", "an object file of the entry points (needs -o)"),
-                              clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)")));
+                              clEnumValN(Emit::Dot, "dot", "a Graphviz picture of the IR (with --grad: forward and backward)"),
+                              clEnumValN(Emit::ONNX, "onnx", "an ONNX model of the forward graph (needs -o; --checkpoint for trained params)")));
 
 cl::opt<std::string> passList("passes", cl::desc("Run these passes (comma-separated; fix(p1,p2) repeats a group to a fixed point) instead of --emit's pipeline"),
                               cl::value_desc("p1,p2,..."), cl::cat(category));
@@ -505,7 +507,7 @@ int main(int argc, char **argv) {
   cl::opt<bool> &printAfterAll = printAfterAllFlag();
   printAfterAll.setDescription("Print the IR after each pass (to stderr)");
   printAfterAll.addCategory(category);
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &onnxCategory()});
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
@@ -521,6 +523,7 @@ int main(int argc, char **argv) {
   }
   if (evalCommand) return evalMain();
   if (regionsCommand) return regionsMain();
+  if (importSubCommand()) return importMain();
 
   auto buffer = inputFile == "-" ? llvm::MemoryBuffer::getSTDIN() : llvm::MemoryBuffer::getFile(inputFile);
   if (!buffer) {
@@ -552,6 +555,10 @@ int main(int argc, char **argv) {
   } else {
     std::unique_ptr<Graph> g = lang == Lang::IR ? parseIR(file, diags) : compileNet(file, diags);
     if (!g) return fail();
+    if (emit == Emit::ONNX) {
+      if (lang != Lang::Net) return usageError("--emit=onnx needs .net input");
+      return emitOnnx(file->name, file->text, std::move(g), outputFile);
+    }
     // `dlc model.net -o model.so` builds the library (and model.h beside it).
     bool buildLibrary = emit.getNumOccurrences() == 0 && llvm::StringRef(outputFile).ends_with(".so");
     std::vector<std::string> pipeline;

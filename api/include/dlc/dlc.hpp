@@ -86,6 +86,9 @@ public:
   dlc_status getParam(const std::string &name, std::span<float> out) const;
   dlc_status setParam(const std::string &name, std::span<const float> values);
   dlc_status getGrad(const std::string &name, std::span<float> out) const;
+  /// The param's own storage (count elements), for zero-copy views such as
+  /// the Python module's m.params; null (see lastError) for a wrong name or count.
+  float *paramData(const std::string &name, int64_t count);
   dlc_status setHyper(const std::string &key, double value);
   /// The current value of a setHyper setting (NaN for an unknown key).
   double hyper(const std::string &key) const;
