@@ -41,6 +41,7 @@ public:
   }
 
   void lowerTrain(const TrainDecl &t);
+  void inferTask();
 
 private:
   // ---- names --------------------------------------------------------
@@ -536,6 +537,17 @@ void IRGen::finishResults(const ModelDecl &model) {
                  model.name);
 }
 
+/// The task a loss of binary labels implies, unless the train block says:
+/// `hinge` takes targets -1 or +1 ("sign"), `binary_cross_entropy` 0 or 1
+/// ("binary"). Class labels and other float labels need no setting.
+void IRGen::inferTask() {
+  if (!lossDecl_ || graph_.train.has("task")) return;
+  const Expr &e = *lossDecl_->value;
+  if (e.kind != Expr::Kind::Call || lookup(e.name)) return; // a user's fn of that name is not the builtin
+  if (e.name == "hinge") graph_.train.set("task", std::string("sign"));
+  else if (e.name == "binary_cross_entropy") graph_.train.set("task", std::string("binary"));
+}
+
 void IRGen::lowerTrain(const TrainDecl &t) {
   struct Setting { const char *key; bool isInt; double min, max; };
   static const Setting numeric[] = {
@@ -546,6 +558,7 @@ void IRGen::lowerTrain(const TrainDecl &t) {
   static const CallSetting calls[] = {
       {"optimizer", {"gd", "sgd", "adam"}, hyperKeys()},
       {"schedule", {"constant", "step", "cosine"}, {"every", "gamma", "min_lr"}},
+      {"task", {"classify", "regress", "binary", "sign"}, {}},
   };
   for (const TrainSetting &s : t.settings) {
     auto constantArg = [&](const Expr &e) { return constEval(e, ("'" + s.key + "'").c_str()); };
@@ -577,7 +590,7 @@ void IRGen::lowerTrain(const TrainDecl &t) {
       if (s.key == c.key) call = &c;
     if (!call) {
       diags_.error(s.loc, "unknown train setting '{}'; expected optimizer, schedule, batch, epochs, seed, lr, "
-                   "warmup, val_split, early_stop or kfold", s.key);
+                   "warmup, val_split, early_stop, kfold or task", s.key);
       continue;
     }
     if (std::find_if(call->names.begin(), call->names.end(), [&](const char *n) { return s.value.name == n; }) ==
@@ -642,6 +655,7 @@ std::unique_ptr<Graph> generateIR(const Program &program, std::shared_ptr<const 
     }
     gen.lowerTrain(t);
   }
+  gen.inferTask();
   if (diags.hasErrors()) return nullptr;
   dropUnusedLiterals(*g);
   if (!verify(*g, diags)) return nullptr;

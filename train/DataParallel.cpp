@@ -36,7 +36,7 @@ bool DataParallel::start(Model &model, std::string &error) {
 
 namespace {
 
-bool lossAndGrad(Model &model, int64_t rows, const float *x, const int32_t *y, double &lossSum, std::string &error) {
+bool lossAndGrad(Model &model, int64_t rows, const float *x, const void *y, double &lossSum, std::string &error) {
   const float *in[] = {x};
   const void *lab[] = {y};
   float loss = 0;
@@ -50,8 +50,9 @@ bool lossAndGrad(Model &model, int64_t rows, const float *x, const int32_t *y, d
 
 } // namespace
 
-bool DataParallel::step(Model &model, int64_t n, const float *x, const int32_t *y, int64_t width, double &lossSum,
-                        int64_t &lossRows, std::string &error) {
+bool DataParallel::step(Model &model, int64_t n, const float *x, const void *y, int64_t width, size_t labelBytes,
+                        double &lossSum, int64_t &lossRows, std::string &error) {
+  auto labelsFrom = [&](int64_t row) { return static_cast<const char *>(y) + size_t(row) * labelBytes; };
   if (!distributed() && simulatedRanks <= 1) { // one process, the global batch at once
     const float *in[] = {x};
     const void *lab[] = {y};
@@ -67,7 +68,7 @@ bool DataParallel::step(Model &model, int64_t n, const float *x, const int32_t *
   std::span<float> grads = model.gradients();
   if (distributed()) {
     auto [first, rows] = shardRows(n, rank(), ranks());
-    if (rows > 0 && !lossAndGrad(model, rows, x + first * width, y + first, lossSum, error)) return false;
+    if (rows > 0 && !lossAndGrad(model, rows, x + first * width, labelsFrom(first), lossSum, error)) return false;
     lossRows += rows;
     if (rows == 0) std::fill(grads.begin(), grads.end(), 0.0f);
     if (!group->averageGradients(grads, rows, n, deterministic, error)) return false;
@@ -75,7 +76,7 @@ bool DataParallel::step(Model &model, int64_t n, const float *x, const int32_t *
     summed_.resize(grads.size());
     for (int r = 0; r < simulatedRanks; ++r) {
       auto [first, rows] = shardRows(n, r, simulatedRanks);
-      if (rows > 0 && !lossAndGrad(model, rows, x + first * width, y + first, lossSum, error)) return false;
+      if (rows > 0 && !lossAndGrad(model, rows, x + first * width, labelsFrom(first), lossSum, error)) return false;
       lossRows += rows;
       float w = shardWeight(rows, n);
       for (size_t i = 0; i < grads.size(); ++i) {

@@ -61,9 +61,10 @@ struct DataParallel {
   /// Copies rank 0's params, optimizer state and step to every rank.
   bool start(Model &model, std::string &error);
   /// One optimizer step on the n rows of a global batch (row-major inputs
-  /// of `width` floats, class labels); `lossSum` grows by sum(loss x rows)
-  /// over the rows this process computed, `lossRows` by their number.
-  bool step(Model &model, int64_t n, const float *x, const int32_t *y, int64_t width, double &lossSum,
+  /// of `width` floats, labels of `labelBytes` each: an int32 class or float
+  /// targets); `lossSum` grows by sum(loss x rows) over the rows this
+  /// process computed, `lossRows` by their number.
+  bool step(Model &model, int64_t n, const float *x, const void *y, int64_t width, size_t labelBytes, double &lossSum,
             int64_t &lossRows, std::string &error);
   /// Sums metrics over ranks (a no-op for one process).
   bool sum(std::span<double> values, std::string &error);

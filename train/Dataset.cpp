@@ -102,10 +102,21 @@ std::optional<Dataset> loadIDX(const std::string &images, const std::string &lab
   return d;
 }
 
-std::optional<Dataset> loadCSV(const std::string &path, std::string &error) {
+void Dataset::append(const Dataset &from, int64_t s) {
+  x.insert(x.end(), from.x.begin() + s * sampleSize, from.x.begin() + (s + 1) * sampleSize);
+  if (targetSize > 0)
+    targets.insert(targets.end(), from.targets.begin() + s * targetSize, from.targets.begin() + (s + 1) * targetSize);
+  else
+    labels.push_back(from.labels[size_t(s)]);
+  ++count;
+}
+
+std::optional<Dataset> loadCSV(const std::string &path, std::string &error, int64_t targetColumns) {
   auto text = readMaybeGz(path, error);
   if (!text) return std::nullopt;
   Dataset d;
+  d.targetSize = targetColumns;
+  const size_t labelColumns = size_t(std::max<int64_t>(targetColumns, 1));
   std::istringstream in(*text);
   std::string line;
   int64_t columns = -1;
@@ -143,9 +154,16 @@ std::optional<Dataset> loadCSV(const std::string &path, std::string &error) {
               std::to_string(row.size());
       return std::nullopt;
     }
-    if (columns < 2) {
-      error = path + ":" + std::to_string(lineNo) + ":1: a row needs at least one feature and a label";
+    if (size_t(columns) < labelColumns + 1) {
+      error = path + ":" + std::to_string(lineNo) + ":1: a row needs at least one feature and " +
+              (targetColumns > 0 ? std::to_string(targetColumns) + " target columns" : std::string("a label"));
       return std::nullopt;
+    }
+    if (targetColumns > 0) {
+      d.x.insert(d.x.end(), row.begin(), row.end() - targetColumns);
+      d.targets.insert(d.targets.end(), row.end() - targetColumns, row.end());
+      ++d.count;
+      continue;
     }
     double label = row.back();
     if (label < 0 || label != std::floor(label) || label > 1e6) {
@@ -161,7 +179,7 @@ std::optional<Dataset> loadCSV(const std::string &path, std::string &error) {
     error = path + ": no samples";
     return std::nullopt;
   }
-  d.sampleSize = columns - 1;
+  d.sampleSize = columns - int64_t(labelColumns);
   return d;
 }
 
@@ -188,18 +206,12 @@ void kFoldSplit(const Dataset &all, int64_t k, int64_t fold, uint64_t seed, Data
   std::vector<int64_t> order(size_t(all.count));
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(seed ^ 0xf01d));
-  for (Dataset *d : {&train, &val}) *d = Dataset{0, all.sampleSize, {}, {}};
-  for (int64_t i = 0; i < all.count; ++i) {
-    Dataset &d = i * k / all.count == fold ? val : train;
-    int64_t s = order[size_t(i)];
-    d.x.insert(d.x.end(), all.x.begin() + s * all.sampleSize, all.x.begin() + (s + 1) * all.sampleSize);
-    d.labels.push_back(all.labels[size_t(s)]);
-    ++d.count;
-  }
+  for (Dataset *d : {&train, &val}) *d = all.emptyLike();
+  for (int64_t i = 0; i < all.count; ++i) (i * k / all.count == fold ? val : train).append(all, order[size_t(i)]);
 }
 
 int64_t addLabelNoise(Dataset &data, double share, uint64_t seed) {
-  if (data.count == 0 || share <= 0) return 0;
+  if (data.count == 0 || share <= 0 || data.targetSize > 0) return 0;
   int32_t classes = *std::max_element(data.labels.begin(), data.labels.end()) + 1;
   if (classes < 2) return 0;
   std::vector<int64_t> order(size_t(data.count));
@@ -219,17 +231,18 @@ void keepFirst(Dataset &data, int64_t count) {
   if (count < 0 || count >= data.count) return;
   data.count = count;
   data.x.resize(size_t(count * data.sampleSize));
-  data.labels.resize(size_t(count));
+  if (data.targetSize > 0) data.targets.resize(size_t(count * data.targetSize));
+  else data.labels.resize(size_t(count));
 }
 
 bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Dataset &train, Dataset &test,
-                      std::string &error) {
+                      std::string &error, int64_t targetColumns) {
   if (endsWith(name, ".csv")) {
-    auto tr = loadCSV(name, error);
+    auto tr = loadCSV(name, error, targetColumns);
     if (!tr) return false;
     std::string testPath = name.substr(0, name.size() - 4) + ".test.csv";
     if (std::filesystem::exists(testPath)) {
-      auto te = loadCSV(testPath, error);
+      auto te = loadCSV(testPath, error, targetColumns);
       if (!te) return false;
       if (te->sampleSize != tr->sampleSize) {
         error = testPath + ": " + std::to_string(te->sampleSize) + " features per row, but " + name + " has " +
@@ -238,10 +251,15 @@ bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Data
       }
       test = std::move(*te);
     } else {
-      test = Dataset{0, tr->sampleSize, {}, {}};
+      test = tr->emptyLike();
     }
     train = std::move(*tr);
     return true;
+  }
+  if (targetColumns > 0) {
+    error = name + ": IDX data sets hold class labels, but the model's label takes " + std::to_string(targetColumns) +
+            " float targets per sample (give a CSV file)";
+    return false;
   }
   std::string dir = name;
   if (name == "mnist") dir = dataRoot + "/mnist";

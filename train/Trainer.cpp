@@ -6,111 +6,19 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <numeric>
 #include <random>
+
+#include <fmt/format.h>
 
 namespace dlc {
 
 namespace {
 
-struct Interface {
-  int64_t classes = 0, outputSize = 0;
-};
-
-int64_t perSample(const dlc_tensor_info &t) {
-  int64_t e = 1;
-  for (int d = 0; d < t.rank; ++d) e *= t.dims[d] < 0 ? 1 : t.dims[d];
-  return e;
-}
-
-/// Checks that the model is a classifier of the data; says why not.
-bool checkInterface(Model &model, const Dataset &data, Interface &io, std::string &error) {
-  int inputs = 0, labels = 0, outputs = 0;
-  for (const dlc_tensor_info &t : model.tensors()) {
-    if (t.role == DLC_ROLE_INPUT) {
-      ++inputs;
-      if (perSample(t) != data.sampleSize) {
-        error = "model input '" + std::string(t.name) + "' takes " + std::to_string(perSample(t)) +
-                " values per sample, but the data's samples have " + std::to_string(data.sampleSize);
-        return false;
-      }
-    }
-    if (t.role == DLC_ROLE_LABEL) {
-      ++labels;
-      if (t.dtype != DLC_I32) {
-        error = "model label '" + std::string(t.name) + "' is not a class label (declare it `label y : class(K)`)";
-        return false;
-      }
-    }
-    if (t.role == DLC_ROLE_OUTPUT && outputs++ == 0) io.outputSize = perSample(t);
-  }
-  if (inputs != 1 || labels != 1 || outputs < 1) {
-    error = "training needs a model with one input, one class label and an output; this one has " +
-            std::to_string(inputs) + ", " + std::to_string(labels) + " and " + std::to_string(outputs);
-    return false;
-  }
-  int32_t maxLabel = data.labels.empty() ? 0 : *std::max_element(data.labels.begin(), data.labels.end());
-  if (io.outputSize <= maxLabel) {
-    error = "the model's output has " + std::to_string(io.outputSize) + " scores per sample, but the data has label " +
-            std::to_string(maxLabel);
-    return false;
-  }
-  return true;
-}
-
 double seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-} // namespace
-
-namespace {
-
-/// The number of rows in [first, first + rows) whose largest score is the label.
-int64_t countCorrect(Model &model, const Dataset &data, int64_t first, int64_t rows, std::string &error,
-                     std::vector<int64_t> *confusion);
-
-} // namespace
-
-double classificationAccuracy(Model &model, const Dataset &data, std::string &error, std::vector<int64_t> *confusion) {
-  int64_t correct = countCorrect(model, data, 0, data.count, error, confusion);
-  if (correct < 0) return -1;
-  return data.count ? double(correct) / double(data.count) : 0;
-}
-
-namespace {
-
-int64_t countCorrect(Model &model, const Dataset &data, int64_t first, int64_t rows, std::string &error,
-                     std::vector<int64_t> *confusion) {
-  Interface io;
-  if (!checkInterface(model, data, io, error)) return -1;
-  if (confusion) confusion->assign(size_t(io.outputSize * io.outputSize), 0);
-  const int64_t cap = model.maxBatch();
-  std::vector<float> scores(size_t(cap * io.outputSize));
-  int outputs = 0;
-  for (const dlc_tensor_info &t : model.tensors()) outputs += t.role == DLC_ROLE_OUTPUT;
-  std::vector<std::vector<float>> extra(size_t(std::max(outputs - 1, 0)));
-  std::vector<float *> outPtrs{scores.data()};
-  int k = 0;
-  for (const dlc_tensor_info &t : model.tensors())
-    if (t.role == DLC_ROLE_OUTPUT && k++ > 0) outPtrs.push_back(nullptr); // only the first output is read
-  int64_t correct = 0;
-  for (int64_t at = first; at < first + rows; at += cap) {
-    int64_t n = std::min(cap, first + rows - at);
-    const float *in[] = {data.x.data() + at * data.sampleSize};
-    if (model.forward(n, in, outPtrs) != DLC_OK) {
-      error = model.lastError();
-      return -1;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const float *row = scores.data() + i * io.outputSize;
-      int64_t predicted = std::max_element(row, row + io.outputSize) - row, label = data.labels[size_t(at + i)];
-      correct += predicted == label;
-      if (confusion) ++(*confusion)[size_t(label * io.outputSize + predicted)];
-    }
-  }
-  return correct;
 }
 
 /// Splits off the last `share` of a fixed shuffle of `all` as validation data.
@@ -119,19 +27,9 @@ void splitValidation(const Dataset &all, double share, uint64_t seed, Dataset &t
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(seed ^ 0x5eed));
   int64_t nval = int64_t(double(all.count) * share);
-  for (Dataset *d : {&train, &val}) {
-    d->sampleSize = all.sampleSize;
-    d->x.clear();
-    d->labels.clear();
-  }
-  for (int64_t i = 0; i < all.count; ++i) {
-    Dataset &d = i < all.count - nval ? train : val;
-    int64_t s = order[size_t(i)];
-    d.x.insert(d.x.end(), all.x.begin() + s * all.sampleSize, all.x.begin() + (s + 1) * all.sampleSize);
-    d.labels.push_back(all.labels[size_t(s)]);
-  }
-  train.count = int64_t(train.labels.size());
-  val.count = int64_t(val.labels.size());
+  train = all.emptyLike();
+  val = all.emptyLike();
+  for (int64_t i = 0; i < all.count; ++i) (i < all.count - nval ? train : val).append(all, order[size_t(i)]);
 }
 
 /// The sum of the per-row loss over rows [first, first + rows) (loss_and_grad
@@ -142,7 +40,7 @@ bool summedLoss(Model &model, const Dataset &data, int64_t first, int64_t rows, 
   for (int64_t at = first; at < first + rows; at += cap) {
     int64_t n = std::min(cap, first + rows - at);
     const float *in[] = {data.x.data() + at * data.sampleSize};
-    const void *lab[] = {data.labels.data() + at};
+    const void *lab[] = {data.labelOf(at)};
     float l = 0;
     if (model.lossAndGrad(n, in, lab, &l) != DLC_OK) {
       error = model.lastError();
@@ -153,21 +51,40 @@ bool summedLoss(Model &model, const Dataset &data, int64_t first, int64_t rows, 
   return true;
 }
 
-/// Accuracy (and, with `loss`, the mean loss) over a whole data set, each
-/// rank evaluating its share of the rows and the counts summed over ranks.
-bool evaluateShared(Model &model, const Dataset &data, DataParallel &parallel, double &accuracy, double *loss,
-                    std::string &error) {
+/// The metrics (and, with `loss`, the mean loss) over a whole data set, each
+/// rank evaluating its share of the rows and the tallies summed over ranks.
+bool evaluateShared(Model &model, const Dataset &data, const Scoring &scoring, DataParallel &parallel,
+                    Metrics &metrics, double *loss, std::string &error) {
   auto [first, rows] = parallel.evaluationRows(data.count);
-  int64_t correct = countCorrect(model, data, first, rows, error, nullptr);
-  double sums[2] = {double(correct), 0};
-  if (correct < 0 || (loss && !summedLoss(model, data, first, rows, sums[1], error))) return false;
+  Tally tally;
+  double sums[3] = {0, 0, 0};
+  if (!tallyRows(model, data, scoring, first, rows, tally, error)) return false;
+  if (loss && !summedLoss(model, data, first, rows, sums[2], error)) return false;
+  sums[0] = tally.correct, sums[1] = tally.squaredError;
   if (!parallel.sum(sums, error)) return false;
-  accuracy = data.count ? sums[0] / double(data.count) : 0;
-  if (loss) *loss = data.count ? sums[1] / double(data.count) : 0;
+  metrics = metricsOf(Tally{sums[0], sums[1]}, data, scoring);
+  if (loss) *loss = data.count ? sums[2] / double(data.count) : 0;
   return true;
 }
 
 } // namespace
+
+bool evaluate(Model &model, const Dataset &data, const std::string &task, double threshold, Metrics &metrics,
+              std::string &error, std::vector<int64_t> *confusion) {
+  Scoring scoring;
+  Tally tally;
+  if (!scoringFor(model, data, task, threshold, scoring, error) ||
+      !tallyRows(model, data, scoring, 0, data.count, tally, error, confusion))
+    return false;
+  metrics = metricsOf(tally, data, scoring);
+  return true;
+}
+
+double classificationAccuracy(Model &model, const Dataset &data, std::string &error, std::vector<int64_t> *confusion) {
+  Metrics m;
+  if (!evaluate(model, data, "", 0, m, error, confusion)) return -1;
+  return data.count ? m.accuracy : 0;
+}
 
 bool meanLoss(Model &model, const Dataset &data, double &loss, std::string &error) {
   double sum = 0;
@@ -191,7 +108,7 @@ double scheduledLearningRate(const TrainOptions &o, double base, int64_t step, i
 
 namespace {
 
-/// One run of trainClassifier, as steps: set up, then per epoch train, evaluate,
+/// One run of trainModel, as steps: set up, then per epoch train, evaluate,
 /// report, checkpoint and decide whether to stop early.
 class TrainingRun {
 public:
@@ -213,6 +130,7 @@ public:
       int64_t seen = 0;
       if (!trainEpoch(epoch, record, seen) || !evaluate(record)) return false;
       report(record, seen);
+      if (!logMetrics(record)) return false;
       summary_.history.push_back(record);
       // With early stopping the checkpoint keeps the best epoch, else the last.
       bool keepsBest = o_.earlyStop > 0 && val_.count > 0, improved = record.valLoss < bestVal_;
@@ -228,12 +146,8 @@ public:
     }
     summary_.seconds = seconds(start);
     if (done >= o_.epochs && test_.count > 0) // a resumed run that had already finished
-      if (!evaluateShared(model_, test_, parallel_, summary_.testAccuracy, nullptr, error_)) return false;
-    if (test_.count > 0) {
-      char line[64];
-      std::snprintf(line, sizeof line, "test accuracy: %.2f%%\n", 100 * summary_.testAccuracy);
-      log_ << line;
-    }
+      if (!evaluateShared(model_, test_, scoring_, parallel_, summary_.test, nullptr, error_)) return false;
+    if (test_.count > 0) log_ << describe(summary_.test, scoring_, "test", true) << "\n";
     return true;
   }
 
@@ -249,8 +163,8 @@ private:
   /// Checks the model against the data, applies the rate override and
   /// splits off the validation set.
   bool setUp(const Dataset &all) {
-    Interface io;
-    if (!checkInterface(model_, all, io, error_)) return false;
+    if (!scoringFor(model_, all, o_.task, o_.threshold, scoring_, error_)) return false;
+    if (test_.count > 0 && !scoringFor(model_, test_, o_.task, o_.threshold, scoring_, error_)) return false;
     if (o_.lr >= 0 && model_.setHyper("lr", o_.lr) != DLC_OK) return fail();
     if (o_.valSplit < 0 || o_.valSplit >= 1) {
       error_ = "the validation split must be in [0, 1)";
@@ -270,7 +184,15 @@ private:
     std::iota(order_.begin(), order_.end(), 0);
     rng_.seed(o_.seed);
     xb_.resize(size_t(cap_ * trainSet_->sampleSize));
-    yb_.resize(size_t(cap_));
+    yb_.resize(size_t(cap_) * all.labelBytes());
+    if (!o_.metricsLog.empty() && writer()) {
+      metrics_.open(o_.metricsLog, std::ios::trunc);
+      metrics_ << "epoch,train_loss,val_loss,val_accuracy,val_mse,val_r2,test_accuracy,test_mse,test_r2,lr,seconds\n";
+      if (!metrics_) {
+        error_ = "--log: cannot write " + o_.metricsLog;
+        return false;
+      }
+    }
     // Rank 0's state (a checkpoint only it loaded, too) to every rank.
     return parallel_.start(model_, error_);
   }
@@ -290,7 +212,8 @@ private:
     for (int64_t i = 0; i < n; ++i) {
       int64_t s = order_[size_t(at + i)];
       std::copy_n(trainSet_->x.data() + s * d, d, xb_.data() + i * d);
-      yb_[size_t(i)] = trainSet_->labels[size_t(s)];
+      const size_t bytes = trainSet_->labelBytes();
+      std::memcpy(yb_.data() + size_t(i) * bytes, trainSet_->labelOf(s), bytes);
     }
   }
 
@@ -305,7 +228,8 @@ private:
       gatherBatch(at, n);
       if (o_.schedule != "constant" || o_.warmup > 0)
         model_.setHyper("lr", scheduledLearningRate(o_, baseLr_, model_.step(), stepsPerEpoch_));
-      if (!parallel_.step(model_, n, xb_.data(), yb_.data(), trainSet_->sampleSize, lossSum, lossRows, error_))
+      if (!parallel_.step(model_, n, xb_.data(), yb_.data(), trainSet_->sampleSize, trainSet_->labelBytes(), lossSum,
+                          lossRows, error_))
         return false;
       seen += n;
       ++steps;
@@ -331,15 +255,14 @@ private:
   /// Validation loss and accuracy, and test accuracy, where there is such data.
   bool evaluate(EpochRecord &record) {
     if (val_.count > 0) {
-      double valAcc = 0, valLoss = 0;
-      if (!evaluateShared(model_, val_, parallel_, valAcc, &valLoss, error_)) return false;
-      summary_.valAccuracy = record.valAccuracy = valAcc;
+      double valLoss = 0;
+      if (!evaluateShared(model_, val_, scoring_, parallel_, record.val, &valLoss, error_)) return false;
+      summary_.val = record.val;
       record.valLoss = valLoss;
     }
     if (test_.count > 0) {
-      double acc = 0;
-      if (!evaluateShared(model_, test_, parallel_, acc, nullptr, error_)) return false;
-      summary_.testAccuracy = record.testAccuracy = acc;
+      if (!evaluateShared(model_, test_, scoring_, parallel_, record.test, nullptr, error_)) return false;
+      summary_.test = record.test;
     }
     return true;
   }
@@ -350,13 +273,29 @@ private:
     int len = std::snprintf(line, sizeof line, "epoch %lld/%lld  train loss %.4f", (long long)r.epoch,
                             (long long)o_.epochs, r.trainLoss);
     if (val_.count > 0)
-      len += std::snprintf(line + len, sizeof line - size_t(len), "  val loss %.4f  val accuracy %.2f%%", r.valLoss,
-                           100 * r.valAccuracy);
+      len += std::snprintf(line + len, sizeof line - size_t(len), "  val loss %.4f  %s", r.valLoss,
+                           describe(r.val, scoring_, "val").c_str());
     if (test_.count > 0)
-      len += std::snprintf(line + len, sizeof line - size_t(len), "  test accuracy %.2f%%", 100 * r.testAccuracy);
+      len += std::snprintf(line + len, sizeof line - size_t(len), "  %s", describe(r.test, scoring_, "test").c_str());
     std::snprintf(line + len, sizeof line - size_t(len), "  %.2f s  %.0f samples/s\n", r.seconds,
                   double(seen) / std::max(r.seconds, 1e-9));
     log_ << line << std::flush;
+  }
+
+  /// --log: the header when the file is opened, then one row per epoch,
+  /// flushed, so that a long run can be watched (and a crash loses nothing).
+  bool logMetrics(const EpochRecord &r) {
+    if (!metrics_.is_open()) return true;
+    auto v = [](double x) { return std::isnan(x) ? std::string() : fmt::format("{:.6g}", x); };
+    metrics_ << fmt::format("{},{},{},{},{},{},{},{},{},{},{:.3f}\n", r.epoch, v(r.trainLoss), v(r.valLoss),
+                            v(r.val.accuracy), v(r.val.mse), v(r.val.r2), v(r.test.accuracy), v(r.test.mse), v(r.test.r2),
+                            v(model_.hyper("lr")), r.seconds);
+    metrics_.flush();
+    if (!metrics_) {
+      error_ = "--log: cannot write " + o_.metricsLog;
+      return false;
+    }
+    return true;
   }
 
   /// Loads the best epoch's checkpoint back, so the test accuracy is the best model's.
@@ -364,8 +303,7 @@ private:
     if (model_.load(o_.checkpoint) != DLC_OK) return fail();
     log_ << "restored epoch " << bestEpoch_ << " from " << o_.checkpoint << "\n";
     if (test_.count > 0) {
-      summary_.testAccuracy = classificationAccuracy(model_, test_, error_);
-      if (summary_.testAccuracy < 0) return false;
+      if (!evaluateShared(model_, test_, scoring_, parallel_, summary_.test, nullptr, error_)) return false;
     }
     return true;
   }
@@ -393,7 +331,9 @@ private:
   std::vector<int64_t> order_; ///< the shuffled sample order
   std::mt19937_64 rng_;
   std::vector<float> xb_;
-  std::vector<int32_t> yb_;
+  std::vector<char> yb_; ///< the batch's labels, as the model's label buffer holds them
+  Scoring scoring_;
+  std::ofstream metrics_; ///< --log
   double bestVal_ = INFINITY;
   int64_t sinceBest_ = 0, bestEpoch_ = 0;
   DataParallel parallel_; ///< one process, simulated ranks or MPI ranks
@@ -401,7 +341,7 @@ private:
 
 } // namespace
 
-bool trainClassifier(Model &model, const Dataset &all, const Dataset &test, const TrainOptions &options,
+bool trainModel(Model &model, const Dataset &all, const Dataset &test, const TrainOptions &options,
                      std::ostream &log, TrainSummary &summary, std::string &error) {
   return TrainingRun(model, test, options, log, summary, error).run(all);
 }
@@ -416,19 +356,23 @@ bool plotHistory(const std::vector<EpochRecord> &history, const std::string &tit
   std::string data = stem + ".dat", script = stem + ".gp";
   {
     std::ofstream d(data);
-    d << "# epoch train_loss val_loss val_accuracy test_accuracy\n";
+    // The second panel: accuracy (classification tasks) or mean squared error (regression).
+    bool regression = std::isnan(history[0].val.accuracy) && std::isnan(history[0].test.accuracy);
+    auto metric = [&](const Metrics &m) { return regression ? m.mse : 100 * m.accuracy; };
+    d << "# epoch train_loss val_loss " << (regression ? "val_mse test_mse" : "val_accuracy test_accuracy") << "\n";
     auto v = [](double x) { return std::isnan(x) ? std::string("NaN") : std::to_string(x); };
     for (const EpochRecord &r : history)
-      d << r.epoch << " " << r.trainLoss << " " << v(r.valLoss) << " " << v(100 * r.valAccuracy) << " "
-        << v(100 * r.testAccuracy) << "\n";
+      d << r.epoch << " " << r.trainLoss << " " << v(r.valLoss) << " " << v(metric(r.val)) << " " << v(metric(r.test))
+        << "\n";
     std::ofstream g(script);
-    bool val = !std::isnan(history[0].valLoss), test = !std::isnan(history[0].testAccuracy);
+    bool val = !std::isnan(history[0].valLoss), test = !std::isnan(metric(history[0].test));
     g << "set terminal png size 900,400\nset output '" << png << "'\nset multiplot layout 1,2 title '" << title
       << "'\nset xlabel 'epoch'\nset grid\nset key top right\nset title 'loss'\n"
       << "plot '" << data << "' using 1:2 with linespoints title 'train'"
       << (val ? ", '' using 1:3 with linespoints title 'validation'" : "") << "\n";
     if (val || test) {
-      g << "set title 'accuracy (%)'\nset key bottom right\nplot ";
+      g << (regression ? "set title 'mean squared error'\nset key top right\nplot "
+                       : "set title 'accuracy (%)'\nset key bottom right\nplot ");
       if (val) g << "'" << data << "' using 1:4 with linespoints title 'validation'" << (test ? ", " : "");
       if (test) g << "'" << data << "' using 1:5 with linespoints title 'test'";
       g << "\n";

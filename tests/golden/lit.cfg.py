@@ -11,6 +11,8 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.dlc_build_dir, "tests", "golden")
 
 config.substitutions.append(("%dlc", os.path.join(config.dlc_build_dir, "tools", "dlc", "dlc")))
+config.substitutions.append(("%python", config.python))
+config.substitutions.append(("%scripts", os.path.join(config.dlc_source_dir, "scripts")))
 config.substitutions.append(("%examples", os.path.join(config.dlc_source_dir, "examples")))
 config.substitutions.append(("%abi_include", os.path.join(config.dlc_source_dir, "runtime", "include")))
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])

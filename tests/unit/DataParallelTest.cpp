@@ -157,9 +157,9 @@ TEST_CASE("Simulated ranks equal the global batch within rounding, and one simul
   for (int s = 0; s < 5; ++s) {
     double l0 = 0, l1 = 0, l4 = 0;
     int64_t r0 = 0, r1 = 0, r4 = 0;
-    REQUIRE(plain.step(*whole, 23, batch.x.data(), batch.y.data(), batch.width, l0, r0, error));
-    REQUIRE(single.step(*one, 23, batch.x.data(), batch.y.data(), batch.width, l1, r1, error));
-    REQUIRE(simulated.step(*four, 23, batch.x.data(), batch.y.data(), batch.width, l4, r4, error));
+    REQUIRE(plain.step(*whole, 23, batch.x.data(), batch.y.data(), batch.width, sizeof(int32_t), l0, r0, error));
+    REQUIRE(single.step(*one, 23, batch.x.data(), batch.y.data(), batch.width, sizeof(int32_t), l1, r1, error));
+    REQUIRE(simulated.step(*four, 23, batch.x.data(), batch.y.data(), batch.width, sizeof(int32_t), l4, r4, error));
     CHECK((r0 == 23 && r1 == 23 && r4 == 23));
     CHECK(l1 == l0);
     CHECK(l4 == Approx(l0).epsilon(1e-4));

@@ -81,9 +81,9 @@ TEST_CASE("square_loss(w, one_hot(y)) is the squared distance to the class's uni
   to.progress = false;
   std::ostringstream log;
   TrainSummary summary;
-  REQUIRE(trainClassifier(*r.model, train, test, to, log, summary, error));
+  REQUIRE(trainModel(*r.model, train, test, to, log, summary, error));
   INFO(log.str());
-  CHECK(summary.testAccuracy == 1.0);
+  CHECK(summary.test.accuracy == 1.0);
 }
 
 TEST_CASE("one_hot takes a class label and says so otherwise", "[frontend][onehot][diag]") {

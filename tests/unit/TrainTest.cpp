@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <numeric>
+#include <random>
 
 #include <llvm/Support/FileSystem.h>
 
@@ -103,9 +105,9 @@ train toy { optimizer sgd(lr = 0.1, momentum = 0.9) }
   to.progress = false;
   std::ostringstream log;
   TrainSummary summary;
-  REQUIRE(trainClassifier(*r.model, train, test, to, log, summary, err));
+  REQUIRE(trainModel(*r.model, train, test, to, log, summary, err));
   INFO(log.str());
-  CHECK(summary.testAccuracy == 1.0);
+  CHECK(summary.test.accuracy == 1.0);
   CHECK(before < 1.0);
   CHECK(log.str().find("epoch 3/3  train loss ") != std::string::npos);
   CHECK(log.str().find("test accuracy: 100.00%") != std::string::npos);
@@ -114,7 +116,7 @@ train toy { optimizer sgd(lr = 0.1, momentum = 0.9) }
   CompileResult wrong = compileString("model w {\n  input x : [10]\n  label y : class(2)\n  param A : [2, 10] ~ he\n"
                                       "  output p = A @ x\n  loss cross_entropy(A @ x, y)\n}\n", options);
   REQUIRE(wrong);
-  CHECK_FALSE(trainClassifier(*wrong.model, train, test, to, log, summary, err));
+  CHECK_FALSE(trainModel(*wrong.model, train, test, to, log, summary, err));
   CHECK(err == "model input 'x' takes 10 values per sample, but the data's samples have 16");
   llvm::sys::fs::remove_directories(dir);
 }
@@ -159,13 +161,13 @@ train toy { optimizer adam(lr = 0.01) }
   CompileResult straight = compileString(source, options);
   REQUIRE(straight);
   to.epochs = 3;
-  REQUIRE(trainClassifier(*straight.model, train, test, to, log, summary, err));
+  REQUIRE(trainModel(*straight.model, train, test, to, log, summary, err));
   // Interrupted after 2 epochs, then resumed from the checkpoint by a fresh model.
   CompileResult first = compileString(source, options);
   REQUIRE(first);
   to.epochs = 2;
   to.checkpoint = dir + "/ck.safetensors";
-  REQUIRE(trainClassifier(*first.model, train, test, to, log, summary, err));
+  REQUIRE(trainModel(*first.model, train, test, to, log, summary, err));
   options.seed = 77; // different initial params: everything must come from the checkpoint
   CompileResult resumed = compileString(source, options);
   REQUIRE(resumed);
@@ -173,7 +175,7 @@ train toy { optimizer adam(lr = 0.01) }
   to.epochs = 3;
   to.resumed = true;
   to.checkpoint.clear();
-  REQUIRE(trainClassifier(*resumed.model, train, test, to, log, summary, err));
+  REQUIRE(trainModel(*resumed.model, train, test, to, log, summary, err));
   CHECK(log.str().find("resuming after epoch 2") != std::string::npos);
   CHECK(params(*resumed.model) == params(*straight.model));
 
@@ -187,7 +189,7 @@ train toy { optimizer adam(lr = 0.01) }
   stop.earlyStop = 2;
   stop.lr = 0;
   std::ostringstream stopLog;
-  REQUIRE(trainClassifier(*frozen.model, train, test, stop, stopLog, summary, err));
+  REQUIRE(trainModel(*frozen.model, train, test, stop, stopLog, summary, err));
   INFO(stopLog.str());
   CHECK(stopLog.str().find("epoch 3/10") != std::string::npos);
   CHECK(stopLog.str().find("epoch 4/10") == std::string::npos);
@@ -386,4 +388,111 @@ TEST_CASE("the training curves plot to a PNG with gnuplot", "[train][plot]") {
   CHECK_FALSE(plotHistory({}, "toy", dir + "/none.png", err));
   CHECK(err == "no epochs to plot");
   llvm::sys::fs::remove_directories(dir);
+}
+
+namespace {
+
+/// Two Gaussian blobs in 2-D with labels -1 and +1 (seeded).
+Dataset signBlobs(int count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 0.8f);
+  Dataset d;
+  d.sampleSize = 2;
+  d.targetSize = 1;
+  for (int i = 0; i < count; ++i) {
+    float t = rng() % 2 ? 1.0f : -1.0f;
+    d.x.push_back(1.0f * t + noise(rng));
+    d.x.push_back(-0.5f * t + noise(rng));
+    d.targets.push_back(t);
+    ++d.count;
+  }
+  return d;
+}
+
+/// The same SVM as examples/hinge.net, trained by a hand-written loop:
+/// minibatch SGD with heavy-ball momentum on the mean hinge loss plus
+/// 1e-3 |w|^2, from zero weights; returns its test accuracy.
+double handWrittenSVM(const Dataset &train, const Dataset &test, int epochs, int batch, double lr) {
+  double w[2] = {0, 0}, c = 0, vw[2] = {0, 0}, vc = 0;
+  std::vector<int> order(size_t(train.count));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(7);
+  for (int e = 0; e < epochs; ++e) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int64_t at = 0; at < train.count; at += batch) {
+      int64_t n = std::min<int64_t>(batch, train.count - at);
+      double gw[2] = {2e-3 * w[0], 2e-3 * w[1]}, gc = 0;
+      for (int64_t i = at; i < at + n; ++i) {
+        const float *x = &train.x[size_t(order[size_t(i)] * 2)];
+        double t = train.targets[size_t(order[size_t(i)])];
+        if (1 - t * (w[0] * x[0] + w[1] * x[1] + c) > 0) {
+          gw[0] -= t * x[0] / double(n), gw[1] -= t * x[1] / double(n), gc -= t / double(n);
+        }
+      }
+      for (int j = 0; j < 2; ++j) vw[j] = 0.9 * vw[j] + gw[j], w[j] -= lr * vw[j];
+      vc = 0.9 * vc + gc, c -= lr * vc;
+    }
+  }
+  int correct = 0;
+  for (int64_t i = 0; i < test.count; ++i)
+    correct += (w[0] * test.x[size_t(2 * i)] + w[1] * test.x[size_t(2 * i + 1)] + c > 0) == (test.targets[size_t(i)] > 0);
+  return double(correct) / double(test.count);
+}
+
+} // namespace
+
+TEST_CASE("a hinge classifier on -1/+1 targets reaches the accuracy of a hand-written SVM loop", "[train]") {
+  Dataset train = signBlobs(1000, 1), test = signBlobs(500, 2);
+  CompileResult r = compileString(test::readExample("hinge.net"));
+  INFO(r.rendered);
+  REQUIRE(r);
+  TrainOptions to;
+  to.epochs = 20;
+  to.progress = false;
+  to.task = "sign";
+  std::ostringstream log;
+  TrainSummary summary;
+  std::string err;
+  REQUIRE(trainModel(*r.model, train, test, to, log, summary, err));
+  double reference = handWrittenSVM(train, test, 20, 16, 0.1);
+  INFO(log.str() << "hand-written loop: " << reference);
+  CHECK(reference > 0.85);
+  CHECK(std::abs(summary.test.accuracy - reference) <= 0.015);
+  CHECK(log.str().find("test accuracy: ") != std::string::npos);
+
+  // 0 is not a hinge target; the trainer says which sample has it.
+  train.targets[3] = 0;
+  CHECK_FALSE(trainModel(*r.model, train, test, to, log, summary, err));
+  CHECK(err == "sample 4 has target 0, but hinge (task sign) takes -1 or +1");
+}
+
+TEST_CASE("a regression's metrics: mean squared error and R^2 against the targets' spread", "[train]") {
+  // y = 2 x on 4 samples, predicted by a model whose output is 2 x + 1:
+  // every error is 1, so mse = 1 and R^2 = 1 - 4 / sum((y - mean)^2) = 1 - 4/20.
+  CompileResult r = compileString(R"(model lin {
+  input x : [1]
+  label t : [1]
+  param a : [1, 1] ~ zeros
+  param c : [1] ~ zeros
+  output p = a @ x + c
+  loss square_loss(p, t)
+})");
+  INFO(r.rendered);
+  REQUIRE(r);
+  REQUIRE(r.model->setParam("a", std::vector<float>{2}) == DLC_OK);
+  REQUIRE(r.model->setParam("c", std::vector<float>{1}) == DLC_OK);
+  Dataset d;
+  d.sampleSize = 1, d.targetSize = 1, d.count = 4;
+  d.x = {0, 1, 2, 3};
+  d.targets = {0, 2, 4, 6};
+  Metrics m;
+  std::string err;
+  REQUIRE(evaluate(*r.model, d, "", 0, m, err));
+  CHECK(m.mse == Approx(1.0));
+  CHECK(m.r2 == Approx(0.8));
+  CHECK(std::isnan(m.accuracy));
+  // Class-label data for a float label is refused.
+  Dataset classes{4, 1, {0, 1, 2, 3}, {0, 1, 0, 1}, 0, {}};
+  CHECK_FALSE(evaluate(*r.model, classes, "", 0, m, err));
+  CHECK(err == "the model's label 't' takes 1 float targets per sample, but the data has class labels");
 }

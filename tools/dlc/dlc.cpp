@@ -129,6 +129,8 @@ cl::opt<int64_t> earlyStop("early-stop", cl::desc("Stop after this many epochs w
                            cl::init(0), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> checkpointFile("checkpoint", cl::desc("Save params and optimizer state here after every epoch"),
                                     cl::value_desc("file"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<std::string> metricsLog("log", cl::desc("Write one CSV row of metrics per epoch to this file, as it trains"),
+                                cl::value_desc("file.csv"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> resumeFile("resume", cl::desc("Continue training from this checkpoint"), cl::value_desc("file"),
                                 cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> trainOptimizer("optimizer", cl::desc("sgd, momentum, nesterov or adam (default: the train block's)"),
@@ -264,12 +266,13 @@ int crossValidate(CompileResult &first, const CompileOptions &options, const Dat
     llvm::errs() << "dlc train: error: --kfold needs 2 <= K <= " << all.count << " (the training samples)\n";
     return 1;
   }
-  if (!checkpointFile.empty() || !resumeFile.empty() || to.valSplit > 0) {
-    llvm::errs() << "dlc train: error: --kfold does not combine with --checkpoint, --resume or --val-split\n";
+  if (!checkpointFile.empty() || !resumeFile.empty() || to.valSplit > 0 || !metricsLog.empty()) {
+    llvm::errs() << "dlc train: error: --kfold does not combine with --checkpoint, --resume, --val-split or --log\n";
     return 1;
   }
-  std::vector<double> accuracy;
-  const Dataset none{0, all.sampleSize, {}, {}};
+  std::vector<double> scores; // each fold's validation accuracy (%) or mse
+  bool regression = false;
+  const Dataset none = all.emptyLike();
   for (int64_t fold = 0; fold < kFolds; ++fold) {
     CompileResult fresh = fold == 0 ? std::move(first) : compileFile(trainFile, options);
     if (!fresh) {
@@ -282,18 +285,21 @@ int crossValidate(CompileResult &first, const CompileOptions &options, const Dat
     out << "fold " << fold + 1 << "/" << kFolds << ": " << train.count << " training, " << val.count
         << " validation samples\n";
     TrainSummary summary;
-    if (!trainClassifier(*fresh.model, train, none, to, out, summary, error)) {
+    if (!trainModel(*fresh.model, train, none, to, out, summary, error)) {
       llvm::errs() << "dlc train: error: " << error << "\n";
       return 1;
     }
-    accuracy.push_back(summary.valAccuracy);
+    regression = std::isnan(summary.val.accuracy);
+    scores.push_back(regression ? summary.val.mse : 100 * summary.val.accuracy);
   }
   double mean = 0, var = 0;
-  for (double a : accuracy) mean += a / double(accuracy.size());
-  for (double a : accuracy) var += (a - mean) * (a - mean) / double(accuracy.size() - 1);
-  out << fmt::format("{}-fold validation accuracy: {:.2f}% +- {:.2f}% (mean +- standard deviation; folds:", kFolds,
-                     100 * mean, 100 * std::sqrt(var));
-  for (double a : accuracy) out << fmt::format(" {:.2f}", 100 * a);
+  for (double a : scores) mean += a / double(scores.size());
+  for (double a : scores) var += (a - mean) * (a - mean) / double(scores.size() - 1);
+  auto show = [&](double v) { return regression ? fmt::format("{:.4g}", v) : fmt::format("{:.2f}", v); };
+  const char *unit = regression ? "" : "%";
+  out << fmt::format("{}-fold validation {}: {}{} +- {}{} (mean +- standard deviation; folds:", kFolds,
+                     regression ? "mse" : "accuracy", show(mean), unit, show(std::sqrt(var)), unit);
+  for (double a : scores) out << " " << show(a);
   out << ")\n";
   return 0;
 }
@@ -326,6 +332,24 @@ bool reportAgreement(Model &model, ProcessGroup &group, std::string &error) {
   return true;
 }
 
+/// The model's graph as the front end writes it, for its train block and
+/// outputs (null when it has errors; compiling it reports them).
+std::unique_ptr<Graph> settingsOf(const std::string &path) {
+  DiagnosticEngine diags;
+  auto file = std::make_shared<SourceFile>();
+  file->name = path;
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  file->text = buffer ? (*buffer)->getBuffer().str() : "";
+  return compileNet(file, diags);
+}
+
+/// The decision threshold of a binary classifier: 0.5 when its first output
+/// is a probability (a sigmoid), else 0 (a score or logit).
+double binaryThreshold(const Graph &g) {
+  Node *out = g.result(Role::Output);
+  return out && out->kind == OpKind::Sigmoid ? 0.5 : 0.0;
+}
+
 int trainMain(ProcessGroup *group) {
   std::string error;
   const bool distributed = group && group->size() > 1, writer = !group || group->rank() == 0;
@@ -337,24 +361,12 @@ int trainMain(ProcessGroup *group) {
 #endif
     return 1;
   };
-  Dataset train, test;
-  if (!loadNamedDataset(trainData, dataRoot, train, test, error)) {
-    if (trainData == "mnist") error += "\ndlc train: note: scripts/fetch_data.sh installs the MNIST digits";
-    return fail(error);
-  }
   if (simulateRanks < 0 || (simulateRanks > 0 && distributed))
     return fail("--simulate-ranks K needs K >= 1 and one process (not mpirun)");
-  if (normalize == Normalize::Standard) standardize(train, test);
   if (trainSamples < 0 || labelNoise < 0 || labelNoise > 1)
     return usageError("--train-samples needs N >= 0 and --label-noise a share in [0, 1]");
-  if (trainSamples > 0) keepFirst(train, trainSamples);
   // The train block's settings, which the flags override.
-  DiagnosticEngine diags;
-  auto file = std::make_shared<SourceFile>();
-  file->name = trainFile;
-  auto buffer = llvm::MemoryBuffer::getFile(trainFile);
-  file->text = buffer ? (*buffer)->getBuffer().str() : "";
-  auto g = compileNet(file, diags);
+  std::unique_ptr<Graph> g = settingsOf(trainFile);
   Attrs block = g ? g->train : Attrs();
   auto given = [](const auto &flag) { return flag.getNumOccurrences() > 0; };
   if (given(trainLR) && !(std::isfinite(trainLR) && trainLR > 0)) return flagError("--lr", "a positive number", trainLR);
@@ -375,6 +387,16 @@ int trainMain(ProcessGroup *group) {
   }
   if (given(trainThreads) && r.model->setHyper("threads", trainThreads) != DLC_OK)
     return fail(fmt::format("--threads {}: {}", trainThreads.getValue(), r.model->lastError()));
+  // The model's label says what the data holds: class labels or float targets.
+  Dataset train, test;
+  if (!loadNamedDataset(trainData, dataRoot, train, test, error, labelTargets(*r.model))) {
+    if (trainData == "mnist" && error.find("no such file") != std::string::npos)
+      error += "\ndlc train: note: scripts/fetch_data.sh installs the MNIST digits";
+    return fail(error);
+  }
+  if (normalize == Normalize::Standard) standardize(train, test);
+  if (trainSamples > 0) keepFirst(train, trainSamples);
+  if (labelNoise > 0 && train.targetSize > 0) return fail("--label-noise needs class labels");
   int64_t epochs = trainEpochs > 0 ? trainEpochs.getValue() : block.getInt("epochs", 1);
   if (int64_t changed = addLabelNoise(train, labelNoise, seed); changed && writer)
     llvm::outs() << fmt::format("label noise: {} of {} training labels replaced by another class\n", changed, train.count);
@@ -395,6 +417,9 @@ int trainMain(ProcessGroup *group) {
   to.warmup = block.getInt("warmup", 0);
   to.earlyStop = given(earlyStop) ? earlyStop.getValue() : block.getInt("early_stop", 0);
   to.checkpoint = checkpointFile;
+  to.metricsLog = metricsLog;
+  to.task = block.getString("task", "");
+  to.threshold = g ? binaryThreshold(*g) : 0;
   to.progress = !trainQuiet && llvm::errs().is_displayed();
   struct Forward : std::streambuf {
     int overflow(int c) override {
@@ -421,13 +446,19 @@ int trainMain(ProcessGroup *group) {
     to.resumed = true;
   }
   TrainSummary summary;
-  if (!trainClassifier(*r.model, train, test, to, out, summary, error)) return fail(error);
+  if (!trainModel(*r.model, train, test, to, out, summary, error)) return fail(error);
   if (distributed && deterministic && !reportAgreement(*r.model, *group, error)) return fail(error);
   if (fitReport && writer) {
-    double trainAcc = classificationAccuracy(*r.model, train, error), testLoss = 0;
-    if (trainAcc < 0 || !meanLoss(*r.model, test, testLoss, error)) return fail(error);
-    llvm::outs() << fmt::format("fit: train error {:.2f}%  test error {:.2f}%  test loss {:.4f}\n", 100 * (1 - trainAcc),
-                                100 * (1 - summary.testAccuracy), testLoss);
+    Metrics fit;
+    double testLoss = 0;
+    if (!evaluate(*r.model, train, to.task, to.threshold, fit, error) || !meanLoss(*r.model, test, testLoss, error))
+      return fail(error);
+    if (std::isnan(fit.accuracy))
+      llvm::outs() << fmt::format("fit: train mse {:.4g}  test mse {:.4g}  test loss {:.4f}\n", fit.mse,
+                                  summary.test.mse, testLoss);
+    else
+      llvm::outs() << fmt::format("fit: train error {:.2f}%  test error {:.2f}%  test loss {:.4f}\n",
+                                  100 * (1 - fit.accuracy), 100 * (1 - summary.test.accuracy), testLoss);
   }
   if (writer && !plotFile.empty()) {
     if (!plotHistory(summary.history, trainFile + " on " + trainData, plotFile, error)) return fail(error);
@@ -437,46 +468,47 @@ int trainMain(ProcessGroup *group) {
 }
 
 int evalMain() {
-  std::string error;
-  Dataset train, test;
-  bool csv = llvm::StringRef(evalData).ends_with(".csv");
-  if (csv) { // exactly this file, whatever lies beside it
-    std::optional<Dataset> d = loadCSV(evalData, error);
-    if (d) test = std::move(*d);
-  }
-  if (csv ? !error.empty() : !loadNamedDataset(evalData, evalDataRoot, train, test, error)) {
-    llvm::errs() << "dlc eval: error: " << error << "\n";
+  auto fail = [](const std::string &why) {
+    llvm::errs() << "dlc eval: error: " << why << "\n";
     return 1;
-  }
-  if (test.count == 0) {
-    llvm::errs() << "dlc eval: error: " << evalData << " has no test samples to evaluate\n";
-    return 1;
-  }
+  };
   CompileResult r = compileFile(evalFile);
   if (!r) {
     llvm::errs() << r.rendered;
     return 1;
   }
-  if (r.model->load(evalCheckpoint) != DLC_OK) {
-    llvm::errs() << "dlc eval: error: " << r.model->lastError() << "\n";
-    return 1;
+  if (r.model->load(evalCheckpoint) != DLC_OK) return fail(r.model->lastError());
+  std::string error;
+  Dataset train, test;
+  const int64_t targets = labelTargets(*r.model);
+  bool csv = llvm::StringRef(evalData).ends_with(".csv");
+  if (csv) { // exactly this file, whatever lies beside it
+    std::optional<Dataset> d = loadCSV(evalData, error, targets);
+    if (d) test = std::move(*d);
   }
+  if (csv ? !error.empty() : !loadNamedDataset(evalData, evalDataRoot, train, test, error, targets)) return fail(error);
+  if (test.count == 0) return fail(evalData + " has no test samples to evaluate");
+  std::unique_ptr<Graph> g = settingsOf(evalFile);
+  std::string task = g ? g->train.getString("task", "") : "";
+  Metrics m;
   std::vector<int64_t> confusion;
-  double acc = classificationAccuracy(*r.model, test, error, &confusion);
-  if (acc < 0) {
-    llvm::errs() << "dlc eval: error: " << error << "\n";
-    return 1;
+  if (!evaluate(*r.model, test, task, g ? binaryThreshold(*g) : 0, m, error, &confusion)) return fail(error);
+  if (!std::isnan(m.mse)) {
+    llvm::outs() << fmt::format("test mse: {:.4g}\ntest r2: {:.4f}\n", m.mse, m.r2);
+    return 0;
   }
   size_t k = size_t(std::sqrt(double(confusion.size())));
-  llvm::outs() << fmt::format("confusion matrix on {} test samples (rows: label, columns: prediction)\n      ", test.count);
-  for (size_t c = 0; c < k; ++c) llvm::outs() << fmt::format("{:>6}", c);
-  llvm::outs() << "\n";
-  for (size_t row = 0; row < k; ++row) {
-    llvm::outs() << fmt::format("{:>6}", row);
-    for (size_t c = 0; c < k; ++c) llvm::outs() << fmt::format("{:>6}", confusion[row * k + c]);
+  if (k > 0) {
+    llvm::outs() << fmt::format("confusion matrix on {} test samples (rows: label, columns: prediction)\n      ", test.count);
+    for (size_t c = 0; c < k; ++c) llvm::outs() << fmt::format("{:>6}", c);
     llvm::outs() << "\n";
+    for (size_t row = 0; row < k; ++row) {
+      llvm::outs() << fmt::format("{:>6}", row);
+      for (size_t c = 0; c < k; ++c) llvm::outs() << fmt::format("{:>6}", confusion[row * k + c]);
+      llvm::outs() << "\n";
+    }
   }
-  llvm::outs() << fmt::format("test accuracy: {:.2f}%\n", 100 * acc);
+  llvm::outs() << fmt::format("test accuracy: {:.2f}%\n", 100 * m.accuracy);
   return 0;
 }
 
