@@ -5,11 +5,16 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
 
 #include <zlib.h>
+
+#include <fmt/format.h>
+
+#include "train/NumpyData.h"
 
 namespace dlc {
 
@@ -183,6 +188,79 @@ std::optional<Dataset> loadCSV(const std::string &path, std::string &error, int6
   return d;
 }
 
+namespace {
+
+/// A data set from an .npz archive's arrays `xName` and `yName`.
+std::optional<Dataset> fromArrays(const std::map<std::string, NumpyArray> &arrays, const std::string &path,
+                                  const std::string &xName, const std::string &yName, int64_t targetColumns,
+                                  std::string &error) {
+  auto fail = [&](const std::string &why) -> std::optional<Dataset> {
+    error = path + ": " + why;
+    return std::nullopt;
+  };
+  auto xi = arrays.find(xName), yi = arrays.find(yName);
+  if (xi == arrays.end() || yi == arrays.end()) {
+    std::string names;
+    for (const auto &[name, a] : arrays) names += (names.empty() ? "" : ", ") + name;
+    return fail(fmt::format("needs arrays '{}' and '{}'; it has {}", xName, yName, names.empty() ? "none" : names));
+  }
+  const NumpyArray &x = xi->second, &y = yi->second;
+  if (x.shape.empty() || y.shape.empty()) return fail(fmt::format("'{}' and '{}' need a first axis of samples", xName, yName));
+  if (x.rows() != y.rows())
+    return fail(fmt::format("'{}' has {} samples but '{}' has {}", xName, x.rows(), yName, y.rows()));
+  if (x.rows() == 0) return fail(fmt::format("'{}' has no samples", xName));
+  Dataset d;
+  d.count = x.rows();
+  d.sampleSize = x.rowSize();
+  d.targetSize = targetColumns;
+  for (size_t i = 0; i < x.values.size(); ++i) {
+    if (!std::isfinite(x.values[i]))
+      return fail(fmt::format("'{}' holds {} (sample {}); data must be finite", xName, x.values[i], i / size_t(d.sampleSize) + 1));
+    d.x.push_back(float(x.values[i]));
+  }
+  if (targetColumns > 0) {
+    if (y.rowSize() != targetColumns)
+      return fail(fmt::format("'{}' has {} values per sample, but the model's label takes {} targets", yName,
+                              y.rowSize(), targetColumns));
+    for (double v : y.values) {
+      if (!std::isfinite(v)) return fail(fmt::format("'{}' holds {}; targets must be finite", yName, v));
+      d.targets.push_back(float(v));
+    }
+    return d;
+  }
+  if (y.rowSize() != 1) return fail(fmt::format("'{}' needs one class label per sample, shape ({},)", yName, y.rows()));
+  for (size_t i = 0; i < y.values.size(); ++i) {
+    double v = y.values[i];
+    if (v < 0 || v != std::floor(v) || v > 1e6)
+      return fail(fmt::format("'{}' holds {} (sample {}); a class label is an integer >= 0", yName, v, i + 1));
+    d.labels.push_back(int32_t(v));
+  }
+  return d;
+}
+
+bool loadNpzDataset(const std::string &path, Dataset &train, Dataset &test, std::string &error, int64_t targetColumns) {
+  auto arrays = loadNpz(path, error);
+  if (!arrays) return false;
+  auto tr = fromArrays(*arrays, path, "x", "y", targetColumns, error);
+  if (!tr) return false;
+  bool hasTest = arrays->count("x_test") || arrays->count("y_test");
+  if (hasTest) {
+    auto te = fromArrays(*arrays, path, "x_test", "y_test", targetColumns, error);
+    if (!te) return false;
+    if (te->sampleSize != tr->sampleSize) {
+      error = fmt::format("{}: 'x_test' has {} values per sample, but 'x' has {}", path, te->sampleSize, tr->sampleSize);
+      return false;
+    }
+    test = std::move(*te);
+  } else {
+    test = tr->emptyLike();
+  }
+  train = std::move(*tr);
+  return true;
+}
+
+} // namespace
+
 void standardize(Dataset &train, Dataset &test) {
   const int64_t f = train.sampleSize;
   std::vector<double> mean(size_t(f), 0), var(size_t(f), 0);
@@ -237,6 +315,7 @@ void keepFirst(Dataset &data, int64_t count) {
 
 bool loadNamedDataset(const std::string &name, const std::string &dataRoot, Dataset &train, Dataset &test,
                       std::string &error, int64_t targetColumns) {
+  if (endsWith(name, ".npz")) return loadNpzDataset(name, train, test, error, targetColumns);
   if (endsWith(name, ".csv")) {
     auto tr = loadCSV(name, error, targetColumns);
     if (!tr) return false;

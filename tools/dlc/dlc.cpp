@@ -487,6 +487,7 @@ int evalMain() {
     if (d) test = std::move(*d);
   }
   if (csv ? !error.empty() : !loadNamedDataset(evalData, evalDataRoot, train, test, error, targets)) return fail(error);
+  if (test.count == 0 && llvm::StringRef(evalData).ends_with(".npz")) test = std::move(train); // no x_test: x is it
   if (test.count == 0) return fail(evalData + " has no test samples to evaluate");
   std::unique_ptr<Graph> g = settingsOf(evalFile);
   std::string task = g ? g->train.getString("task", "") : "";
