@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "support/Gnuplot.h"
+
 namespace dlc {
 
 namespace {
@@ -23,7 +25,7 @@ unsigned pieceColour(int64_t piece) {
   return byte(rgb[i][0]) << 16 | byte(rgb[i][1]) << 8 | byte(rgb[i][2]);
 }
 
-void writePlane(const RegionCount &c, std::ofstream &d, std::ofstream &g, const std::string &data) {
+void writePlane(const RegionCount &c, std::ostream &d, std::ostream &g, const std::string &data) {
   for (const Region &r : c.regions) {
     for (const auto &p : r.vertices) d << fmt::format("{:.17g} {:.17g} {}\n", p[0], p[1], pieceColour(r.piece));
     d << fmt::format("{:.17g} {:.17g} {}\n\n", r.vertices[0][0], r.vertices[0][1], pieceColour(r.piece));
@@ -34,7 +36,7 @@ void writePlane(const RegionCount &c, std::ofstream &d, std::ofstream &g, const 
     << "     '' using 1:2 with lines lc rgb '#303030' lw 1 notitle\n";
 }
 
-void writeLine(const RegionCount &c, std::ofstream &d, std::ofstream &g, const std::string &data) {
+void writeLine(const RegionCount &c, std::ostream &d, std::ostream &g, const std::string &data) {
   std::vector<const Region *> sorted;
   for (const Region &r : c.regions) sorted.push_back(&r);
   std::sort(sorted.begin(), sorted.end(), [](const Region *a, const Region *b) {
@@ -49,26 +51,11 @@ void writeLine(const RegionCount &c, std::ofstream &d, std::ofstream &g, const s
 } // namespace
 
 bool plotRegions(const RegionCount &count, const std::string &title, const std::string &png, std::string &error) {
-  std::string stem = png + ".tmp", data = stem + ".dat", script = stem + ".gp";
-  {
-    std::ofstream d(data), g(script);
+  return plotWithGnuplot(png, [&](std::ostream &d, std::ostream &g, const std::string &data) {
     g << "set terminal pngcairo size 560,520 font ',10'\nset output '" << png << "'\nset title '" << title << "' noenhanced\n";
     if (count.dims == 2) writePlane(count, d, g, data);
     else writeLine(count, d, g, data);
-    if (!d || !g) {
-      error = "cannot write " + stem + ".*";
-      return false;
-    }
-  }
-  std::string command = "gnuplot '" + script + "' 2>&1";
-  int status = std::system(command.c_str());
-  std::remove(data.c_str());
-  std::remove(script.c_str());
-  if (status != 0) {
-    error = "gnuplot failed (exit " + std::to_string(status) + "); is it installed? (apt install gnuplot-nox)";
-    return false;
-  }
-  return true;
+  }, error);
 }
 
 } // namespace dlc

@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "support/Gnuplot.h"
+
 namespace dlc {
 
 namespace {
@@ -352,10 +354,7 @@ bool plotHistory(const std::vector<EpochRecord> &history, const std::string &tit
     error = "no epochs to plot";
     return false;
   }
-  std::string stem = png + ".tmp";
-  std::string data = stem + ".dat", script = stem + ".gp";
-  {
-    std::ofstream d(data);
+  return plotWithGnuplot(png, [&](std::ostream &d, std::ostream &g, const std::string &data) {
     // The second panel: accuracy (classification tasks) or mean squared error (regression).
     bool regression = std::isnan(history[0].val.accuracy) && std::isnan(history[0].test.accuracy);
     auto metric = [&](const Metrics &m) { return regression ? m.mse : 100 * m.accuracy; };
@@ -364,7 +363,6 @@ bool plotHistory(const std::vector<EpochRecord> &history, const std::string &tit
     for (const EpochRecord &r : history)
       d << r.epoch << " " << r.trainLoss << " " << v(r.valLoss) << " " << v(metric(r.val)) << " " << v(metric(r.test))
         << "\n";
-    std::ofstream g(script);
     bool val = !std::isnan(history[0].valLoss), test = !std::isnan(metric(history[0].test));
     g << "set terminal png size 900,400\nset output '" << png << "'\nset multiplot layout 1,2 title '" << title
       << "'\nset xlabel 'epoch'\nset grid\nset key top right\nset title 'loss'\n"
@@ -378,20 +376,7 @@ bool plotHistory(const std::vector<EpochRecord> &history, const std::string &tit
       g << "\n";
     }
     g << "unset multiplot\n";
-    if (!d || !g) {
-      error = "cannot write " + stem + ".*";
-      return false;
-    }
-  }
-  std::string command = "gnuplot '" + script + "' 2>&1";
-  int status = std::system(command.c_str());
-  std::remove(data.c_str());
-  std::remove(script.c_str());
-  if (status != 0) {
-    error = "gnuplot failed (exit " + std::to_string(status) + "); is it installed? (apt install gnuplot-nox)";
-    return false;
-  }
-  return true;
+  }, error);
 }
 
 } // namespace dlc

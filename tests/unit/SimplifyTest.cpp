@@ -38,8 +38,9 @@ TEST_CASE("the mnist_mlp gradient graph has the hand-derived number of ops", "[s
   CHECK(g->nodesOfKind(OpKind::Broadcast).empty());
 }
 
-TEST_CASE("algebraic identities, folding and CSE", "[simplify]") {
-  auto g = simplified(R"(graph g {
+TEST_CASE("algebraic identities, folding and CSE, each pattern counted", "[simplify][passes]") {
+  DiagnosticEngine diags;
+  auto g = parseIRText(R"(graph g {
   %x = param() {init = zeros} : f32[3, 4]
   %one = const() {value = 1.0} : f32[]
   %zero = const() {value = 0.0} : f32[]
@@ -59,13 +60,33 @@ TEST_CASE("algebraic identities, folding and CSE", "[simplify]") {
   %L = reduce_sum(%9) {axes = [0, 1]} : f32[]
   loss %L
 }
-)");
+)", diags);
+  INFO(renderDiagnostics(diags));
+  REQUIRE(g);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, {"simplify"}, ctx));
   // x*1, 0+x, transpose(transpose), neg(neg) vanish; the two exps are one (CSE);
   // exp(x) - exp(x) is zero, so L folds to the constant 0.
   INFO(printGraph(*g));
   CHECK(g->result(Role::Loss)->kind == OpKind::Const);
   CHECK(g->result(Role::Loss)->attrs.getFloat("value") == 0.0);
   CHECK(g->size() == 2); // the param and the constant loss
+  INFO(formatStats(ctx));
+  // By hand, in program order: %0 = x*1 -> x; %1 = 0+x -> x; %3 = the
+  // transposes compose to the identity -> x; %5 = -(-x) -> x; %7 is %6 (CSE);
+  // %8 = e - e -> 0; %e = 2*3 -> 6 and %9 = 0*6 -> 0 (folded, and that zero
+  // already exists: CSE); %L = sum of zeros -> the scalar %zero (CSE again).
+  CHECK(ctx.stat("simplify", "mul-one") == 1);
+  CHECK(ctx.stat("simplify", "add-zero") == 1);
+  CHECK(ctx.stat("simplify", "transpose-compose") == 1);
+  CHECK(ctx.stat("simplify", "neg-neg") == 1);
+  CHECK(ctx.stat("simplify", "sub-self") == 1);
+  CHECK(ctx.stat("simplify", "fold-elementwise") == 2);
+  CHECK(ctx.stat("simplify", "fold-sum") == 1);
+  CHECK(ctx.stat("simplify", "cse") == 3);
+  // Left dead: %one, one transpose, one neg, exp, the [3, 4] zero, %c, %d, 6.
+  CHECK(ctx.stat("simplify", "dead") == 8);
+  CHECK(ctx.stat("simplify", "mul-zero") == 0);
 }
 
 TEST_CASE("transposes fold into matmul flags and scalars stay scalar", "[simplify]") {
