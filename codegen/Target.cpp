@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/PassTimingInfo.h>
+#include <llvm/Pass.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -13,6 +15,8 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
+
+#include "ir/PhaseTimer.h"
 
 namespace dlc {
 
@@ -103,11 +107,19 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
     f.addFnAttr("target-features", tm.getTargetFeatureString());
   }
   if (level <= 0) return;
+  PhaseTimer timer("LLVM optimization");
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb(&tm);
+  // -time-passes: the new pass manager times its passes only through an
+  // instrumentation (the legacy one, code generation, times itself); the
+  // handler prints its table when it goes out of scope.
+  llvm::PassInstrumentationCallbacks callbacks;
+  llvm::TimePassesHandler timing(llvm::TimePassesIsEnabled);
+  timing.setOutStream(llvm::errs());
+  timing.registerCallbacks(callbacks);
+  llvm::PassBuilder pb(&tm, llvm::PipelineTuningOptions(), std::nullopt, &callbacks);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -133,6 +145,7 @@ bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string 
     error = "cannot write '" + path + "': " + ec.message();
     return false;
   }
+  PhaseTimer timer("LLVM code generation (object file)");
   llvm::legacy::PassManager pm;
   if (tm.addPassesToEmitFile(pm, out, nullptr, llvm::CodeGenFileType::ObjectFile)) {
     error = "the target cannot emit object files";

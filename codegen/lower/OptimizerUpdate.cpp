@@ -14,8 +14,11 @@
 namespace dlc {
 
 void KernelEmitter::update(const Node *param, const Node *grad) {
-  if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
-  else updateAdam(param, grad);
+  llvm::Function *kernel = outline(fn_->getName().str() + "." + param->name, {ptr_}, [&] {
+    if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
+    else updateAdam(param, grad);
+  });
+  b_.CreateCall(kernel, {fn_->getArg(0), batch_, fn_->getArg(2)});
 }
 
 void KernelEmitter::updateSGD(const Node *param, const Node *grad) {

@@ -10,10 +10,12 @@
 #include <iostream>
 #include <sstream>
 
+#include <llvm/Pass.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Process.h>
+#include <llvm/Support/Timer.h>
 #include <llvm/Support/ToolOutputFile.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -536,10 +538,17 @@ int regionsMain() {
   return 0;
 }
 
+int compileMain();
+
 int main(int argc, char **argv) {
   cl::opt<bool> &printAfterAll = printAfterAllFlag();
   printAfterAll.setDescription("Print the IR after each pass (to stderr)");
   printAfterAll.addCategory(category);
+  // LLVM's -time-passes, shown with dlc's flags: it times dlc's phases too.
+  if (auto *timePasses = cl::getRegisteredOptions().lookup("time-passes")) {
+    timePasses->setDescription("Print the time of each LLVM pass and of each of dlc's phases (to stderr)");
+    timePasses->addCategory(category);
+  }
   cl::HideUnrelatedOptions({&category, &onnxCategory()});
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
@@ -557,6 +566,14 @@ int main(int argc, char **argv) {
   if (evalCommand) return evalMain();
   if (regionsCommand) return regionsMain();
   if (importSubCommand()) return importMain();
+  int rc = compileMain();
+  // -time-passes: LLVM's pass timings, then dlc's phases (ir/PhaseTimer.h).
+  if (llvm::TimePassesIsEnabled) llvm::TimerGroup::printAll(llvm::errs());
+  return rc;
+}
+
+/// `dlc FILE --emit=...` and `dlc FILE -o model.so`.
+int compileMain() {
 
   auto buffer = inputFile == "-" ? llvm::MemoryBuffer::getSTDIN() : llvm::MemoryBuffer::getFile(inputFile);
   if (!buffer) {
@@ -614,7 +631,7 @@ int main(int argc, char **argv) {
     ctx.jacobianMode = jacobianMode;
     if (!remat.empty() && remat != "memory") return usageError("--remat takes memory");
     if (remat == "memory" && !pipeline.empty() && passList.empty()) pipeline.push_back("remat");
-    if (printAfterAll) ctx.printAfterEach = &std::cerr;
+    if (printAfterAllFlag()) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
     if (passStats) llvm::errs() << formatStats(ctx);
     if (explain) {
