@@ -138,13 +138,9 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
   mpm.run(m, mam);
 }
 
-bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path, std::string &error) {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
-  if (ec) {
-    error = "cannot write '" + path + "': " + ec.message();
-    return false;
-  }
+namespace {
+
+bool emitObject(llvm::Module &m, llvm::TargetMachine &tm, llvm::raw_pwrite_stream &out, std::string &error) {
   PhaseTimer timer("LLVM code generation (object file)");
   llvm::legacy::PassManager pm;
   if (tm.addPassesToEmitFile(pm, out, nullptr, llvm::CodeGenFileType::ObjectFile)) {
@@ -152,7 +148,28 @@ bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string 
     return false;
   }
   pm.run(m);
+  return true;
+}
+
+} // namespace
+
+bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path, std::string &error) {
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
+  if (ec) {
+    error = "cannot write '" + path + "': " + ec.message();
+    return false;
+  }
+  if (!emitObject(m, tm, out, error)) return false;
   out.flush();
+  return true;
+}
+
+bool emitObjectCode(llvm::Module &m, llvm::TargetMachine &tm, std::string &code, std::string &error) {
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream out(bytes);
+  if (!emitObject(m, tm, out, error)) return false;
+  code.assign(bytes.begin(), bytes.end());
   return true;
 }
 

@@ -55,19 +55,48 @@ bool KernelEmitter::emit(const std::vector<const Node *> &nodes, const std::vect
     const Node &n = *k.anchor;
     if (n.kind == OpKind::Input || n.kind == OpKind::Label || n.kind == OpKind::Param) continue;
     try {
-      // Each kernel is a function of its own, called in order: the
-      // optimizer's and the back end's work is then linear in the number of
-      // kernels (one function holding them all cost L^1.6, docs/compile-time.md).
-      bool lowered = true;
-      llvm::Function *kernel = outline(fn_->getName().str() + "." + nameOf_.at(&n), {}, [&] { lowered = lower(n); });
-      if (!lowered) return false;
-      b_.CreateCall(kernel, {fn_->getArg(0), batch_});
+      beginKernel(nameOf_.at(&n));
+      if (!lower(n)) return false;
+      endKernel();
     } catch (const std::exception &e) { // a compiler bug: say where, do not abort the host
       diags_.error(n.loc, "internal: lowering '{}' failed: {}", n.info().mnemonic, e.what());
       return false;
     }
   }
+  closeKernelGroup();
   return true;
+}
+
+/// Kernels go into functions of at most about kGroupInstructions LLVM
+/// instructions each, called in order from the entry: the optimizer's and
+/// the back end's work is then linear in the number of kernels (one function
+/// holding them all cost L^1.6 for L layers, docs/compile-time.md), and a
+/// small model still has few functions (each costs the back end a fixed
+/// amount too).
+constexpr unsigned kGroupInstructions = 2000;
+
+void KernelEmitter::beginKernel(const std::string &name) {
+  if (group_) return;
+  std::vector<llvm::Type *> extra;
+  std::vector<llvm::Value *> args{fn_->getArg(0), batch_};
+  if (fn_->arg_size() == 3 && fn_->getArg(2)->getType() == ptr_) { // the update entry's hyper
+    extra.push_back(ptr_);
+    args.push_back(fn_->getArg(2));
+  }
+  llvm::Function *group = createFunction(fn_->getName().str() + "." + name, extra);
+  b_.CreateCall(group, args);
+  groupCaller_ = enterFunction(group);
+  group_ = group;
+}
+
+void KernelEmitter::endKernel() {
+  if (group_ && group_->getInstructionCount() >= kGroupInstructions) closeKernelGroup();
+}
+
+void KernelEmitter::closeKernelGroup() {
+  if (!group_) return;
+  leaveFunction(std::move(groupCaller_));
+  group_ = nullptr;
 }
 
 void KernelEmitter::callEntry(llvm::Function *entry) {
@@ -110,8 +139,7 @@ const KernelEmitter::Dims &KernelEmitter::shape(const Node *n) {
   return it->second;
 }
 
-llvm::Function *KernelEmitter::outline(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams,
-                                       const std::function<void()> &body) {
+llvm::Function *KernelEmitter::createFunction(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams) {
   std::vector<llvm::Type *> params{ptr_, i64_};
   params.insert(params.end(), extraParams.begin(), extraParams.end());
   auto *fn = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
@@ -119,27 +147,37 @@ llvm::Function *KernelEmitter::outline(const std::string &name, llvm::ArrayRef<l
   fn->addParamAttr(0, llvm::Attribute::NoAlias);
   fn->addFnAttr(llvm::Attribute::NoInline); // -O3's inliner would rebuild the one huge function
   fn->addFnAttr(llvm::Attribute::NoUnwind);
-  llvm::IRBuilderBase::InsertPoint ip = b_.saveIP();
-  llvm::Function *outer = fn_;
-  llvm::Value *outerBatch = batch_;
-  auto outerBuffers = std::move(buffers_);
-  auto outerShapes = std::move(shapes_);
-  auto outerAccesses = std::move(accesses_);
+  return fn;
+}
+
+KernelEmitter::FunctionState KernelEmitter::enterFunction(llvm::Function *fn) {
+  FunctionState caller{fn_, batch_, std::move(buffers_), std::move(shapes_), std::move(accesses_), b_.saveIP()};
   buffers_.clear();
   shapes_.clear();
   accesses_.clear();
   fn_ = fn;
   batch_ = fn->getArg(1);
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
-  body();
+  return caller;
+}
+
+void KernelEmitter::leaveFunction(FunctionState caller) {
   b_.CreateRetVoid();
   tagAccesses();
-  fn_ = outer;
-  batch_ = outerBatch;
-  buffers_ = std::move(outerBuffers);
-  shapes_ = std::move(outerShapes);
-  accesses_ = std::move(outerAccesses);
-  b_.restoreIP(ip);
+  fn_ = caller.fn;
+  batch_ = caller.batch;
+  buffers_ = std::move(caller.buffers);
+  shapes_ = std::move(caller.shapes);
+  accesses_ = std::move(caller.accesses);
+  b_.restoreIP(caller.ip);
+}
+
+llvm::Function *KernelEmitter::outline(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams,
+                                       const std::function<void()> &body) {
+  llvm::Function *fn = createFunction(name, extraParams);
+  FunctionState caller = enterFunction(fn);
+  body();
+  leaveFunction(std::move(caller));
   return fn;
 }
 

@@ -49,17 +49,37 @@ public:
   /// has no lowering or no buffer.
   bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names, const KernelPlan &plan);
   /// The fused optimizer update of one param from its gradient (the update
-  /// entry), as a function of its own that the entry calls.
+  /// entry), in a kernel group as every kernel.
   void update(const Node *param, const Node *grad);
   /// Calls another entry point on the same arena and batch (and hyper, when it takes one).
   void callEntry(llvm::Function *entry);
-  void finish() { b_.CreateRetVoid(); }
+  void finish() {
+    closeKernelGroup();
+    b_.CreateRetVoid();
+  }
 
 private:
   // KernelEmitter.cpp: the function's values and memory.
   bool checkPlaces(const std::vector<const Node *> &nodes);
   llvm::Value *buffer(const Node *n);
   const Dims &shape(const Node *n);
+  /// The state of the function being emitted, saved while another is.
+  struct FunctionState {
+    llvm::Function *fn = nullptr;
+    llvm::Value *batch = nullptr;
+    std::unordered_map<const Node *, llvm::Value *> buffers;
+    std::unordered_map<const Node *, Dims> shapes;
+    std::vector<std::pair<llvm::Instruction *, size_t>> accesses;
+    llvm::IRBuilderBase::InsertPoint ip;
+  };
+  llvm::Function *createFunction(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams);
+  FunctionState enterFunction(llvm::Function *fn);
+  void leaveFunction(FunctionState caller);
+  /// A kernel's code goes into the open group function (called from the
+  /// entry), which closes once it is large enough.
+  void beginKernel(const std::string &name);
+  void endKernel();
+  void closeKernelGroup();
   /// Emits `body` into a new internal function `void name(float *arena,
   /// int64_t n, extraParams...)` (the emitter's current function while it
   /// runs) and returns it; the caller emits the call.
@@ -144,6 +164,8 @@ private:
   std::vector<llvm::Metadata *> groupScopes_;               ///< each group's alias scope
   std::vector<std::pair<llvm::Instruction *, size_t>> accesses_; ///< the current function's, with their groups
   int rowFunctions_ = 0;
+  llvm::Function *group_ = nullptr; ///< the open kernel group, if any
+  FunctionState groupCaller_;       ///< the entry's state while group_ is open
 };
 
 } // namespace dlc

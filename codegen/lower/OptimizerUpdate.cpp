@@ -14,11 +14,10 @@
 namespace dlc {
 
 void KernelEmitter::update(const Node *param, const Node *grad) {
-  llvm::Function *kernel = outline(fn_->getName().str() + "." + param->name, {ptr_}, [&] {
-    if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
-    else updateAdam(param, grad);
-  });
-  b_.CreateCall(kernel, {fn_->getArg(0), batch_, fn_->getArg(2)});
+  beginKernel(param->name);
+  if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
+  else updateAdam(param, grad);
+  endKernel();
 }
 
 void KernelEmitter::updateSGD(const Node *param, const Node *grad) {

@@ -165,6 +165,10 @@ cl::opt<Normalize> normalize("normalize", cl::desc("Feature normalization (defau
 
 // ---- dlc eval ------------------------------------------------------------
 cl::SubCommand evalCommand("eval", "Report a trained model's test accuracy and confusion matrix");
+cl::opt<bool> noCache("no-cache",
+                      cl::desc("Compile the model even if the compile cache ($DLC_CACHE_DIR, else ~/.cache/dlc) holds "
+                               "its code, and store nothing"),
+                      cl::sub(trainCommand), cl::sub(evalCommand), cl::cat(category));
 cl::opt<std::string> evalFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(evalCommand));
 cl::opt<std::string> evalCheckpoint("checkpoint", cl::desc("The trained params"), cl::Required, cl::value_desc("file"),
                                     cl::sub(evalCommand), cl::cat(category));
@@ -382,6 +386,7 @@ int trainMain(ProcessGroup *group) {
   options.maxBatch = trainBatch;
   options.optimizer = trainOptimizer;
   options.remat = remat;
+  options.cache = !noCache;
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
     if (writer) llvm::errs() << r.rendered;
@@ -474,7 +479,9 @@ int evalMain() {
     llvm::errs() << "dlc eval: error: " << why << "\n";
     return 1;
   };
-  CompileResult r = compileFile(evalFile);
+  CompileOptions options;
+  options.cache = !noCache;
+  CompileResult r = compileFile(evalFile, options);
   if (!r) {
     llvm::errs() << r.rendered;
     return 1;
