@@ -17,6 +17,7 @@
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
 #include "frontend/IRGen.h"
+#include "ir/PhaseTimer.h"
 #include "runtime/model_runtime.h"
 
 static_assert(dlc::kGemmMaxThreads == DLC_MAX_THREADS, "one packing workspace per pool thread");
@@ -300,12 +301,18 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
         return result;
       }
       auto impl = std::make_unique<Model::Impl>();
-      if (code) impl->jit = JIT::create(error);
-      if (!code || !impl->jit || !impl->jit->addObject(*code, error)) return failWith(name, "JIT: " + error);
-      impl->bindTables(describeModel(*g, layout));
-      if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
-      if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
-        return failWith(name, dlc_rt_last_error(nullptr));
+      {
+        PhaseTimer linking("JIT link and symbol lookup");
+        if (code) impl->jit = JIT::create(error);
+        if (!code || !impl->jit || !impl->jit->addObject(*code, error)) return failWith(name, "JIT: " + error);
+        impl->bindTables(describeModel(*g, layout));
+        if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
+      }
+      {
+        PhaseTimer creating("model creation (arena, initializers)");
+        if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
+          return failWith(name, dlc_rt_last_error(nullptr));
+      }
       collect(diags, result); // warnings, if any
       result.model.reset(new Model(std::move(impl)));
       return result;

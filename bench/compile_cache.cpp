@@ -6,7 +6,10 @@
 // ROUNDS interleaved rounds. Prints one key=value line per model with the
 // medians (bench/compile_time.sh runs it; docs/compile-time.md has a run).
 //
-//   compile_cache MODELS_DIR [models=tiny,small,mnist,wide,cnn] [rounds=5]
+//   compile_cache MODELS_DIR [models=tiny,small,mnist,wide,cnn] [rounds=5] [--phases]
+//
+// --phases: then one more cold and cached compile of each model with dlc's
+// phase timers on (-time-passes), printed to stderr.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
@@ -22,6 +25,9 @@
 #include <unistd.h>
 
 #include <dlc/dlc.hpp>
+#include <llvm/Pass.h>
+#include <llvm/Support/Timer.h>
+#include <llvm/Support/raw_ostream.h>
 
 namespace {
 
@@ -67,6 +73,16 @@ int main(int argc, char **argv) {
       cold[m].push_back(c);
       cached[m].push_back(h);
     }
+  if (argc > 4 && std::string(argv[4]) == "--phases") {
+    llvm::TimePassesIsEnabled = true;
+    for (const std::string &m : models)
+      for (bool cachedRun : {false, true}) {
+        if (!cachedRun) std::filesystem::remove_all(cacheRoot);
+        if (timedCompile(dir + "/" + m + ".net", cacheRoot.string(), cachedRun) < 0) return 1;
+        llvm::errs() << "== " << m << (cachedRun ? ", cached" : ", cold") << "\n";
+        llvm::TimerGroup::printAll(llvm::errs());
+      }
+  }
   std::filesystem::remove_all(cacheRoot);
   for (const std::string &m : models)
     std::printf("peer=dlc model=%s rounds=%d cold_compile_ms=%.1f cached_compile_ms=%.1f cached_over_cold=%.3f\n",

@@ -560,20 +560,24 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
+  int rc = 0;
   if (trainCommand) {
 #ifdef DLC_HAVE_MPI
     std::unique_ptr<ProcessGroup> group = startMpi(argc, argv); // null unless mpirun started this process
-    int rc = trainMain(group.get());
+    rc = trainMain(group.get());
     finishMpi();
-    return rc;
 #else
-    return trainMain(nullptr);
+    rc = trainMain(nullptr);
 #endif
+  } else if (evalCommand) {
+    rc = evalMain();
+  } else if (regionsCommand) {
+    rc = regionsMain();
+  } else if (importSubCommand()) {
+    rc = importMain();
+  } else {
+    rc = compileMain();
   }
-  if (evalCommand) return evalMain();
-  if (regionsCommand) return regionsMain();
-  if (importSubCommand()) return importMain();
-  int rc = compileMain();
   // -time-passes: LLVM's pass timings, then dlc's phases (ir/PhaseTimer.h).
   if (llvm::TimePassesIsEnabled) llvm::TimerGroup::printAll(llvm::errs());
   return rc;
