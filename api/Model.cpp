@@ -10,11 +10,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "codegen/CompileCache.h"
 #include "codegen/Descriptor.h"
 #include "codegen/Gemm.h"
 #include "codegen/JIT.h"
 #include "codegen/Lowering.h"
+#include "codegen/Target.h"
 #include "frontend/IRGen.h"
+#include "ir/PhaseTimer.h"
 #include "runtime/model_runtime.h"
 
 static_assert(dlc::kGemmMaxThreads == DLC_MAX_THREADS, "one packing workspace per pool thread");
@@ -175,6 +178,37 @@ bool overrideOptimizer(Graph &g, const std::string &o) {
 
 } // namespace
 
+namespace {
+
+/// The model's object code for this host: from the compile cache when it
+/// holds the key, else lowered, optimized and compiled (then stored; a cache
+/// that cannot be written only costs the next run the compile).
+std::optional<std::string> objectCode(const Graph &g, const ModelLayout &layout, const CompileOptions &options,
+                                      DiagnosticEngine &diags, bool &fromCache, std::string &error) {
+  auto tm = hostTargetMachine(error);
+  if (!tm) return std::nullopt;
+  std::optional<CompileCache> cache;
+  std::string key;
+  if (options.cache) {
+    cache.emplace(options.cacheDir);
+    key = compileCacheKey(g, layout, "dlc_jit", *tm, options.optLevel);
+    if (std::optional<std::string> code = cache->load(key)) {
+      fromCache = true;
+      return code;
+    }
+  }
+  llvm::LLVMContext ctx;
+  auto module = lowerModel(g, layout, "dlc_jit", ctx, diags);
+  if (!module) return std::nullopt;
+  optimizeModule(*module, *tm, options.optLevel);
+  std::string code, ignored;
+  if (!emitObjectCode(*module, *tm, code, error)) return std::nullopt;
+  if (cache) cache->store(key, code, ignored);
+  return code;
+}
+
+} // namespace
+
 void Model::Impl::bindTables(const ModelDescription &d) {
   modelName = d.name;
   names.reserve(d.tensors.size());
@@ -260,21 +294,25 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
         return failWith(name, "unknown optimizer '" + options.optimizer + "' (sgd, momentum, nesterov or adam)");
       Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
       ModelLayout layout = planLayout(*g, capacity, opt);
-      auto llctx = std::make_unique<llvm::LLVMContext>();
-      auto module = lowerModel(*g, layout, "dlc_jit", *llctx, diags);
-      if (!module) {
+      std::string error;
+      std::optional<std::string> code = objectCode(*g, layout, options, diags, result.fromCache, error);
+      if (!code && diags.hasErrors()) {
         collect(diags, result);
         return result;
       }
       auto impl = std::make_unique<Model::Impl>();
-      std::string error;
-      impl->jit = JIT::create(error);
-      if (!impl->jit || !impl->jit->add(std::move(module), std::move(llctx), options.optLevel, error))
-        return failWith(name, "JIT: " + error);
-      impl->bindTables(describeModel(*g, layout));
-      if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
-      if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
-        return failWith(name, dlc_rt_last_error(nullptr));
+      {
+        PhaseTimer linking("JIT link and symbol lookup");
+        if (code) impl->jit = JIT::create(error);
+        if (!code || !impl->jit || !impl->jit->addObject(*code, error)) return failWith(name, "JIT: " + error);
+        impl->bindTables(describeModel(*g, layout));
+        if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
+      }
+      {
+        PhaseTimer creating("model creation (arena, initializers)");
+        if (dlc_rt_create(&impl->desc, options.seed, &impl->model) != DLC_OK)
+          return failWith(name, dlc_rt_last_error(nullptr));
+      }
       collect(diags, result); // warnings, if any
       result.model.reset(new Model(std::move(impl)));
       return result;

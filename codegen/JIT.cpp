@@ -58,6 +58,14 @@ bool JIT::add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext
   return true;
 }
 
+bool JIT::addObject(const std::string &code, std::string &error) {
+  if (auto err = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(code, "dlc-model.o"))) {
+    error = llvm::toString(std::move(err));
+    return false;
+  }
+  return true;
+}
+
 void *JIT::lookup(const std::string &name, std::string &error) {
   auto sym = jit_->lookup(name);
   if (!sym) {

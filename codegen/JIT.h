@@ -24,6 +24,10 @@ public:
   /// Optimizes at -O`optLevel` (0..3) and adds the module; false with `error` on failure.
   bool add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, int optLevel, std::string &error);
 
+  /// Links an object file compiled for this host (emitObjectCode with
+  /// hostTargetMachine); false with `error` on failure.
+  bool addObject(const std::string &code, std::string &error);
+
   /// The address of a compiled function, or null.
   void *lookup(const std::string &name, std::string &error);
 

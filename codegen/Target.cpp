@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/PassTimingInfo.h>
+#include <llvm/Pass.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -13,6 +15,8 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
+
+#include "ir/PhaseTimer.h"
 
 namespace dlc {
 
@@ -103,11 +107,19 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
     f.addFnAttr("target-features", tm.getTargetFeatureString());
   }
   if (level <= 0) return;
+  PhaseTimer timer("LLVM optimization");
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb(&tm);
+  // -time-passes: the new pass manager times its passes only through an
+  // instrumentation (the legacy one, code generation, times itself); the
+  // handler prints its table when it goes out of scope.
+  llvm::PassInstrumentationCallbacks callbacks;
+  llvm::TimePassesHandler timing(llvm::TimePassesIsEnabled);
+  timing.setOutStream(llvm::errs());
+  timing.registerCallbacks(callbacks);
+  llvm::PassBuilder pb(&tm, llvm::PipelineTuningOptions(), std::nullopt, &callbacks);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -126,6 +138,21 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level) {
   mpm.run(m, mam);
 }
 
+namespace {
+
+bool emitObject(llvm::Module &m, llvm::TargetMachine &tm, llvm::raw_pwrite_stream &out, std::string &error) {
+  PhaseTimer timer("LLVM code generation (object file)");
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, out, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    error = "the target cannot emit object files";
+    return false;
+  }
+  pm.run(m);
+  return true;
+}
+
+} // namespace
+
 bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path, std::string &error) {
   std::error_code ec;
   llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
@@ -133,13 +160,16 @@ bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string 
     error = "cannot write '" + path + "': " + ec.message();
     return false;
   }
-  llvm::legacy::PassManager pm;
-  if (tm.addPassesToEmitFile(pm, out, nullptr, llvm::CodeGenFileType::ObjectFile)) {
-    error = "the target cannot emit object files";
-    return false;
-  }
-  pm.run(m);
+  if (!emitObject(m, tm, out, error)) return false;
   out.flush();
+  return true;
+}
+
+bool emitObjectCode(llvm::Module &m, llvm::TargetMachine &tm, std::string &code, std::string &error) {
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream out(bytes);
+  if (!emitObject(m, tm, out, error)) return false;
+  code.assign(bytes.begin(), bytes.end());
   return true;
 }
 

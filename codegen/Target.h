@@ -50,4 +50,7 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, int level);
 /// Writes the module as a relocatable object file.
 bool emitObjectFile(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path, std::string &error);
 
+/// The same object file, in memory (what the JIT links and the compile cache keeps).
+bool emitObjectCode(llvm::Module &m, llvm::TargetMachine &tm, std::string &code, std::string &error);
+
 } // namespace dlc

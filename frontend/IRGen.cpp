@@ -15,6 +15,7 @@
 #include "frontend/Builtins.h"
 #include "frontend/Parser.h"
 #include "ir/Dataflow.h"
+#include "ir/PhaseTimer.h"
 #include "ir/Verifier.h"
 
 namespace dlc {
@@ -663,6 +664,7 @@ std::unique_ptr<Graph> generateIR(const Program &program, std::shared_ptr<const 
 }
 
 std::unique_ptr<Graph> compileNet(std::shared_ptr<const SourceFile> file, DiagnosticEngine &diags) {
+  PhaseTimer timer("front end (parse, names, shapes, IR)");
   Program p = parseProgram(file, diags);
   // Name and shape checks run on whatever parsed, so one run reports both
   // kinds of error; statements cut short by a syntax error are skipped.

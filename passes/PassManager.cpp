@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/PhaseTimer.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 
@@ -138,6 +139,7 @@ PassResult runSteps(std::unique_ptr<Graph> &g, const std::vector<std::string> &s
 } // namespace
 
 bool runPipeline(std::unique_ptr<Graph> &g, const std::vector<std::string> &passes, PassContext &ctx) {
+  PhaseTimer timer("pass pipeline");
   return runSteps(g, passes, ctx) != PassResult::Failed;
 }
 

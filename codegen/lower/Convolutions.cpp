@@ -52,8 +52,8 @@ void KernelEmitter::convChunks(const Node &n, const ConvGeometry &g, llvm::Value
   const Node *image = n.kind == OpKind::Conv2DBwdData ? &n : n.operands[0];
   const Node *output = n.kind == OpKind::Conv2D ? &n : n.operands[n.kind == OpKind::Conv2DBwdData ? 0 : 1];
   llvm::Value *cols = workspace(tid, layout_.columnsAt);
-  llvm::Value *kBuf = buffers_.at(kernel), *xBuf = buffers_.at(image);
-  llvm::Value *images = g.batched ? shapes_.at(image)[0] : c(1); // this function's batch
+  llvm::Value *kBuf = buffer(kernel), *xBuf = buffer(image);
+  llvm::Value *images = g.batched ? shape(image)[0] : c(1); // this function's batch
   int64_t imageSize = g.C * g.H * g.W, outSize = g.O * g.pixels();
   range(lo, hi, [&](llvm::Value *q) {
     llvm::Value *partial = workspace(q, layout_.partialAt);
@@ -62,7 +62,7 @@ void KernelEmitter::convChunks(const Node &n, const ConvGeometry &g, llvm::Value
     range(first, last, [&](llvm::Value *bi) {
       ConvImage im{};
       im.x = b_.CreateGEP(f32_, xBuf, b_.CreateMul(bi, c(imageSize)));
-      im.y = b_.CreateGEP(f32_, buffers_.at(output), b_.CreateMul(bi, c(outSize)));
+      im.y = b_.CreateGEP(f32_, buffer(output), b_.CreateMul(bi, c(outSize)));
       im.kernel = kBuf, im.cols = cols, im.partial = partial;
       im.workspace = workspace(tid);
       if (n.kind == OpKind::Conv2D) convForwardImage(g, im);
@@ -123,7 +123,7 @@ void KernelEmitter::zeroFilterPartials(const ConvGeometry &g) {
 
 /// dK = the partial sums, added in chunk order.
 void KernelEmitter::sumFilterPartials(const Node &n, const ConvGeometry &g) {
-  llvm::Value *kBuf = buffers_.at(&n);
+  llvm::Value *kBuf = buffer(&n);
   int64_t size = g.O * g.taps();
   loops({c(size)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, kBuf, i[0])); });
   for (int64_t t = 0; t < kGemmMaxThreads; ++t) {

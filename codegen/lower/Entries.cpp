@@ -14,12 +14,14 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include "codegen/lower/KernelEmitter.h"
+#include "ir/PhaseTimer.h"
 #include "ir/Printer.h"
 
 namespace dlc {
 
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                                          llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
+  PhaseTimer timer("lowering to LLVM IR");
   auto m = std::make_unique<llvm::Module>(g.name, ctx);
   std::vector<std::string> printed = printedNames(g);
   std::unordered_map<const Node *, std::string> nameOf;

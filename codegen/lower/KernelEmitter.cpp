@@ -48,19 +48,55 @@ llvm::Function *KernelEmitter::begin(const std::string &name, bool withHyper) {
 bool KernelEmitter::emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names,
                          const KernelPlan &plan) {
   plan_ = &plan;
-  nodes_ = &nodes;
-  names_ = &names;
-  if (!bind()) return false;
-  assignAliasScopes();
+  for (size_t i = 0; i < nodes.size(); ++i) nameOf_[nodes[i]] = names[i];
+  if (!checkPlaces(nodes)) return false;
+  assignAliasScopes(nodes);
   for (const Kernel &k : plan.kernels) {
+    const Node &n = *k.anchor;
+    if (n.kind == OpKind::Input || n.kind == OpKind::Label || n.kind == OpKind::Param) continue;
     try {
-      if (!lower(*k.anchor)) return false;
+      beginKernel(nameOf_.at(&n));
+      if (!lower(n)) return false;
+      endKernel();
     } catch (const std::exception &e) { // a compiler bug: say where, do not abort the host
-      diags_.error(k.anchor->loc, "internal: lowering '{}' failed: {}", k.anchor->info().mnemonic, e.what());
+      diags_.error(n.loc, "internal: lowering '{}' failed: {}", n.info().mnemonic, e.what());
       return false;
     }
   }
+  closeKernelGroup();
   return true;
+}
+
+/// Kernels go into functions of at most about kGroupInstructions LLVM
+/// instructions each, called in order from the entry: the optimizer's and
+/// the back end's work is then linear in the number of kernels (one function
+/// holding them all cost L^1.6 for L layers, docs/compile-time.md), and a
+/// small model still has few functions (each costs the back end a fixed
+/// amount too).
+constexpr unsigned kGroupInstructions = 2000;
+
+void KernelEmitter::beginKernel(const std::string &name) {
+  if (group_) return;
+  std::vector<llvm::Type *> extra;
+  std::vector<llvm::Value *> args{fn_->getArg(0), batch_};
+  if (fn_->arg_size() == 3 && fn_->getArg(2)->getType() == ptr_) { // the update entry's hyper
+    extra.push_back(ptr_);
+    args.push_back(fn_->getArg(2));
+  }
+  llvm::Function *group = createFunction(fn_->getName().str() + "." + name, extra);
+  b_.CreateCall(group, args);
+  groupCaller_ = enterFunction(group);
+  group_ = group;
+}
+
+void KernelEmitter::endKernel() {
+  if (group_ && group_->getInstructionCount() >= kGroupInstructions) closeKernelGroup();
+}
+
+void KernelEmitter::closeKernelGroup() {
+  if (!group_) return;
+  leaveFunction(std::move(groupCaller_));
+  group_ = nullptr;
 }
 
 void KernelEmitter::callEntry(llvm::Function *entry) {
@@ -69,22 +105,80 @@ void KernelEmitter::callEntry(llvm::Function *entry) {
   b_.CreateCall(entry, args);
 }
 
-/// Gives every value of the entry its extents and its buffer in the current
-/// function (again for each outlined function).
-bool KernelEmitter::bind() {
-  for (size_t i = 0; i < nodes_->size(); ++i) {
-    const Node *n = (*nodes_)[i];
-    shapes_[n] = resolve(n->shape());
-    auto slot = layout_.slots.find(n);
-    if (slot != layout_.slots.end())
-      buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), (*names_)[i]);
-    else if (!plan_->fused.count(n) && !plan_->epilogues.count(n) &&
-             !(n->isLeaf() && n->kind != OpKind::Const && n->kind != OpKind::DimSize)) {
-      diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", (*names_)[i]);
+/// Every value that a kernel stores or loads has a place in the arena.
+bool KernelEmitter::checkPlaces(const std::vector<const Node *> &nodes) {
+  for (const Node *n : nodes)
+    if (!layout_.slots.count(n) && !plan_->fused.count(n) && !plan_->epilogues.count(n) &&
+        !(n->isLeaf() && n->kind != OpKind::Const && n->kind != OpKind::DimSize)) {
+      diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", nameOf_.at(n));
       return false;
     }
-  }
   return true;
+}
+
+/// The value's buffer in the current function: a pointer into the arena,
+/// made at the function's entry on first use (a function binds only the
+/// buffers it touches, so its size does not grow with the model's).
+llvm::Value *KernelEmitter::buffer(const Node *n) {
+  auto [it, inserted] = buffers_.try_emplace(n, nullptr);
+  if (inserted) {
+    auto slot = layout_.slots.find(n);
+    if (slot == layout_.slots.end()) throw std::logic_error("a value without a buffer is read or written");
+    llvm::BasicBlock &entry = fn_->getEntryBlock();
+    llvm::IRBuilder<> at(&entry, entry.getFirstInsertionPt());
+    auto name = nameOf_.find(n);
+    it->second = at.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), name == nameOf_.end() ? "" : name->second);
+  }
+  return it->second;
+}
+
+/// The value's extents as i64 values of the current function.
+const KernelEmitter::Dims &KernelEmitter::shape(const Node *n) {
+  auto it = shapes_.find(n);
+  if (it == shapes_.end()) it = shapes_.emplace(n, resolve(n->shape())).first;
+  return it->second;
+}
+
+llvm::Function *KernelEmitter::createFunction(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams) {
+  std::vector<llvm::Type *> params{ptr_, i64_};
+  params.insert(params.end(), extraParams.begin(), extraParams.end());
+  auto *fn = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
+                                    llvm::Function::InternalLinkage, name, m_);
+  fn->addParamAttr(0, llvm::Attribute::NoAlias);
+  fn->addFnAttr(llvm::Attribute::NoInline); // -O3's inliner would rebuild the one huge function
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  return fn;
+}
+
+KernelEmitter::FunctionState KernelEmitter::enterFunction(llvm::Function *fn) {
+  FunctionState caller{fn_, batch_, std::move(buffers_), std::move(shapes_), std::move(accesses_), b_.saveIP()};
+  buffers_.clear();
+  shapes_.clear();
+  accesses_.clear();
+  fn_ = fn;
+  batch_ = fn->getArg(1);
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
+  return caller;
+}
+
+void KernelEmitter::leaveFunction(FunctionState caller) {
+  b_.CreateRetVoid();
+  tagAccesses();
+  fn_ = caller.fn;
+  batch_ = caller.batch;
+  buffers_ = std::move(caller.buffers);
+  shapes_ = std::move(caller.shapes);
+  accesses_ = std::move(caller.accesses);
+  b_.restoreIP(caller.ip);
+}
+
+llvm::Function *KernelEmitter::outline(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams,
+                                       const std::function<void()> &body) {
+  llvm::Function *fn = createFunction(name, extraParams);
+  FunctionState caller = enterFunction(fn);
+  body();
+  leaveFunction(std::move(caller));
+  return fn;
 }
 
 KernelEmitter::Dims KernelEmitter::resolve(const Shape &s) {
@@ -127,7 +221,7 @@ llvm::Value *KernelEmitter::offset(const Index &idx, const Dims &strides) {
 
 llvm::Value *KernelEmitter::load(const Node *n, llvm::Value *off) {
   if (plan_->inlineOps.count(n) && n->type.isScalar()) return inlineValue(n, {});
-  return tagged(b_.CreateLoad(f32_, b_.CreateGEP(f32_, buffers_.at(n), off)), n);
+  return tagged(b_.CreateLoad(f32_, b_.CreateGEP(f32_, buffer(n), off)), n);
 }
 
 /// An inline op's value at `idx` (its own index: inline ops have their user's shape).
@@ -135,7 +229,7 @@ llvm::Value *KernelEmitter::inlineValue(const Node *n, const Index &idx) {
   if (n->kind == OpKind::Const) return cf(n->attrs.getFloat("value"));
   if (n->kind == OpKind::DimSize) return b_.CreateSIToFP(batch_, f32_);
   std::vector<llvm::Value *> v;
-  for (const Node *o : n->operands) v.push_back(valueAt(o, idx, broadcastStrides(o, shapes_.at(n))));
+  for (const Node *o : n->operands) v.push_back(valueAt(o, idx, broadcastStrides(o, shape(n))));
   return math_.elementwise(n->kind, v, n->attrs);
 }
 
@@ -147,50 +241,60 @@ llvm::Value *KernelEmitter::valueAt(const Node *n, const Index &idx, const Dims 
 }
 
 void KernelEmitter::store(const Node *n, llvm::Value *off, llvm::Value *v) {
-  tagged(b_.CreateStore(v, b_.CreateGEP(f32_, buffers_.at(n), off)), n);
+  tagged(b_.CreateStore(v, b_.CreateGEP(f32_, buffer(n), off)), n);
 }
 
 /// Buffers are disjoint arena ranges, but LLVM sees one pointer plus offsets
 /// and would guard every vectorized loop with overlap checks (or give up).
-/// Each group of overlapping ranges gets an alias scope; an access carries
-/// its own scope and is declared not to alias the others.
-void KernelEmitter::assignAliasScopes() {
+/// Each group of overlapping ranges gets an alias scope (here); an access
+/// carries its group's scope and is declared not to alias the other groups
+/// its function touches (tagAccesses), so a kernel's metadata is as small as
+/// the kernel, not as large as the model.
+void KernelEmitter::assignAliasScopes(const std::vector<const Node *> &nodes) {
   std::vector<std::pair<std::pair<int64_t, int64_t>, const Node *>> ranges;
-  for (auto &[n, ptr] : buffers_) {
-    auto [at, count] = layout_.slots.at(n);
-    ranges.push_back({{at, at + count}, n});
-  }
+  for (const Node *n : nodes)
+    if (auto slot = layout_.slots.find(n); slot != layout_.slots.end())
+      ranges.push_back({{slot->second.first, slot->second.first + slot->second.second}, n});
   std::sort(ranges.begin(), ranges.end(), [](auto &x, auto &y) { return x.first < y.first; });
   llvm::MDBuilder md(ctx_);
   llvm::MDNode *domain = md.createAnonymousAliasScopeDomain("arena");
-  std::vector<llvm::Metadata *> scopes;
-  std::unordered_map<const Node *, size_t> group;
   int64_t end = -1;
   for (auto &[range, n] : ranges) {
-    if (range.first >= end) scopes.push_back(md.createAnonymousAliasScope(domain));
+    if (range.first >= end) groupScopes_.push_back(md.createAnonymousAliasScope(domain));
     end = std::max(end, range.second);
-    group[n] = scopes.size() - 1;
-  }
-  for (auto &[n, g] : group) {
-    std::vector<llvm::Metadata *> others;
-    for (size_t i = 0; i < scopes.size(); ++i)
-      if (i != g) others.push_back(scopes[i]);
-    scopeOf_[n] = {llvm::MDNode::get(ctx_, {scopes[g]}), llvm::MDNode::get(ctx_, others)};
+    groupOf_[n] = groupScopes_.size() - 1;
   }
 }
 
 llvm::Instruction *KernelEmitter::tagged(llvm::Instruction *access, const Node *n) {
-  auto it = scopeOf_.find(n);
-  if (it != scopeOf_.end()) {
-    access->setMetadata(llvm::LLVMContext::MD_alias_scope, it->second.first);
-    access->setMetadata(llvm::LLVMContext::MD_noalias, it->second.second);
-  }
+  if (auto it = groupOf_.find(n); it != groupOf_.end()) accesses_.push_back({access, it->second});
   return access;
+}
+
+/// The alias metadata of the finished function's accesses: each its group's
+/// scope, and noalias with the other groups the function touches.
+void KernelEmitter::tagAccesses() {
+  std::vector<size_t> touched;
+  for (auto &[access, g] : accesses_) touched.push_back(g);
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  std::unordered_map<size_t, std::pair<llvm::MDNode *, llvm::MDNode *>> lists;
+  for (size_t g : touched) {
+    std::vector<llvm::Metadata *> others;
+    for (size_t o : touched)
+      if (o != g) others.push_back(groupScopes_[o]);
+    lists[g] = {llvm::MDNode::get(ctx_, {groupScopes_[g]}), others.empty() ? nullptr : llvm::MDNode::get(ctx_, others)};
+  }
+  for (auto &[access, g] : accesses_) {
+    access->setMetadata(llvm::LLVMContext::MD_alias_scope, lists[g].first);
+    if (lists[g].second) access->setMetadata(llvm::LLVMContext::MD_noalias, lists[g].second);
+  }
+  accesses_.clear();
 }
 
 /// Strides that read operand `x` at the result index of shape `out` (numpy broadcasting).
 KernelEmitter::Dims KernelEmitter::broadcastStrides(const Node *x, const Dims &out) {
-  auto st = stridesOf(shapes_.at(x));
+  auto st = stridesOf(shape(x));
   const Shape &xs = x->shape();
   Dims r(out.size(), c(0));
   size_t shift = out.size() - xs.size();
@@ -235,7 +339,7 @@ bool KernelEmitter::lower(const Node &n) {
   }
   if (n.info().is(Elementwise)) { // ScalarMath has every elementwise row (it does not compile otherwise)
     std::vector<Dims> st;
-    for (const Node *o : n.operands) st.push_back(broadcastStrides(o, shapes_.at(&n)));
+    for (const Node *o : n.operands) st.push_back(broadcastStrides(o, shape(&n)));
     elementwise(n, st, [&](const std::vector<llvm::Value *> &v) { return math_.elementwise(n.kind, v, n.attrs); });
     return true;
   }
@@ -246,7 +350,7 @@ bool KernelEmitter::lower(const Node &n) {
 /// out[idx] = f(operands at strided offsets)
 void KernelEmitter::elementwise(const Node &n, const std::vector<Dims> &operandStrides,
                                 const std::function<llvm::Value *(const std::vector<llvm::Value *> &)> &f) {
-  const auto &out = shapes_.at(&n);
+  const auto &out = shape(&n);
   auto st = stridesOf(out);
   loops(out, [&](const Index &idx) {
     std::vector<llvm::Value *> v;
@@ -263,12 +367,12 @@ void KernelEmitter::lowerFill(const Node &n) {
 
 /// The same elements in the same order.
 void KernelEmitter::lowerReshape(const Node &n) {
-  loops({product(shapes_.at(&n))}, [&](const Index &i) { store(&n, i[0], load(n.operands[0], i[0])); });
+  loops({product(shape(&n))}, [&](const Index &i) { store(&n, i[0], load(n.operands[0], i[0])); });
 }
 
 void KernelEmitter::lowerTranspose(const Node &n) {
   auto perm = n.attrs.has("perm") ? n.attrs.getInts("perm") : std::vector<int64_t>{1, 0};
-  auto xs = stridesOf(shapes_.at(n.operands[0]));
+  auto xs = stridesOf(shape(n.operands[0]));
   Dims st;
   for (int64_t p : perm) st.push_back(xs[size_t(p)]);
   elementwise(n, {st}, [&](const std::vector<llvm::Value *> &v) { return v[0]; });
@@ -278,8 +382,8 @@ void KernelEmitter::lowerTranspose(const Node &n) {
 void KernelEmitter::lowerBroadcast(const Node &n) {
   const Node *x = n.operands[0];
   auto dims = n.attrs.getInts("dims");
-  auto xs = stridesOf(shapes_.at(x));
-  Dims st(shapes_.at(&n).size(), c(0));
+  auto xs = stridesOf(shape(x));
+  Dims st(shape(&n).size(), c(0));
   for (size_t i = 0; i < dims.size(); ++i)
     if (x->shape()[i] != Dim(1)) st[size_t(dims[i])] = xs[i];
   elementwise(n, {st}, [&](const std::vector<llvm::Value *> &v) { return v[0]; });
@@ -288,8 +392,8 @@ void KernelEmitter::lowerBroadcast(const Node &n) {
 /// out[..., c] = (label[...] == c), the label a class index stored as a float.
 void KernelEmitter::lowerOneHot(const Node &n) {
   const Node *y = n.operands[0];
-  const auto &out = shapes_.at(&n);
-  Dims st = stridesOf(shapes_.at(y));
+  const auto &out = shape(&n);
+  Dims st = stridesOf(shape(y));
   st.push_back(c(0));
   auto ost = stridesOf(out);
   loops(out, [&](const Index &idx) {

@@ -48,15 +48,43 @@ public:
   /// `names` their printed names); false with a diagnostic on an op that
   /// has no lowering or no buffer.
   bool emit(const std::vector<const Node *> &nodes, const std::vector<std::string> &names, const KernelPlan &plan);
-  /// The fused optimizer update of one param from its gradient (the update entry).
+  /// The fused optimizer update of one param from its gradient (the update
+  /// entry), in a kernel group as every kernel.
   void update(const Node *param, const Node *grad);
   /// Calls another entry point on the same arena and batch (and hyper, when it takes one).
   void callEntry(llvm::Function *entry);
-  void finish() { b_.CreateRetVoid(); }
+  void finish() {
+    closeKernelGroup();
+    b_.CreateRetVoid();
+  }
 
 private:
   // KernelEmitter.cpp: the function's values and memory.
-  bool bind();
+  bool checkPlaces(const std::vector<const Node *> &nodes);
+  llvm::Value *buffer(const Node *n);
+  const Dims &shape(const Node *n);
+  /// The state of the function being emitted, saved while another is.
+  struct FunctionState {
+    llvm::Function *fn = nullptr;
+    llvm::Value *batch = nullptr;
+    std::unordered_map<const Node *, llvm::Value *> buffers;
+    std::unordered_map<const Node *, Dims> shapes;
+    std::vector<std::pair<llvm::Instruction *, size_t>> accesses;
+    llvm::IRBuilderBase::InsertPoint ip;
+  };
+  llvm::Function *createFunction(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams);
+  FunctionState enterFunction(llvm::Function *fn);
+  void leaveFunction(FunctionState caller);
+  /// A kernel's code goes into the open group function (called from the
+  /// entry), which closes once it is large enough.
+  void beginKernel(const std::string &name);
+  void endKernel();
+  void closeKernelGroup();
+  /// Emits `body` into a new internal function `void name(float *arena,
+  /// int64_t n, extraParams...)` (the emitter's current function while it
+  /// runs) and returns it; the caller emits the call.
+  llvm::Function *outline(const std::string &name, llvm::ArrayRef<llvm::Type *> extraParams,
+                          const std::function<void()> &body);
   Dims resolve(const Shape &s);
   Dims stridesOf(const Dims &shape);
   llvm::Value *product(const Dims &d);
@@ -69,8 +97,9 @@ private:
   llvm::Value *inlineValue(const Node *n, const Index &idx);
   llvm::Value *valueAt(const Node *n, const Index &idx, const Dims &strides);
   void store(const Node *n, llvm::Value *off, llvm::Value *v);
-  void assignAliasScopes();
+  void assignAliasScopes(const std::vector<const Node *> &nodes);
   llvm::Instruction *tagged(llvm::Instruction *access, const Node *n);
+  void tagAccesses();
   Dims broadcastStrides(const Node *x, const Dims &out);
   llvm::Value *workspace(llvm::Value *tid = nullptr, int64_t offset = 0);
   int64_t staticExtent(llvm::Value *v) const;
@@ -128,12 +157,15 @@ private:
   llvm::Value *batch_ = nullptr;
   const KernelPlan *plan_ = nullptr;
   llvm::Type *f32_, *i64_, *ptr_;
-  std::unordered_map<const Node *, llvm::Value *> buffers_;
-  std::unordered_map<const Node *, Dims> shapes_;
-  std::unordered_map<const Node *, std::pair<llvm::MDNode *, llvm::MDNode *>> scopeOf_; ///< alias.scope, noalias
-  const std::vector<const Node *> *nodes_ = nullptr;
-  const std::vector<std::string> *names_ = nullptr;
+  std::unordered_map<const Node *, std::string> nameOf_;   ///< printed names, for the IR's value names
+  std::unordered_map<const Node *, llvm::Value *> buffers_; ///< of the current function
+  std::unordered_map<const Node *, Dims> shapes_;           ///< of the current function
+  std::unordered_map<const Node *, size_t> groupOf_;        ///< a buffer's group of overlapping arena ranges
+  std::vector<llvm::Metadata *> groupScopes_;               ///< each group's alias scope
+  std::vector<std::pair<llvm::Instruction *, size_t>> accesses_; ///< the current function's, with their groups
   int rowFunctions_ = 0;
+  llvm::Function *group_ = nullptr; ///< the open kernel group, if any
+  FunctionState groupCaller_;       ///< the entry's state while group_ is open
 };
 
 } // namespace dlc

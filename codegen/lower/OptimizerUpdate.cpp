@@ -14,8 +14,10 @@
 namespace dlc {
 
 void KernelEmitter::update(const Node *param, const Node *grad) {
+  beginKernel(param->name);
   if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
   else updateAdam(param, grad);
+  endKernel();
 }
 
 void KernelEmitter::updateSGD(const Node *param, const Node *grad) {

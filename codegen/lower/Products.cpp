@@ -27,7 +27,7 @@ KernelEmitter::MatMulShape KernelEmitter::matmulShape(const Node &n) {
   MatMulShape s{};
   s.a = n.operands[0], s.b = n.operands[1];
   s.ta = n.attrs.getBool("transpose_a"), s.tb = n.attrs.getBool("transpose_b");
-  const auto &as = shapes_.at(s.a), &bs = shapes_.at(s.b);
+  const auto &as = shape(s.a), &bs = shape(s.b);
   s.ar = as.size() == 2 ? as[0] : c(1), s.ac = as.size() == 2 ? as[1] : as[0];
   s.br = bs[0], s.bc = bs.size() == 2 ? bs[1] : c(1);
   s.m = s.ta ? s.ac : s.ar, s.k = s.ta ? s.ar : s.ac, s.n = s.tb ? s.br : s.bc;
@@ -62,7 +62,7 @@ llvm::Value *KernelEmitter::applyEpilogue(const Node &n, llvm::Value *v, const I
   for (const Node *e : it->second) {
     std::vector<llvm::Value *> vals;
     for (const Node *o : e->operands)
-      vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shapes_.at(&n))));
+      vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shape(&n))));
     v = math_.elementwise(e->kind, vals, e->attrs);
     prev = e;
   }
@@ -81,11 +81,11 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
   // Rows [lo, hi) of the product, on packing workspace `tid`.
   auto rows = [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) {
     MatMulShape s = matmulShape(n); // this function's extents (an outlined one has its own)
-    StridedMatrix A = s.ta ? StridedMatrix{buffers_.at(s.a), c(1), s.ac} : StridedMatrix{buffers_.at(s.a), s.ac, c(1)};
+    StridedMatrix A = s.ta ? StridedMatrix{buffer(s.a), c(1), s.ac} : StridedMatrix{buffer(s.a), s.ac, c(1)};
     A.base = b_.CreateGEP(f32_, A.base, b_.CreateMul(lo, A.rowStride));
     GemmSpec spec{b_.CreateSub(hi, lo), s.n, s.k, A, {}, nullptr, s.n};
-    spec.b = s.tb ? StridedMatrix{buffers_.at(s.b), c(1), s.bc} : StridedMatrix{buffers_.at(s.b), s.bc, c(1)};
-    spec.c = b_.CreateGEP(f32_, buffers_.at(target), b_.CreateMul(lo, s.n));
+    spec.b = s.tb ? StridedMatrix{buffer(s.b), c(1), s.bc} : StridedMatrix{buffer(s.b), s.bc, c(1)};
+    spec.c = b_.CreateGEP(f32_, buffer(target), b_.CreateMul(lo, s.n));
     spec.workspace = workspace(tid);
     TileCallback epilogue;
     if (target != &n)
@@ -113,7 +113,7 @@ void KernelEmitter::lowerMatMulLoops(const Node &n) {
   // Element (i, p) of op(a) and (p, j) of op(b) as strides over (i, j, p).
   Dims aSt = s.ta ? Dims{c(1), c(0), s.ac} : Dims{s.ac, c(0), c(1)};
   Dims bSt = s.tb ? Dims{c(0), s.bc, c(1)} : Dims{c(0), c(1), s.bc};
-  bool dotOrder = (!s.ta && (s.tb || shapes_.at(bm).size() == 1)) || s.tb;
+  bool dotOrder = (!s.ta && (s.tb || shape(bm).size() == 1)) || s.tb;
   auto *shortDepth = llvm::dyn_cast<llvm::ConstantInt>(k);
   if (dotOrder && shortDepth && shortDepth->getSExtValue() <= kUnrolledDepth) {
     // A short dot product, unrolled: the j loop's body is straight-line

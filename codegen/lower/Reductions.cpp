@@ -7,7 +7,7 @@ namespace dlc {
 
 void KernelEmitter::lowerReduce(const Node &n) {
   const Node *x = n.operands[0];
-  const auto &xs = shapes_.at(x);
+  const auto &xs = shape(x);
   std::vector<bool> reduced(xs.size(), false);
   for (int64_t ax : n.attrs.getInts("axes")) reduced[size_t(ax)] = true;
   Dims outer, inner, outerSt, innerSt;
@@ -20,7 +20,7 @@ void KernelEmitter::lowerReduce(const Node &n) {
   auto combine = [&](llvm::Value *cur, llvm::Value *v) {
     return isMax ? b_.CreateSelect(b_.CreateFCmpOGT(v, cur), v, cur) : b_.CreateFAdd(cur, v);
   };
-  auto ost = stridesOf(shapes_.at(&n));
+  auto ost = stridesOf(shape(&n));
   if (!reduced.back()) {
     // The last axis is kept (a bias gradient: the sum over the batch rows):
     // walk x in memory order and accumulate into the result, whose inner
@@ -28,7 +28,7 @@ void KernelEmitter::lowerReduce(const Node &n) {
     Dims toOut(xs.size(), c(0));
     for (size_t d = 0, o = 0; d < xs.size(); ++d)
       if (!reduced[d]) toOut[d] = ost[o++];
-    loops({product(shapes_.at(&n))}, [&](const Index &i) { store(&n, i[0], cf(isMax ? -INFINITY : 0.0)); });
+    loops({product(shape(&n))}, [&](const Index &i) { store(&n, i[0], cf(isMax ? -INFINITY : 0.0)); });
     loops(xs, [&](const Index &i) {
       llvm::Value *at = offset(i, toOut), *v = load(x, offset(i, st)), *cur = load(&n, at);
       store(&n, at, combine(cur, v));
@@ -51,7 +51,7 @@ void KernelEmitter::lowerReduce(const Node &n) {
 /// e^(x - max) / sum (softmax) or x - max - log(sum) (log_softmax).
 void KernelEmitter::lowerSoftmax(const Node &n) {
   const Node *x = n.operands[0];
-  const auto &xs = shapes_.at(x);
+  const auto &xs = shape(x);
   size_t axis = size_t(n.attrs.getInt("axis"));
   auto st = stridesOf(xs);
   Dims outer, outerSt;

@@ -15,4 +15,6 @@ config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%scripts", os.path.join(config.dlc_source_dir, "scripts")))
 config.substitutions.append(("%examples", os.path.join(config.dlc_source_dir, "examples")))
 config.substitutions.append(("%abi_include", os.path.join(config.dlc_source_dir, "runtime", "include")))
+# The compile cache of the tests (tests/CMakeLists.txt), never ~/.cache.
+config.environment["DLC_CACHE_DIR"] = os.environ.get("DLC_CACHE_DIR", os.path.join(config.dlc_build_dir, "tests", "compile-cache"))
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])

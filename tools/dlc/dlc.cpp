@@ -10,10 +10,12 @@
 #include <iostream>
 #include <sstream>
 
+#include <llvm/Pass.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Process.h>
+#include <llvm/Support/Timer.h>
 #include <llvm/Support/ToolOutputFile.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -163,6 +165,10 @@ cl::opt<Normalize> normalize("normalize", cl::desc("Feature normalization (defau
 
 // ---- dlc eval ------------------------------------------------------------
 cl::SubCommand evalCommand("eval", "Report a trained model's test accuracy and confusion matrix");
+cl::opt<bool> noCache("no-cache",
+                      cl::desc("Compile the model even if the compile cache ($DLC_CACHE_DIR, else ~/.cache/dlc) holds "
+                               "its code, and store nothing"),
+                      cl::sub(trainCommand), cl::sub(evalCommand), cl::cat(category));
 cl::opt<std::string> evalFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(evalCommand));
 cl::opt<std::string> evalCheckpoint("checkpoint", cl::desc("The trained params"), cl::Required, cl::value_desc("file"),
                                     cl::sub(evalCommand), cl::cat(category));
@@ -380,6 +386,7 @@ int trainMain(ProcessGroup *group) {
   options.maxBatch = trainBatch;
   options.optimizer = trainOptimizer;
   options.remat = remat;
+  options.cache = !noCache;
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
     if (writer) llvm::errs() << r.rendered;
@@ -472,7 +479,9 @@ int evalMain() {
     llvm::errs() << "dlc eval: error: " << why << "\n";
     return 1;
   };
-  CompileResult r = compileFile(evalFile);
+  CompileOptions options;
+  options.cache = !noCache;
+  CompileResult r = compileFile(evalFile, options);
   if (!r) {
     llvm::errs() << r.rendered;
     return 1;
@@ -536,27 +545,46 @@ int regionsMain() {
   return 0;
 }
 
+int compileMain();
+
 int main(int argc, char **argv) {
   cl::opt<bool> &printAfterAll = printAfterAllFlag();
   printAfterAll.setDescription("Print the IR after each pass (to stderr)");
   printAfterAll.addCategory(category);
+  // LLVM's -time-passes, shown with dlc's flags: it times dlc's phases too.
+  if (auto *timePasses = cl::getRegisteredOptions().lookup("time-passes")) {
+    timePasses->setDescription("Print the time of each LLVM pass and of each of dlc's phases (to stderr)");
+    timePasses->addCategory(category);
+  }
   cl::HideUnrelatedOptions({&category, &onnxCategory()});
   cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "dlc version 0.1.0 (LLVM " LLVM_VERSION_STRING ")\n"; });
   cl::ParseCommandLineOptions(argc, argv,
                               "dlc - a symbolic automatic-differentiation compiler for neural networks\n");
+  int rc = 0;
   if (trainCommand) {
 #ifdef DLC_HAVE_MPI
     std::unique_ptr<ProcessGroup> group = startMpi(argc, argv); // null unless mpirun started this process
-    int rc = trainMain(group.get());
+    rc = trainMain(group.get());
     finishMpi();
-    return rc;
 #else
-    return trainMain(nullptr);
+    rc = trainMain(nullptr);
 #endif
+  } else if (evalCommand) {
+    rc = evalMain();
+  } else if (regionsCommand) {
+    rc = regionsMain();
+  } else if (importSubCommand()) {
+    rc = importMain();
+  } else {
+    rc = compileMain();
   }
-  if (evalCommand) return evalMain();
-  if (regionsCommand) return regionsMain();
-  if (importSubCommand()) return importMain();
+  // -time-passes: LLVM's pass timings, then dlc's phases (ir/PhaseTimer.h).
+  if (llvm::TimePassesIsEnabled) llvm::TimerGroup::printAll(llvm::errs());
+  return rc;
+}
+
+/// `dlc FILE --emit=...` and `dlc FILE -o model.so`.
+int compileMain() {
 
   auto buffer = inputFile == "-" ? llvm::MemoryBuffer::getSTDIN() : llvm::MemoryBuffer::getFile(inputFile);
   if (!buffer) {
@@ -614,7 +642,7 @@ int main(int argc, char **argv) {
     ctx.jacobianMode = jacobianMode;
     if (!remat.empty() && remat != "memory") return usageError("--remat takes memory");
     if (remat == "memory" && !pipeline.empty() && passList.empty()) pipeline.push_back("remat");
-    if (printAfterAll) ctx.printAfterEach = &std::cerr;
+    if (printAfterAllFlag()) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
     if (passStats) llvm::errs() << formatStats(ctx);
     if (explain) {

@@ -44,6 +44,11 @@ struct CompileOptions {
   /// instead of keeping them (a smaller arena, a little more work per step).
   std::string remat;
   std::string sourceName = "<string>"; ///< the file name diagnostics show for compileString
+  /// Keep the object code in the compile cache and load it from there when
+  /// the model, the options and dlc are unchanged (docs/compile-time.md).
+  bool cache = true;
+  /// The cache's directory; empty: $DLC_CACHE_DIR, else $XDG_CACHE_HOME/dlc, else ~/.cache/dlc.
+  std::string cacheDir;
 };
 
 class Model;
@@ -52,6 +57,7 @@ struct CompileResult {
   std::unique_ptr<Model> model;  ///< null when compilation failed
   std::vector<Message> messages; ///< every diagnostic, in order
   std::string rendered;          ///< the same, printed like clang (file:line:col, source line, caret)
+  bool fromCache = false;        ///< the object code came from the compile cache (LLVM did not run)
   explicit operator bool() const { return model != nullptr; }
 };
 
