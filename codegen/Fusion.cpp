@@ -19,8 +19,11 @@ namespace dlc {
 namespace {
 
 bool isElementwise(const Node *n) { return n->info().is(Elementwise); }
-bool isConstant(const Node *n) { return n->kind == OpKind::Const || n->kind == OpKind::DimSize; }
-bool isScalarConstant(const Node *n) { return isConstant(n) && n->type.isScalar(); }
+bool isConstant(const Node *n) {
+  return n->kind == OpKind::Const || n->kind == OpKind::DimSize || n->kind == OpKind::Literal;
+}
+/// A literal is read from its buffer even when it has one element.
+bool isScalarConstant(const Node *n) { return isConstant(n) && n->type.isScalar() && n->kind != OpKind::Literal; }
 
 /// The uses of an entry's values, and the decisions taken on them so far.
 class FusionPlanner {

@@ -56,6 +56,18 @@ private:
     return b_.op(OpKind::Reshape, {x}, loc, a);
   }
 
+  /// A value shared by every sample broadcast to [N, ...].
+  Node *repeated(Node *x, const SourceLoc &loc) {
+    Shape s = x->shape();
+    s.insert(s.begin(), N);
+    Attrs a;
+    a.set("shape", s);
+    Shape dims;
+    for (int64_t i = 0; i < x->type.rank(); ++i) dims.push_back(Dim(i + 1));
+    a.set("dims", dims);
+    return b_.op(OpKind::Broadcast, {x}, loc, a);
+  }
+
   /// Axis numbers moved past the new leading dim (and that dim itself first, if `withBatch`).
   static Shape shifted(const Shape &s, bool withBatch) {
     Shape out;
@@ -106,6 +118,14 @@ private:
       a.set("axis", a.getInt("axis") + 1);
       return b_.op(n.kind, ops, loc, a);
     case OpKind::OneHot: return b_.op(n.kind, ops, loc, a);
+    case OpKind::Slice:
+      a.set("axis", a.getInt("axis") + 1);
+      return b_.op(n.kind, ops, loc, a);
+    case OpKind::Concat: // a shared operand is repeated for every sample
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (!isB[i]) ops[i] = repeated(ops[i], loc);
+      a.set("axis", a.getInt("axis") + 1);
+      return b_.op(n.kind, ops, loc, a);
     case OpKind::Conv2D:
       if (!isB[1]) return b_.op(n.kind, ops, loc, a);
       break;

@@ -8,6 +8,7 @@
 //
 //   KernelEmitter.cpp    buffers, loads and stores, alias scopes, elementwise
 //                        and layout kernels, the dispatch on the op
+//   Slices.cpp           literal tensors, slice, concat
 //   Reductions.cpp       reduce_sum, reduce_max, softmax, log_softmax
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
@@ -84,6 +85,11 @@ private:
   void lowerTranspose(const Node &n);
   void lowerBroadcast(const Node &n);
   void lowerOneHot(const Node &n);
+
+  // Slices.cpp
+  void lowerLiteral(const Node &n);
+  void lowerSlice(const Node &n);
+  void lowerConcat(const Node &n);
 
   // Reductions.cpp
   void lowerReduce(const Node &n);

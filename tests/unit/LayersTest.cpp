@@ -1,0 +1,194 @@
+//===- tests/unit/LayersTest.cpp - Tensor literals, concat, slices, layer_norm -===//
+//
+// The .net spellings of the layers of issue 11: what each lowers to, the
+// diagnostics of bad uses (at the offending place), and examples/layers.net
+// compiled through the C++ API against the interpreter (forward, loss and
+// every gradient). The ops' VJPs and JVPs are checked against central
+// differences by GradCheckTest and JVPCheckTest (their OpCases), their
+// lowering by OpTableTest.
+//
+//===----------------------------------------------------------------------===//
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "TestUtil.h"
+#include "dlc/dlc.hpp"
+#include "ir/Interpreter.h"
+#include "passes/Pass.h"
+
+using namespace dlc;
+using namespace dlc::test;
+
+namespace {
+
+std::unique_ptr<Graph> compileBody(const std::string &body) {
+  DiagnosticEngine diags;
+  auto g = compile("model m {\n" + body + "\n}\n", diags);
+  INFO(renderDiagnostics(diags));
+  REQUIRE(g);
+  return g;
+}
+
+/// The first error of a model body as `line:col: message`; line 1 is the first body line.
+std::string errorOf(const std::string &body) {
+  DiagnosticEngine diags;
+  auto g = compile("model m {\n" + body + "\n}\n", diags);
+  CHECK_FALSE(g);
+  if (diags.diagnostics().empty()) return "<none>";
+  const Diagnostic &d = diags.diagnostics().front();
+  return std::to_string(d.loc.line - 1) + ":" + std::to_string(d.loc.col) + ": " + d.message;
+}
+
+/// The values of the graph's output `name` evaluated with no leaves to set.
+std::vector<double> constantOutput(const std::string &body) {
+  auto g = compileBody(body);
+  Interpreter it(*g);
+  std::string err;
+  REQUIRE(it.run(err));
+  return it.value(g->result(Role::Output)).data;
+}
+
+} // namespace
+
+TEST_CASE("tensor literals and shaped constants lower to literal ops", "[frontend][layers]") {
+  auto g = compileBody("const W = [[1, 2, 3], [-4, 5.5, 6]]\nparam v : [3] ~ ones\nloss sum(W @ v)");
+  Node *w = g->findByName("W");
+  REQUIRE(w);
+  CHECK(w->kind == OpKind::Literal);
+  CHECK(w->type.str() == "f32[2, 3]");
+  CHECK(w->attrs.getFloats("values") == std::vector<double>{1, 2, 3, -4, 5.5, 6});
+  // A flat list takes the declared shape in row-major order; a number fills it.
+  CHECK(constantOutput("const M : [2, 2] = [1, 2, 3, 4]\noutput y = M @ [1, 10]") == std::vector<double>{21, 43});
+  CHECK(constantOutput("const Z : [2, 3] = 0.5\noutput y = sum(Z, axis = 1)") == std::vector<double>{1.5, 1.5});
+  // A literal in an expression, broadcast like any operand.
+  CHECK(constantOutput("output y = [[1], [2]] * [10, 20, 30]") == std::vector<double>{10, 20, 30, 20, 40, 60});
+}
+
+TEST_CASE("indexing and slicing select along the leading per-sample axes", "[frontend][layers]") {
+  const char *m = "const X = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]\n";
+  CHECK(constantOutput(std::string(m) + "output y = X[1]") == std::vector<double>{4, 5, 6, 7});
+  CHECK(constantOutput(std::string(m) + "output y = X[-1, 1:3]") == std::vector<double>{9, 10});
+  CHECK(constantOutput(std::string(m) + "output y = X[:2, 3]") == std::vector<double>{3, 7});
+  CHECK(constantOutput(std::string(m) + "output y = X[1:, -2:]") == std::vector<double>{6, 7, 10, 11});
+  CHECK(constantOutput(std::string(m) + "output y = X[2, 0] + 0") == std::vector<double>{8});
+  // x[i] drops the axis: a slice, then a reshape.
+  auto g = compileBody("input x : [5, 2]\nparam a : [2] ~ ones\nloss sum(x[3] * a)");
+  CHECK(g->nodesOfKind(OpKind::Slice).size() == 1);
+  CHECK(g->nodesOfKind(OpKind::Slice)[0]->attrs.getInt("start") == 3);
+  CHECK(g->nodesOfKind(OpKind::Reshape).size() == 1);
+}
+
+TEST_CASE("concat joins any number of operands along an axis", "[frontend][layers]") {
+  CHECK(constantOutput("output y = concat([1, 2], [3], [4, 5])") == std::vector<double>{1, 2, 3, 4, 5});
+  CHECK(constantOutput("output y = concat([[1], [2]], [[3, 4], [5, 6]], axis = -1)") ==
+        std::vector<double>{1, 3, 4, 2, 5, 6});
+  auto g = compileBody("input x : [3]\nparam a : [5] ~ ones\nloss sum(concat(x, x[:2]) * a)");
+  CHECK(g->nodesOfKind(OpKind::Concat).size() == 1);
+}
+
+TEST_CASE("layer_norm gives each sample mean 0 and variance 1", "[frontend][layers]") {
+  auto y = constantOutput("output y = layer_norm([[1, 2], [3, 7]], eps = 1e-12)");
+  double mean = 0, var = 0;
+  for (double v : y) mean += v / 4;
+  for (double v : y) var += (v - mean) * (v - mean) / 4;
+  CHECK(mean == Approx(0).margin(1e-12));
+  CHECK(var == Approx(1));
+  CHECK(y[3] == Approx((7 - 3.25) / std::sqrt(((1 - 3.25) * (1 - 3.25) + 1.5625 + 0.0625 + 14.0625) / 4)));
+}
+
+TEST_CASE("bad literals, indices, slices, concats and layer norms are errors at their place", "[frontend][diag][layers]") {
+  CHECK(errorOf("const W = [[1, 2], [3]]") == "1:20: this row has 1 elements, the first row at this depth has 2");
+  CHECK(errorOf("const W = [[1, 2], 3]") == "1:20: a number where the literal has a list (rows must have the same shape)");
+  CHECK(errorOf("const W = []") == "1:11: a tensor literal cannot be empty");
+  CHECK(errorOf("const W = [1, x]") == "1:15: expected a number or a list in the list, found 'x'");
+  CHECK(errorOf("const W : [2, 2] = [1, 2, 3]") ==
+        "1:20: the literal is [3] with 3 elements; the const is declared [2, 2] (4 elements)");
+  CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[4]") ==
+        "3:12: index 4 is out of range for axis 0 of [4] (0..3)");
+  CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * sum(x[1:9])") ==
+        "3:16: slice 1:9 is out of range for axis 0 of [4] (extent 4)");
+  CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * sum(x[3:1])") ==
+        "3:16: slice 3:1 is empty for axis 0 of [4] (extent 4)");
+  CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[0, 1]") == "3:15: too many indices: [4] has 1 axes");
+  CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[0.5]") ==
+        "3:13: an index or slice bound must be an integer, found ']'");
+  CHECK(errorOf("label y : class(3)\nparam a : [] ~ ones\nloss a * y[0]").rfind("3:10: class label 'y' is an index", 0) == 0);
+  CHECK(errorOf("input x : [2, 3]\nparam a : [4, 3] ~ ones\nloss sum(concat(x, a, axis = 1))") ==
+        "3:20: cannot concatenate [2, 3] and [4, 3] along axis 1: dim 0 differs (2 vs 4)");
+  CHECK(errorOf("input x : [3]\nparam a : [2, 3] ~ ones\nloss sum(concat(x, a))") ==
+        "3:20: cannot concatenate [3] and [2, 3]: ranks differ");
+  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(concat(x, a, axis = 1))") ==
+        "3:30: axis 1 is out of range for [3]");
+  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(concat(x))") == "3:6: 'concat' takes 2 to 64 arguments, got 1");
+  CHECK(errorOf("param a : [] ~ ones\nloss layer_norm(a)") ==
+        "2:17: layer_norm needs a vector or a tensor of 2 or more elements, got []");
+  CHECK(errorOf("param a : [3] ~ ones\nloss sum(layer_norm(a, eps = 0))") == "2:30: 'eps' must be a positive constant");
+}
+
+TEST_CASE("examples/layers.net compiled through the API matches the interpreter forward and backward",
+          "[api][layers]") {
+  const std::string source = readExample("layers.net");
+  CompileResult r = compileString(source);
+  INFO(r.rendered);
+  REQUIRE(r);
+
+  // The reference: the same model batched and differentiated, in double precision.
+  DiagnosticEngine diags;
+  auto g = compile(source, diags, "layers.net");
+  REQUIRE(g);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, {"batch", "autodiff"}, ctx));
+  const int64_t n = 5;
+  Interpreter ref(*g);
+  ref.bindSymbol("N", n);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(-1, 1);
+  auto floats = [&](size_t count) {
+    std::vector<float> v(count);
+    for (float &e : v) e = float(u(rng));
+    return v;
+  };
+  std::vector<float> x = floats(size_t(n) * 6);
+  std::vector<int32_t> y = {0, 2, 1, 1, 0};
+  Tensor xt({n, 6}), yt({n});
+  for (size_t i = 0; i < x.size(); ++i) xt[i] = x[i];
+  for (size_t i = 0; i < y.size(); ++i) yt[i] = y[i];
+  REQUIRE(ref.set("x", xt));
+  REQUIRE(ref.set("y", yt));
+  for (Node *p : g->nodesOfKind(OpKind::Param)) {
+    std::vector<float> v = floats(size_t(*numElements(p->shape())));
+    REQUIRE(r.model->setParam(p->name, v) == DLC_OK);
+    Tensor t(ref.resolve(p->shape()));
+    for (size_t i = 0; i < v.size(); ++i) t[i] = v[i];
+    ref.set(p, t);
+  }
+  std::string err;
+  REQUIRE(ref.run(err));
+
+  std::vector<float> p(size_t(n) * 3);
+  const float *in[] = {x.data()};
+  float *out[] = {p.data()};
+  REQUIRE(r.model->forward(n, in, out) == DLC_OK);
+  const Tensor &want = ref.value("p");
+  for (size_t i = 0; i < p.size(); ++i) CHECK(p[i] == Approx(want[i]).margin(1e-5));
+
+  const void *labels[] = {y.data()};
+  float loss = 0;
+  REQUIRE(r.model->lossAndGrad(n, in, labels, &loss) == DLC_OK);
+  CHECK(loss == Approx(ref.value(g->result(Role::Loss))[0]).epsilon(1e-5));
+  int grads = 0;
+  for (const auto &res : g->results) {
+    if (res.role != Role::Grad) continue;
+    const Tensor &dw = ref.value(res.node);
+    std::vector<float> got(dw.size());
+    REQUIRE(r.model->getGrad(res.of->name, got) == DLC_OK);
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("dL/d" << res.of->name << "[" << i << "]");
+      CHECK(got[i] == Approx(dw[i]).margin(1e-5));
+    }
+    ++grads;
+  }
+  CHECK(grads == 5);
+}
