@@ -271,6 +271,25 @@ Node *lowerLayerNorm(IRBuilder &b, const BuiltinCall &c) {
   return b.op(OpKind::Div, {centered, scale}, loc);
 }
 
+// dropout(x, p) = x * mask: in training (loss_and_grad, train_step) each
+// element is kept with probability 1 - p and scaled by 1 / (1 - p); in
+// forward the mask is 1 (docs/ir.md#modes). Each dropout gets its own salt.
+Node *lowerDropout(IRBuilder &b, const BuiltinCall &c) {
+  Node *x = c.args[0];
+  auto p = IRBuilder::constantValue(c.args[1]);
+  if (!x) return nullptr;
+  if (!p || !(*p >= 0 && *p < 1)) {
+    b.diags.error(c.argExprs[1]->loc, "dropout's p must be a constant in [0, 1) (the probability of dropping)");
+    return nullptr;
+  }
+  if (*p == 0) return x;
+  Attrs a;
+  a.set("p", *p);
+  a.set("salt", int64_t(b.graph.nodesOfKind(OpKind::DropoutMask).size() + 1));
+  Node *mask = b.graph.add(OpKind::DropoutMask, {}, std::move(a), x->type, "", locOf(c));
+  return b.op(OpKind::Mul, {x, mask}, locOf(c));
+}
+
 // ---- losses (per sample) ------------------------------------------------
 
 // cross_entropy(w, y) = -log softmax(w)[y] for a class label y, or
@@ -366,6 +385,7 @@ const std::vector<Builtin> &builtins() {
       {"one_hot", 1, 1, {}, false, lowerOneHot},
       {"concat", 2, 64, {"axis"}, false, lowerConcat},
       {"layer_norm", 1, 1, {"eps"}, false, lowerLayerNorm},
+      {"dropout", 2, 2, {}, false, lowerDropout},
       {"jvp", 3, 3, {}, false, lowerJvp},
       {"hvp", 3, 3, {}, false, lowerHvp},
       {"jacobian", 2, 2, {}, false, lowerJacobian},

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "ir/ConvGeometry.h"
+#include "ir/DropoutMask.h"
 #include "ir/ScalarOps.h"
 
 namespace dlc {
@@ -314,6 +315,13 @@ Tensor Interpreter::evaluate(const Node &n, std::string &error) {
     t.data = a.getFloats("values");
     if (t.data.size() != size_t(std::accumulate(shape.begin(), shape.end(), int64_t(1), std::multiplies<>())))
       error = fmt::format("literal {} holds {} values", shapeStr(n.shape()), t.data.size());
+    return t;
+  }
+  case OpKind::DropoutMask: {
+    Tensor t(shape, 1.0);
+    if (trainingKey_)
+      for (size_t i = 0; i < t.size(); ++i)
+        t[i] = dropoutMaskValue(*trainingKey_, uint32_t(a.getInt("salt")), uint32_t(i), float(a.getFloat("p")));
     return t;
   }
   case OpKind::Slice: return slice(in(0), a, shape);

@@ -30,7 +30,7 @@ public:
       any = any || isB.back();
     }
     Node *r;
-    if (n.kind == OpKind::Input || n.kind == OpKind::Label) {
+    if (n.kind == OpKind::Input || n.kind == OpKind::Label || n.kind == OpKind::DropoutMask) { // one per sample
       TensorType t = n.type;
       t.shape.insert(t.shape.begin(), N);
       r = out_.add(n.kind, {}, n.attrs, t, n.name, n.loc);

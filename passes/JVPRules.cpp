@@ -53,6 +53,7 @@ NO_TANGENT(Param)
 NO_TANGENT(Const)
 NO_TANGENT(Literal)
 NO_TANGENT(DimSize)
+NO_TANGENT(DropoutMask)
 NO_TANGENT(Sign) // piecewise constant
 NO_TANGENT(Gt)
 NO_TANGENT(Eq)

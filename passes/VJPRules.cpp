@@ -56,6 +56,7 @@ LEAF_OR_CONSTANT(Param)
 LEAF_OR_CONSTANT(Const)
 LEAF_OR_CONSTANT(Literal)
 LEAF_OR_CONSTANT(DimSize)
+LEAF_OR_CONSTANT(DropoutMask) // a constant of the step
 LEAF_OR_CONSTANT(Sign) // piecewise constant
 LEAF_OR_CONSTANT(Gt)
 LEAF_OR_CONSTANT(Eq)

@@ -79,7 +79,7 @@ bool KernelEmitter::bind() {
     if (slot != layout_.slots.end())
       buffers_[n] = b_.CreateGEP(f32_, fn_->getArg(0), c(slot->second.first), (*names_)[i]);
     else if (!plan_->fused.count(n) && !plan_->epilogues.count(n) &&
-             !(n->isLeaf() && n->kind != OpKind::Const && n->kind != OpKind::DimSize && n->kind != OpKind::Literal)) {
+             !(n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param)) {
       diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", (*names_)[i]);
       return false;
     }
@@ -220,6 +220,7 @@ bool KernelEmitter::lower(const Node &n) {
   case OpKind::Const:
   case OpKind::DimSize: lowerFill(n); return true;
   case OpKind::Literal: lowerLiteral(n); return true;
+  case OpKind::DropoutMask: lowerDropoutMask(n); return true;
   case OpKind::Slice: lowerSlice(n); return true;
   case OpKind::Concat: lowerConcat(n); return true;
   case OpKind::Reshape: lowerReshape(n); return true;

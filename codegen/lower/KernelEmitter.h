@@ -8,7 +8,7 @@
 //
 //   KernelEmitter.cpp    buffers, loads and stores, alias scopes, elementwise
 //                        and layout kernels, the dispatch on the op
-//   Slices.cpp           literal tensors, slice, concat
+//   Slices.cpp           literal tensors, slice, concat, dropout masks
 //   Reductions.cpp       reduce_sum, reduce_max, softmax, log_softmax
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
@@ -54,6 +54,8 @@ public:
   /// Calls another entry point on the same arena and batch (and hyper, when it takes one).
   void callEntry(llvm::Function *entry);
   void finish() { b_.CreateRetVoid(); }
+  /// Emit as a training entry (loss_and_grad): dropout masks are drawn.
+  void setTraining(bool training) { training_ = training; }
 
 private:
   // KernelEmitter.cpp: the function's values and memory.
@@ -90,6 +92,7 @@ private:
   void lowerLiteral(const Node &n);
   void lowerSlice(const Node &n);
   void lowerConcat(const Node &n);
+  void lowerDropoutMask(const Node &n);
 
   // Reductions.cpp
   void lowerReduce(const Node &n);
@@ -140,6 +143,7 @@ private:
   const std::vector<const Node *> *nodes_ = nullptr;
   const std::vector<std::string> *names_ = nullptr;
   int rowFunctions_ = 0;
+  bool training_ = false;
 };
 
 } // namespace dlc

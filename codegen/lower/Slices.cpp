@@ -1,4 +1,4 @@
-//===- codegen/lower/Slices.cpp - Literal tensors, slice and concat -------===//
+//===- codegen/lower/Slices.cpp - Literals, slice, concat, dropout masks --===//
 //
 // A literal's elements are a private constant array of the module, copied
 // into the literal's buffer by its kernel. slice reads its operand at the
@@ -7,6 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/lower/KernelEmitter.h"
+
+#include "ir/DropoutMask.h"
 
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/GlobalVariable.h>
@@ -48,6 +50,31 @@ void KernelEmitter::lowerConcat(const Node &n) {
     });
     at = b_.CreateAdd(at, b_.CreateMul(c(part->shape()[axis].value()), ys[axis]));
   }
+}
+
+/// 1 in forward; in a training entry 0 or 1 / (1 - p) per element, drawn as
+/// ir/DropoutMask.h says from the key the runtime stored in the arena.
+void KernelEmitter::lowerDropoutMask(const Node &n) {
+  float p = float(n.attrs.getFloat("p"));
+  if (!training_ || layout_.dropoutKeyOffset < 0) {
+    elementwise(n, {}, [&](const std::vector<llvm::Value *> &) { return cf(1.0); });
+    return;
+  }
+  llvm::Type *i32 = b_.getInt32Ty();
+  llvm::Value *key = b_.CreateLoad(i32, b_.CreateGEP(f32_, fn_->getArg(0), c(layout_.dropoutKeyOffset)), "key");
+  auto u32 = [&](uint32_t v) { return b_.getInt32(v); };
+  llvm::Value *salted = b_.CreateXor(key, u32(uint32_t(n.attrs.getInt("salt")) * kDropoutSaltMul));
+  llvm::Value *scale = cf(1.0f / (1.0f - p));
+  loops({product(shapes_.at(&n))}, [&](const Index &i) {
+    llvm::Value *x = b_.CreateAdd(b_.CreateMul(b_.CreateTrunc(i[0], i32), u32(kDropoutIndexMul)), salted);
+    x = b_.CreateXor(x, b_.CreateLShr(x, 16));
+    x = b_.CreateMul(x, u32(kDropoutMix1));
+    x = b_.CreateXor(x, b_.CreateLShr(x, 15));
+    x = b_.CreateMul(x, u32(kDropoutMix2));
+    x = b_.CreateXor(x, b_.CreateLShr(x, 16));
+    llvm::Value *u = b_.CreateFMul(b_.CreateUIToFP(b_.CreateLShr(x, 8), f32_), cf(1.0 / 16777216.0));
+    store(&n, i[0], b_.CreateSelect(b_.CreateFCmpOGE(u, cf(p)), scale, cf(0.0)));
+  });
 }
 
 } // namespace dlc

@@ -17,6 +17,7 @@
 #include "dlc/dlc.hpp"
 #include "ir/Interpreter.h"
 #include "passes/Pass.h"
+#include "runtime/model_runtime.h"
 
 using namespace dlc;
 using namespace dlc::test;
@@ -191,4 +192,129 @@ TEST_CASE("examples/layers.net compiled through the API matches the interpreter 
     ++grads;
   }
   CHECK(grads == 5);
+}
+
+namespace {
+
+const char *kDropout = R"(model drop {
+  input  x : [16]
+  label  t : [4]
+  param  A : [32, 16] ~ he
+  param  B : [4, 32]  ~ glorot
+  h = dropout(relu(A @ x), 0.25)
+  output w = B @ h
+  loss square_loss(dropout(w, 0.5), t)
+}
+train drop {
+  optimizer sgd(lr = 0.01)
+  batch 8
+}
+)";
+
+/// The model's params, inputs and targets, set alike in the API model and the interpreter.
+struct DropoutRun {
+  std::vector<float> x, t;
+  std::vector<const float *> in;
+  std::vector<const void *> labels;
+};
+
+} // namespace
+
+TEST_CASE("dropout: forward is the identity, training draws the interpreter's masks from the seed and step",
+          "[api][layers][dropout]") {
+  CompileOptions options;
+  options.seed = 7;
+  CompileResult r = compileString(kDropout, options);
+  INFO(r.rendered);
+  REQUIRE(r);
+  DiagnosticEngine diags;
+  auto g = compile(kDropout, diags, "drop.net");
+  REQUIRE(g);
+  CHECK(g->nodesOfKind(OpKind::DropoutMask).size() == 2);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, {"batch", "autodiff"}, ctx));
+
+  const int64_t n = 8;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-1, 1);
+  DropoutRun run;
+  run.x.resize(size_t(n) * 16);
+  run.t.resize(size_t(n) * 4);
+  for (float &v : run.x) v = float(u(rng));
+  for (float &v : run.t) v = float(u(rng));
+  run.in = {run.x.data()};
+  run.labels = {run.t.data()};
+  auto reference = [&](std::optional<uint32_t> key) {
+    auto it = std::make_unique<Interpreter>(*g);
+    it->bindSymbol("N", n);
+    if (key) it->setTrainingKey(*key);
+    Tensor xt({n, 16}), tt({n, 4});
+    for (size_t i = 0; i < run.x.size(); ++i) xt[i] = run.x[i];
+    for (size_t i = 0; i < run.t.size(); ++i) tt[i] = run.t[i];
+    REQUIRE(it->set("x", xt));
+    REQUIRE(it->set("t", tt));
+    for (Node *p : g->nodesOfKind(OpKind::Param)) {
+      std::vector<float> v(size_t(*numElements(p->shape())));
+      REQUIRE(r.model->getParam(p->name, v) == DLC_OK);
+      Tensor pt(it->resolve(p->shape()));
+      for (size_t i = 0; i < v.size(); ++i) pt[i] = v[i];
+      it->set(p, pt);
+    }
+    std::string err;
+    REQUIRE(it->run(err));
+    return it;
+  };
+
+  // forward: no dropout, the interpreter's inference values.
+  std::vector<float> w(size_t(n) * 4);
+  float *out[] = {w.data()};
+  REQUIRE(r.model->forward(n, run.in, out) == DLC_OK);
+  auto infer = reference(std::nullopt);
+  for (size_t i = 0; i < w.size(); ++i) CHECK(w[i] == Approx(infer->value("w")[i]).margin(1e-5));
+
+  // loss_and_grad before step 1: the masks of key(seed 7, step 1), loss and gradients alike.
+  float loss = 0, again = 0;
+  REQUIRE(r.model->lossAndGrad(n, run.in, run.labels, &loss) == DLC_OK);
+  auto train = reference(dlc_rt_dropout_key(7, 1));
+  CHECK(loss == Approx(train->value(g->result(Role::Loss))[0]).epsilon(1e-5));
+  CHECK(std::fabs(loss - infer->value(g->result(Role::Loss))[0]) > 1e-3); // dropout changed it
+  for (const auto &res : g->results) {
+    if (res.role != Role::Grad) continue;
+    const Tensor &want = train->value(res.node);
+    std::vector<float> got(want.size());
+    REQUIRE(r.model->getGrad(res.of->name, got) == DLC_OK);
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("dL/d" << res.of->name << "[" << i << "]");
+      CHECK(got[i] == Approx(want[i]).margin(1e-5));
+    }
+  }
+  // Deterministic in the step: the same step draws the same masks, another step others.
+  REQUIRE(r.model->lossAndGrad(n, run.in, run.labels, &again) == DLC_OK);
+  CHECK(again == loss);
+  REQUIRE(r.model->setStep(41) == DLC_OK);
+  REQUIRE(r.model->lossAndGrad(n, run.in, run.labels, &again) == DLC_OK);
+  CHECK(again != loss);
+  CHECK(again == Approx(reference(dlc_rt_dropout_key(7, 42))->value(g->result(Role::Loss))[0]).epsilon(1e-5));
+
+  // The masks are inverted: about a quarter of the first one is 0, the rest 4/3, mean near 1.
+  const Tensor &mask = train->value(g->nodesOfKind(OpKind::DropoutMask)[0]);
+  double zeros = 0, sum = 0;
+  for (double v : mask.data) {
+    CHECK((v == 0 || v == Approx(4.0 / 3)));
+    zeros += v == 0;
+    sum += v;
+  }
+  CHECK(zeros / double(mask.size()) == Approx(0.25).margin(0.06));
+  CHECK(sum / double(mask.size()) == Approx(1).margin(0.08));
+}
+
+TEST_CASE("dropout's p must be a constant in [0, 1), and p = 0 is no dropout", "[frontend][diag][dropout]") {
+  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(dropout(a * x, 1))") ==
+        "3:25: dropout's p must be a constant in [0, 1) (the probability of dropping)");
+  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(dropout(a * x, -0.1))") ==
+        "3:25: dropout's p must be a constant in [0, 1) (the probability of dropping)");
+  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(dropout(a * x, a[0]))") ==
+        "3:26: dropout's p must be a constant in [0, 1) (the probability of dropping)");
+  auto g = compileBody("input x : [3]\nparam a : [3] ~ ones\nloss sum(dropout(a * x, 0))");
+  CHECK(g->nodesOfKind(OpKind::DropoutMask).empty());
 }
