@@ -456,7 +456,20 @@ void IRGen::lowerDecl(const Decl &d) {
     define(d.name, d.nameLoc, {lowerParam(d), nullptr, d.nameLoc});
     return;
   case Decl::Kind::Const: {
-    Node *v = d.hasShape ? lowerShapedConstant(b_, *d.value, shapeOf(d.shape), d.shape.loc) : lowerExpr(*d.value);
+    Node *v = d.hasShape && d.value->kind == Expr::Kind::List
+                  ? lowerShapedConstant(b_, *d.value, shapeOf(d.shape), d.shape.loc)
+                  : lowerExpr(*d.value);
+    if (v && d.hasShape && d.value->kind != Expr::Kind::List) { // const Z : [3, 3] = 0 fills the shape
+      auto fill = IRBuilder::constantValue(v);
+      if (!fill) {
+        diags_.error(d.value->loc, "a const with a shape needs a constant number or a list of numbers");
+        define(d.name, d.nameLoc, {});
+        return;
+      }
+      Attrs a;
+      a.set("value", *fill);
+      v = graph_.add(OpKind::Const, {}, std::move(a), TensorType{DType::F32, shapeOf(d.shape)}, "", d.value->loc);
+    }
     if (v && !IRBuilder::constantValue(v) && v->kind != OpKind::Literal && v->kind != OpKind::Const) {
       diags_.error(d.value->loc, "the value of const '{}' must be a constant number or a tensor literal", d.name);
       v = nullptr;

@@ -83,23 +83,14 @@ Node *lowerTensorLiteral(IRBuilder &b, const Expr &list) {
   return literal(b, std::move(values), Shape(dims.begin(), dims.end()), list.loc);
 }
 
-Node *lowerShapedConstant(IRBuilder &b, const Expr &value, const Shape &shape, const SourceLoc &shapeLoc) {
+Node *lowerShapedConstant(IRBuilder &b, const Expr &list, const Shape &shape, const SourceLoc &shapeLoc) {
   int64_t count = numElements(shape).value_or(0);
-  if (value.kind == Expr::Kind::Number) { // const Z : [3, 3] = 0
-    Attrs a;
-    a.set("value", value.number);
-    return b.graph.add(OpKind::Const, {}, std::move(a), TensorType{DType::F32, shape}, "", value.loc);
-  }
-  if (value.kind != Expr::Kind::List) {
-    b.diags.error(value.loc, "a const with a shape needs a number or a list of numbers");
-    return nullptr;
-  }
-  Node *lit = lowerTensorLiteral(b, value);
+  Node *lit = lowerTensorLiteral(b, list);
   if (!lit) return nullptr;
   if (lit->shape() == shape) return lit;
   auto values = lit->attrs.getFloats("values");
   if (lit->type.rank() != 1 || int64_t(values.size()) != count) {
-    b.diags.error(value.loc, "the literal is {} with {} elements; the const is declared {} ({} elements)",
+    b.diags.error(list.loc, "the literal is {} with {} elements; the const is declared {} ({} elements)",
                   shapeStr(lit->shape()), values.size(), shapeStr(shape), count);
     b.diags.note(shapeLoc, "declared here");
     return nullptr;

@@ -16,8 +16,8 @@ namespace dlc {
 /// The literal tensor written by a (nested) list; null after an error.
 Node *lowerTensorLiteral(IRBuilder &b, const Expr &list);
 /// A literal of `shape` from a list: nested like the shape, or flat with
-/// the shape's element count; a single number fills the shape (a `const`).
-Node *lowerShapedConstant(IRBuilder &b, const Expr &value, const Shape &shape, const SourceLoc &shapeLoc);
+/// the shape's element count (`const W : [2, 2] = [1, 2, 3, 4]`).
+Node *lowerShapedConstant(IRBuilder &b, const Expr &list, const Shape &shape, const SourceLoc &shapeLoc);
 /// x[items] for the Index expression `e` whose base `x` is lowered already.
 Node *lowerIndex(IRBuilder &b, Node *x, const Expr &e);
 

@@ -63,6 +63,7 @@ TEST_CASE("tensor literals and shaped constants lower to literal ops", "[fronten
   // A flat list takes the declared shape in row-major order; a number fills it.
   CHECK(constantOutput("const M : [2, 2] = [1, 2, 3, 4]\noutput y = M @ [1, 10]") == std::vector<double>{21, 43});
   CHECK(constantOutput("const Z : [2, 3] = 0.5\noutput y = sum(Z, axis = 1)") == std::vector<double>{1.5, 1.5});
+  CHECK(constantOutput("const Z : [2] = -2 * 3\noutput y = Z + 0") == std::vector<double>{-6, -6});
   // A literal in an expression, broadcast like any operand.
   CHECK(constantOutput("output y = [[1], [2]] * [10, 20, 30]") == std::vector<double>{10, 20, 30, 20, 40, 60});
 }
@@ -104,6 +105,8 @@ TEST_CASE("bad literals, indices, slices, concats and layer norms are errors at 
   CHECK(errorOf("const W = [[1, 2], 3]") == "1:20: a number where the literal has a list (rows must have the same shape)");
   CHECK(errorOf("const W = []") == "1:11: a tensor literal cannot be empty");
   CHECK(errorOf("const W = [1, x]") == "1:15: expected a number or a list in the list, found 'x'");
+  CHECK(errorOf("input x : [2]\nconst W : [2] = x") ==
+        "2:16: a const with a shape needs a constant number or a list of numbers");
   CHECK(errorOf("const W : [2, 2] = [1, 2, 3]") ==
         "1:20: the literal is [3] with 3 elements; the const is declared [2, 2] (4 elements)");
   CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[4]") ==
