@@ -9,6 +9,8 @@
 #include <cmath>
 #include <optional>
 
+#include "ir/Attributes.h"
+
 namespace dlc {
 
 namespace {
@@ -550,8 +552,13 @@ private:
       if (tok_.isPunct(":") || tok_.isPunct(",") || tok_.isPunct("]")) return true;
       std::optional<double> v;
       bool isInteger = false;
-      if (!parseSignedNumber(v, isInteger) || !isInteger || std::fabs(*v) > 1e15) {
-        errorHere("an index or slice bound must be an integer");
+      Token first = tok_;
+      if (!parseSignedNumber(v, isInteger)) {
+        errorHere("expected an integer index or slice bound");
+        return false;
+      }
+      if (!isInteger || std::fabs(*v) > 1e15) {
+        diags_.error(first.loc, "an index or slice bound must be an integer, got {}", formatFloat(*v));
         return false;
       }
       has = true;

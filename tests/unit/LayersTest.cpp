@@ -106,7 +106,7 @@ TEST_CASE("bad literals, indices, slices, concats and layer norms are errors at 
   CHECK(errorOf("const W = []") == "1:11: a tensor literal cannot be empty");
   CHECK(errorOf("const W = [1, x]") == "1:15: expected a number or a list in the list, found 'x'");
   CHECK(errorOf("input x : [2]\nconst W : [2] = x") ==
-        "2:16: a const with a shape needs a constant number or a list of numbers");
+        "2:17: a const with a shape needs a constant number or a list of numbers");
   CHECK(errorOf("const W : [2, 2] = [1, 2, 3]") ==
         "1:20: the literal is [3] with 3 elements; the const is declared [2, 2] (4 elements)");
   CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[4]") ==
@@ -117,7 +117,9 @@ TEST_CASE("bad literals, indices, slices, concats and layer norms are errors at 
         "3:16: slice 3:1 is empty for axis 0 of [4] (extent 4)");
   CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[0, 1]") == "3:15: too many indices: [4] has 1 axes");
   CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[0.5]") ==
-        "3:13: an index or slice bound must be an integer, found ']'");
+        "3:12: an index or slice bound must be an integer, got 0.5");
+  CHECK(errorOf("input x : [4]\nparam a : [] ~ ones\nloss a * x[a]") ==
+        "3:12: expected an integer index or slice bound, found 'a'");
   CHECK(errorOf("label y : class(3)\nparam a : [] ~ ones\nloss a * y[0]").rfind("3:10: class label 'y' is an index", 0) == 0);
   CHECK(errorOf("input x : [2, 3]\nparam a : [4, 3] ~ ones\nloss sum(concat(x, a, axis = 1))") ==
         "3:20: cannot concatenate [2, 3] and [4, 3] along axis 1: dim 0 differs (2 vs 4)");
@@ -125,7 +127,7 @@ TEST_CASE("bad literals, indices, slices, concats and layer norms are errors at 
         "3:20: cannot concatenate [3] and [2, 3]: ranks differ");
   CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(concat(x, a, axis = 1))") ==
         "3:30: axis 1 is out of range for [3]");
-  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(concat(x))") == "3:6: 'concat' takes 2 to 64 arguments, got 1");
+  CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(concat(x))") == "3:10: 'concat' takes 2 to 64 arguments, got 1");
   CHECK(errorOf("param a : [] ~ ones\nloss layer_norm(a)") ==
         "2:17: layer_norm needs a vector or a tensor of 2 or more elements, got []");
   CHECK(errorOf("param a : [3] ~ ones\nloss sum(layer_norm(a, eps = 0))") == "2:30: 'eps' must be a positive constant");
