@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "TestUtil.h"
@@ -131,6 +132,65 @@ TEST_CASE("bad literals, indices, slices, concats and layer norms are errors at 
   CHECK(errorOf("param a : [] ~ ones\nloss layer_norm(a)") ==
         "2:17: layer_norm needs a vector or a tensor of 2 or more elements, got []");
   CHECK(errorOf("param a : [3] ~ ones\nloss sum(layer_norm(a, eps = 0))") == "2:30: 'eps' must be a positive constant");
+}
+
+TEST_CASE("a batched model of literals, slices, concat and layer_norm: autodiff matches central differences",
+          "[grad][layers]") {
+  DiagnosticEngine diags;
+  auto g = compile(R"(model small {
+  input x : [4]
+  label y : class(3)
+  param A : [3, 4] ~ he
+  param g : [3] ~ ones
+  param B : [3, 5] ~ glorot
+  h = layer_norm(A @ x) * g
+  f = concat(h[1:], [0.5, -1], x[0:1])
+  loss cross_entropy(B @ f + x[1:] * [1, -2, 0.5], y) + 0.1 * h[0]^2
+})",
+                   diags);
+  INFO(renderDiagnostics(diags));
+  REQUIRE(g);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(g, {"batch"}, ctx));
+  auto grads = cloneGraph(*g);
+  REQUIRE(runPipeline(grads, {"autodiff", "simplify"}, ctx));
+  const int64_t n = 3;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(-1, 1);
+  std::map<std::string, Tensor> values;
+  Interpreter shapes(*g);
+  shapes.bindSymbol("N", n);
+  for (const auto &node : g->nodes()) {
+    if (node->kind != OpKind::Param && node->kind != OpKind::Input && node->kind != OpKind::Label) continue;
+    Tensor t(shapes.resolve(node->shape()));
+    for (size_t i = 0; i < t.size(); ++i) t[i] = node->kind == OpKind::Label ? double(i % 3) : u(rng);
+    values[node->name] = t;
+  }
+  auto loss = [&](const Graph &graph, const std::map<std::string, Tensor> &vals) {
+    auto it = std::make_unique<Interpreter>(graph);
+    it->bindSymbol("N", n);
+    for (auto &[name, t] : vals) REQUIRE(it->set(name, t));
+    std::string err;
+    REQUIRE(it->run(err));
+    return it;
+  };
+  auto analytic = loss(*grads, values);
+  int checked = 0;
+  for (const auto &r : grads->results) {
+    if (r.role != Role::Grad) continue;
+    const Tensor &d = analytic->value(r.node);
+    for (size_t i = 0; i < d.size(); ++i) {
+      auto plus = values, minus = values;
+      plus[r.of->name][i] += 1e-6;
+      minus[r.of->name][i] -= 1e-6;
+      double numeric = (loss(*g, plus)->value(g->result(Role::Loss))[0] -
+                        loss(*g, minus)->value(g->result(Role::Loss))[0]) / 2e-6;
+      INFO("dL/d" << r.of->name << "[" << i << "]: autodiff " << d[i] << ", finite difference " << numeric);
+      CHECK(std::fabs(d[i] - numeric) <= 1e-5 * std::max(1.0, std::fabs(numeric)));
+      ++checked;
+    }
+  }
+  CHECK(checked == 12 + 3 + 15);
 }
 
 TEST_CASE("examples/layers.net compiled through the API matches the interpreter forward and backward",
