@@ -253,6 +253,7 @@ void Model::Impl::bindTables(const ModelDescription &d) {
   desc.arena_size = d.arenaSize;
   desc.optimizer = d.optimizer;
   desc.loss_offset = d.lossOffset;
+  desc.dropout_key_offset = d.dropoutKeyOffset;
   desc.hyper_default = hyperDefaults;
 }
 

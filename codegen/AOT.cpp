@@ -153,7 +153,7 @@ static const double hyper_default[DLC_HYPER_SETTINGS] = {{
 static const dlc_api api;
 static const dlc_rt_model model = {{
     .api = &api, .tensors = tensors, .arena_size = {arena_size}, .optimizer = {optimizer},
-    .loss_offset = {loss_offset}, .hyper_default = hyper_default, .forward = {kernels}_forward,
+    .loss_offset = {loss_offset}, .dropout_key_offset = {dropout_key_offset}, .hyper_default = hyper_default, .forward = {kernels}_forward,
     .loss_and_grad = {loss_and_grad}, .train_step = {train_step}, .update = {update},
     .target_triple = "{triple}", .target_cpu = "{cpu}", .cpu_features = {features:#x}ull}};
 
@@ -173,7 +173,7 @@ __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ retur
       fmt::arg("infos", infos), fmt::arg("records", records), fmt::arg("hyper_defaults", cHyperDefaults(desc)),
       fmt::arg("arena_size", desc.arenaSize),
       fmt::arg("optimizer", desc.optimizer == DLC_OPT_ADAM ? "DLC_OPT_ADAM" : "DLC_OPT_SGD"),
-      fmt::arg("loss_offset", desc.lossOffset),
+      fmt::arg("loss_offset", desc.lossOffset), fmt::arg("dropout_key_offset", desc.dropoutKeyOffset),
       fmt::arg("loss_and_grad", hasLoss ? kernelPrefix + "_loss_and_grad" : "NULL"),
       fmt::arg("train_step", hasLoss ? kernelPrefix + "_train_step" : "NULL"),
       fmt::arg("update", hasLoss ? kernelPrefix + "_update" : "NULL"), fmt::arg("max_batch", layout.capacity),

@@ -64,6 +64,7 @@ ModelDescription describeModel(const Graph &g, const ModelLayout &layout) {
   d.arenaSize = layout.arenaSize;
   d.optimizer = layout.optimizer == Optimizer::Adam ? DLC_OPT_ADAM : DLC_OPT_SGD;
   if (Node *loss = g.result(Role::Loss)) d.lossOffset = layout.slots.at(loss).first;
+  d.dropoutKeyOffset = layout.dropoutKeyOffset;
   std::unordered_map<const Node *, const Node *> gradOf;
   for (const auto &r : g.results)
     if (r.role == Role::Grad && r.of) gradOf[r.of] = r.node;

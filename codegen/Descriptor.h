@@ -43,6 +43,7 @@ struct ModelDescription {
   int64_t capacity, arenaSize;
   int optimizer; ///< DLC_OPT_*
   int64_t lossOffset = -1;
+  int64_t dropoutKeyOffset = -1;
   /// The settings of runtime/Hyperparameters.def: the train block's, else the
   /// table's default for the optimizer.
   double hyperDefaults[DLC_HYPER_SETTINGS];

@@ -19,8 +19,15 @@ namespace dlc {
 namespace {
 
 bool isElementwise(const Node *n) { return n->info().is(Elementwise); }
-bool isConstant(const Node *n) { return n->kind == OpKind::Const || n->kind == OpKind::DimSize; }
-bool isScalarConstant(const Node *n) { return isConstant(n) && n->type.isScalar(); }
+/// A leaf its own kernel fills (the others are the caller's).
+bool isConstant(const Node *n) {
+  return n->kind == OpKind::Const || n->kind == OpKind::DimSize || n->kind == OpKind::Literal ||
+         n->kind == OpKind::DropoutMask;
+}
+/// Literals and masks are read from their buffers even with one element.
+bool isScalarConstant(const Node *n) {
+  return (n->kind == OpKind::Const || n->kind == OpKind::DimSize) && n->type.isScalar();
+}
 
 /// The uses of an entry's values, and the decisions taken on them so far.
 class FusionPlanner {

@@ -80,6 +80,7 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
       if (r.role == Role::Grad && r.of == p) place(r.node);
   for (const auto &n : g.nodes()) // the rest in program order, for a stable layout
     if (persistent.count(n.get())) place(n.get());
+  if (!g.nodesOfKind(OpKind::DropoutMask).empty()) l.dropoutKeyOffset = take(1);
   l.persistentSize = l.arenaSize;
 
   // Live intervals of the temporaries of each entry point.

@@ -39,6 +39,9 @@ struct ModelLayout {
   std::unordered_map<const Node *, std::vector<int64_t>> state;
   int64_t arenaSize = 0; ///< floats
   int64_t persistentSize = 0;        ///< leaves, optimizer state and results
+  /// The 32 bits the runtime sets before each training call, from which the
+  /// dropout masks are drawn (ir/DropoutMask.h); -1 without dropout.
+  int64_t dropoutKeyOffset = -1;
   int64_t unsharedTemporarySize = 0; ///< what the temporaries would take with a buffer each
   /// Scratch at the end of the arena for matrix products: one slice per
   /// pool thread, each holding packed panels, then the im2col columns of one

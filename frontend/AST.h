@@ -9,6 +9,14 @@
 
 namespace dlc {
 
+/// One item of `x[...]`: an index `i`, or a slice `a:b` with either end optional.
+struct IndexItem {
+  SourceLoc loc;
+  bool isSlice = false;
+  bool hasStart = false, hasEnd = false;
+  int64_t start = 0, end = 0; ///< as written (negative counts from the end)
+};
+
 struct Expr {
   enum class Kind {
     Number,    ///< 0.5
@@ -17,7 +25,8 @@ struct Expr {
     Binary,    ///< a + b, A @ v, x ^ 2  (op is the operator spelling)
     Neg,       ///< -x
     Transpose, ///< x.T
-    List,      ///< [8, 14, 14] (shape arguments)
+    List,      ///< [8, 14, 14] (shape arguments), [[1, 2], [3, 4]] (a tensor literal)
+    Index,     ///< x[1:3], x[0], x[:, 2:] (args[0] is x; the items are in `index`)
   };
   Kind kind;
   SourceLoc loc; ///< the operator, the name, or the literal
@@ -27,6 +36,7 @@ struct Expr {
   std::vector<std::unique_ptr<Expr>> args;
   std::vector<std::string> argNames; ///< Call: keyword of each arg ("" if positional)
   std::vector<SourceLoc> argNameLocs; ///< Call: where each keyword is written
+  std::vector<IndexItem> index;       ///< Index: one item per axis, from axis 0
 };
 using ExprPtr = std::unique_ptr<Expr>;
 
@@ -50,7 +60,8 @@ struct Decl {
   SourceLoc loc;     ///< the keyword (or the name, for an assignment)
   std::string name;  ///< empty for loss and penalty
   SourceLoc nameLoc;
-  ShapeSpec shape;   ///< input, label, param
+  ShapeSpec shape;   ///< input, label, param; const when hasShape
+  bool hasShape = false; ///< const W : [2, 3] = ...
   int64_t classes = 0; ///< label y : class(10)
   CallSpec init;     ///< param ... ~ init
   std::vector<std::string> fnParams;

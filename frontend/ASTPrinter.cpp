@@ -25,6 +25,15 @@ std::string printExpr(const Expr &e) {
   case Expr::Kind::Neg: return "(neg" + args(0) + ")";
   case Expr::Kind::Transpose: return "(transpose" + args(0) + ")";
   case Expr::Kind::List: return "(list" + args(0) + ")";
+  case Expr::Kind::Index: {
+    std::string items;
+    for (const IndexItem &it : e.index) {
+      items += " ";
+      if (it.hasStart || !it.isSlice) items += std::to_string(it.start);
+      if (it.isSlice) items += ":" + (it.hasEnd ? std::to_string(it.end) : std::string());
+    }
+    return "(index" + args(0) + items + ")";
+  }
   }
   return "?";
 }
@@ -56,7 +65,9 @@ std::string printDecl(const Decl &d) {
                      : fmt::format("label {} {}  @{}", d.name, printShape(d.shape), loc);
   case Decl::Kind::Param:
     return fmt::format("param {} {} ~ {}  @{}", d.name, printShape(d.shape), printCallSpec(d.init), loc);
-  case Decl::Kind::Const: return fmt::format("const {} = {}  @{}", d.name, printExpr(*d.value), loc);
+  case Decl::Kind::Const:
+    return fmt::format("const {}{} = {}  @{}", d.name, d.hasShape ? " " + printShape(d.shape) : "",
+                       printExpr(*d.value), loc);
   case Decl::Kind::Fn: {
     std::string ps;
     for (size_t i = 0; i < d.fnParams.size(); ++i) ps += (i ? ", " : "") + d.fnParams[i];

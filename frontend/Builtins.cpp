@@ -221,6 +221,75 @@ Node *lowerOneHot(IRBuilder &b, const BuiltinCall &c) {
   return b.op(OpKind::OneHot, {y}, locOf(c), a);
 }
 
+// concat(a, b, ..., axis = 0): the operands one after another along the axis,
+// every other dim equal; a chain of two-operand concat ops.
+Node *lowerConcat(IRBuilder &b, const BuiltinCall &c) {
+  for (Node *x : c.args)
+    if (!x) return nullptr;
+  if (c.args[0]->type.isScalar()) {
+    b.diags.error(c.argExprs[0]->loc, "concat needs vectors or tensors, got a scalar");
+    return nullptr;
+  }
+  auto axis = axisArg(b, c, c.args[0], 0);
+  if (!axis) return nullptr;
+  Attrs a;
+  a.set("axis", *axis);
+  Node *y = c.args[0];
+  for (size_t i = 1; i < c.args.size() && y; ++i) y = b.op(OpKind::Concat, {y, c.args[i]}, c.argExprs[i]->loc, a);
+  return y;
+}
+
+// layer_norm(x, eps = 1e-5) = (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps)
+// over all of a sample's elements; a gain and a bias are ordinary params
+// (`layer_norm(x) * g + b`).
+Node *lowerLayerNorm(IRBuilder &b, const BuiltinCall &c) {
+  Node *x = c.args[0];
+  if (!x) return nullptr;
+  const SourceLoc &loc = locOf(c);
+  double eps = 1e-5;
+  if (auto it = c.keywords.find("eps"); it != c.keywords.end()) {
+    auto v = IRBuilder::constantValue(it->second);
+    if (!v || !(*v > 0)) {
+      b.diags.error(c.keywordExprs.at("eps")->loc, "'eps' must be a positive constant");
+      return nullptr;
+    }
+    eps = *v;
+  }
+  auto count = numElements(x->shape());
+  if (x->type.isScalar() || !count || *count < 2) {
+    b.diags.error(c.argExprs[0]->loc, "layer_norm needs a vector or a tensor of 2 or more elements, got {}",
+                  shapeStr(x->shape()));
+    return nullptr;
+  }
+  Node *inv = b.scalar(1.0 / double(*count), loc);
+  Node *mean = b.op(OpKind::Mul, {b.reduceAll(OpKind::ReduceSum, x, loc), inv}, loc);
+  Node *centered = b.op(OpKind::Sub, {x, mean}, loc);
+  Attrs sq;
+  sq.set("exponent", 2.0);
+  Node *var = b.op(OpKind::Mul, {b.reduceAll(OpKind::ReduceSum, b.op(OpKind::Pow, {centered}, loc, sq), loc), inv}, loc);
+  Node *scale = b.op(OpKind::Sqrt, {b.op(OpKind::Add, {var, b.scalar(eps, loc)}, loc)}, loc);
+  return b.op(OpKind::Div, {centered, scale}, loc);
+}
+
+// dropout(x, p) = x * mask: in training (loss_and_grad, train_step) each
+// element is kept with probability 1 - p and scaled by 1 / (1 - p); in
+// forward the mask is 1 (docs/ir.md#modes). Each dropout gets its own salt.
+Node *lowerDropout(IRBuilder &b, const BuiltinCall &c) {
+  Node *x = c.args[0];
+  auto p = IRBuilder::constantValue(c.args[1]);
+  if (!x) return nullptr;
+  if (!p || !(*p >= 0 && *p < 1)) {
+    b.diags.error(c.argExprs[1]->loc, "dropout's p must be a constant in [0, 1) (the probability of dropping)");
+    return nullptr;
+  }
+  if (*p == 0) return x;
+  Attrs a;
+  a.set("p", *p);
+  a.set("salt", int64_t(b.graph.nodesOfKind(OpKind::DropoutMask).size() + 1));
+  Node *mask = b.graph.add(OpKind::DropoutMask, {}, std::move(a), x->type, "", locOf(c));
+  return b.op(OpKind::Mul, {x, mask}, locOf(c));
+}
+
 // ---- losses (per sample) ------------------------------------------------
 
 // cross_entropy(w, y) = -log softmax(w)[y] for a class label y, or
@@ -314,6 +383,9 @@ const std::vector<Builtin> &builtins() {
       {"maxpool2d", 2, 2, {"stride"}, false, lowerMaxPool},
       {"avgpool2d", 2, 2, {"stride"}, false, lowerAvgPool},
       {"one_hot", 1, 1, {}, false, lowerOneHot},
+      {"concat", 2, 64, {"axis"}, false, lowerConcat},
+      {"layer_norm", 1, 1, {"eps"}, false, lowerLayerNorm},
+      {"dropout", 2, 2, {}, false, lowerDropout},
       {"jvp", 3, 3, {}, false, lowerJvp},
       {"hvp", 3, 3, {}, false, lowerHvp},
       {"jacobian", 2, 2, {}, false, lowerJacobian},

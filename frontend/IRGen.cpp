@@ -14,6 +14,7 @@
 
 #include "frontend/Builtins.h"
 #include "frontend/Parser.h"
+#include "frontend/TensorSyntax.h"
 #include "ir/Dataflow.h"
 #include "ir/PhaseTimer.h"
 #include "ir/Verifier.h"
@@ -179,9 +180,12 @@ private:
     }
     case Expr::Kind::Binary: return lowerBinary(e);
     case Expr::Kind::Call: return lowerCall(e);
-    case Expr::Kind::List:
-      diags_.error(e.loc, "a list like [8, 14] is only allowed as the shape argument of reshape");
-      return nullptr;
+    case Expr::Kind::List: return lowerTensorLiteral(b_, e);
+    case Expr::Kind::Index: {
+      Node *x = lowerExpr(*e.args[0]);
+      if (x && x->type.dtype == DType::I32) return classLabelMisuse(x, e.args[0]->loc);
+      return lowerIndex(b_, x, e);
+    }
     }
     return nullptr;
   }
@@ -243,8 +247,10 @@ private:
     for (size_t i = 0; i < e.args.size(); ++i) {
       const Expr &arg = *e.args[i];
       const std::string &key = e.argNames[i];
-      Node *v = arg.kind == Expr::Kind::List ? nullptr : lowerExpr(arg);
-      if (arg.kind != Expr::Kind::List && !v) ok = false;
+      // A list is a tensor literal, except reshape's target shape.
+      bool isShape = arg.kind == Expr::Kind::List && std::string_view(bi->name) == "reshape";
+      Node *v = isShape ? nullptr : lowerExpr(arg);
+      if (!isShape && !v) ok = false;
       if (key.empty()) {
         call.args.push_back(v);
         call.argExprs.push_back(&arg);
@@ -263,8 +269,9 @@ private:
     }
     int n = int(call.args.size());
     if (n < bi->minArgs || n > bi->maxArgs) {
+      const char *range = bi->maxArgs > bi->minArgs + 1 ? "{} to {}" : "{} or {}";
       std::string expected = bi->minArgs == bi->maxArgs ? std::to_string(bi->minArgs)
-                                                        : fmt::format("{} or {}", bi->minArgs, bi->maxArgs);
+                                                        : fmt::format(fmt::runtime(range), bi->minArgs, bi->maxArgs);
       diags_.error(e.loc, "'{}' takes {} argument{}, got {}", e.name, expected, bi->maxArgs == 1 ? "" : "s", n);
       return nullptr;
     }
@@ -318,7 +325,7 @@ private:
   /// Gives `n` the source name `name` unless it already has one.
   Node *nameValue(Node *n, const std::string &name) {
     if (n && n->name.empty() && !n->isLeaf()) n->name = name;
-    else if (n && n->name.empty() && n->kind == OpKind::Const) n->name = name;
+    else if (n && n->name.empty() && (n->kind == OpKind::Const || n->kind == OpKind::Literal)) n->name = name;
     return n;
   }
   void finishResults(const ModelDecl &model);
@@ -450,9 +457,22 @@ void IRGen::lowerDecl(const Decl &d) {
     define(d.name, d.nameLoc, {lowerParam(d), nullptr, d.nameLoc});
     return;
   case Decl::Kind::Const: {
-    Node *v = lowerExpr(*d.value);
-    if (v && !IRBuilder::constantValue(v)) {
-      diags_.error(d.value->loc, "the value of const '{}' must be a constant number", d.name);
+    Node *v = d.hasShape && d.value->kind == Expr::Kind::List
+                  ? lowerShapedConstant(b_, *d.value, shapeOf(d.shape), d.shape.loc)
+                  : lowerExpr(*d.value);
+    if (v && d.hasShape && d.value->kind != Expr::Kind::List) { // const Z : [3, 3] = 0 fills the shape
+      auto fill = IRBuilder::constantValue(v);
+      if (!fill) {
+        diags_.error(d.value->loc, "a const with a shape needs a constant number or a list of numbers");
+        define(d.name, d.nameLoc, {});
+        return;
+      }
+      Attrs a;
+      a.set("value", *fill);
+      v = graph_.add(OpKind::Const, {}, std::move(a), TensorType{DType::F32, shapeOf(d.shape)}, "", d.value->loc);
+    }
+    if (v && !IRBuilder::constantValue(v) && v->kind != OpKind::Literal && v->kind != OpKind::Const) {
+      diags_.error(d.value->loc, "the value of const '{}' must be a constant number or a tensor literal", d.name);
       v = nullptr;
     }
     define(d.name, d.nameLoc, {nameValue(v, d.name), nullptr, d.nameLoc});
@@ -630,7 +650,9 @@ void dropUnusedLiterals(Graph &g) {
   for (const auto &n : g.nodes())
     for (const Node *o : n->operands) used.insert(o);
   for (const auto &r : g.results) used.insert(r.node);
-  g.eraseIf([&](const Node *n) { return n->kind == OpKind::Const && n->name.empty() && !used.count(n); });
+  g.eraseIf([&](const Node *n) {
+    return (n->kind == OpKind::Const || n->kind == OpKind::Literal) && n->name.empty() && !used.count(n);
+  });
 }
 
 } // namespace

@@ -6,7 +6,10 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Parser.h"
 
+#include <cmath>
 #include <optional>
+
+#include "ir/Attributes.h"
 
 namespace dlc {
 
@@ -136,7 +139,7 @@ private:
   }
 
   // item := input NAME ':' shape | label NAME ':' (shape | class '(' INT ')')
-  //       | param NAME ':' shape '~' init | const NAME '=' expr | fn ...
+  //       | param NAME ':' shape '~' init | const NAME [':' shape] '=' expr | fn ...
   //       | output NAME ['=' expr] | loss expr | penalty expr | NAME '=' expr
   bool parseItem(Decl &d) {
     d.loc = tok_.loc;
@@ -167,6 +170,11 @@ private:
         return expectPunct(":", "before the shape") && parseShape(d.shape) &&
                expectPunct("~", "before the initializer (e.g. ~ he)") && parseCallSpec(d.init, "an initializer");
       case Decl::Kind::Const:
+        if (tok_.isPunct(":")) { // const W : [2, 3] = ...
+          take();
+          if (!parseShape(d.shape)) return false;
+          d.hasShape = true;
+        }
         if (!expectPunct("=", "after the constant's name")) return false;
         d.value = parseExpr();
         return d.value != nullptr;
@@ -335,8 +343,10 @@ private:
   // term := unary { ('*' | '/' | '@') unary }
   // unary := '-' unary | power
   // power := postfix ['^' unary]
-  // postfix := primary { '.' 'T' }
-  // primary := NUMBER | NAME | NAME '(' args | '(' expr ')' | '[' NUMBER {',' NUMBER} ']'
+  // postfix := primary { '.' 'T' | '[' item {',' item} ']' }
+  // item := INTEGER | [INTEGER] ':' [INTEGER]             (an index or a slice; INTEGER may be negative)
+  // primary := NUMBER | NAME | NAME '(' args | '(' expr ')' | list
+  // list := '[' [element {',' element}] ']'      element := ['-'] NUMBER | list
 
   ExprPtr makeName(const Token &t) {
     auto e = std::make_unique<Expr>();
@@ -423,7 +433,11 @@ private:
   }
 
   ExprPtr parsePostfix(ExprPtr e) {
-    while (e && tok_.isPunct(".")) {
+    while (e && (tok_.isPunct(".") || tok_.isPunct("["))) {
+      if (tok_.isPunct("[")) {
+        e = parseIndex(std::move(e));
+        continue;
+      }
       SourceLoc loc = tok_.loc;
       take();
       if (!tok_.isIdent("T")) {
@@ -474,23 +488,100 @@ private:
       if (!expectPunct(")", "to close '('")) return nullptr;
       return e;
     }
-    if (tok_.isPunct("[")) {
-      auto e = std::make_unique<Expr>();
-      e->kind = Expr::Kind::List;
-      e->loc = tok_.loc;
-      take();
-      while (!tok_.isPunct("]")) {
-        if (!tok_.is(TokenKind::Number)) { errorHere("expected a number in the list"); return nullptr; }
-        ExprPtr item = parsePrimary();
-        e->args.push_back(std::move(item));
-        if (tok_.isPunct(",")) take();
-        else if (!tok_.isPunct("]")) { errorHere("expected ',' or ']' in the list"); return nullptr; }
-      }
-      take();
-      return e;
-    }
+    if (tok_.isPunct("[")) return parseList();
     errorHere("expected an expression");
     return nullptr;
+  }
+
+  ExprPtr parseList() {
+    DepthGuard g(depth_);
+    if (depth_ > kMaxDepth) {
+      errorHere("list nested too deeply");
+      return nullptr;
+    }
+    auto e = std::make_unique<Expr>();
+    e->kind = Expr::Kind::List;
+    e->loc = tok_.loc;
+    take();
+    while (!tok_.isPunct("]")) {
+      ExprPtr item;
+      if (tok_.isPunct("[")) {
+        item = parseList();
+      } else {
+        std::optional<double> number;
+        SourceLoc loc = tok_.loc;
+        bool isInteger = false;
+        if (!parseSignedNumber(number, isInteger)) {
+          errorHere("expected a number or a list in the list");
+          return nullptr;
+        }
+        item = std::make_unique<Expr>();
+        item->kind = Expr::Kind::Number;
+        item->number = *number;
+        item->isInteger = isInteger;
+        item->loc = loc;
+      }
+      if (!item) return nullptr;
+      e->args.push_back(std::move(item));
+      if (tok_.isPunct(",")) take();
+      else if (!tok_.isPunct("]")) { errorHere("expected ',' or ']' in the list"); return nullptr; }
+    }
+    take();
+    return e;
+  }
+
+  /// ['-'] NUMBER; false (nothing consumed but a '-') when there is none.
+  bool parseSignedNumber(std::optional<double> &out, bool &isInteger) {
+    bool negative = tok_.isPunct("-");
+    if (negative) take();
+    if (!tok_.is(TokenKind::Number)) return false;
+    out = negative ? -tok_.number : tok_.number;
+    isInteger = tok_.isInteger;
+    take();
+    return true;
+  }
+
+  /// x '[' item {',' item} ']' with x already parsed.
+  ExprPtr parseIndex(ExprPtr base) {
+    auto e = std::make_unique<Expr>();
+    e->kind = Expr::Kind::Index;
+    e->loc = tok_.loc;
+    e->args.push_back(std::move(base));
+    take();
+    auto bound = [&](bool &has, int64_t &value) {
+      if (tok_.isPunct(":") || tok_.isPunct(",") || tok_.isPunct("]")) return true;
+      std::optional<double> v;
+      bool isInteger = false;
+      Token first = tok_;
+      if (!parseSignedNumber(v, isInteger)) {
+        errorHere("expected an integer index or slice bound");
+        return false;
+      }
+      if (!isInteger || std::fabs(*v) > 1e15) {
+        diags_.error(first.loc, "an index or slice bound must be an integer, got {}", formatFloat(*v));
+        return false;
+      }
+      has = true;
+      value = int64_t(*v);
+      return true;
+    };
+    while (true) {
+      IndexItem item;
+      item.loc = tok_.loc;
+      if (!bound(item.hasStart, item.start)) return nullptr;
+      if (tok_.isPunct(":")) {
+        take();
+        item.isSlice = true;
+        if (!bound(item.hasEnd, item.end)) return nullptr;
+      } else if (!item.hasStart) {
+        errorHere("expected an index (x[2]) or a slice (x[1:3], x[:2], x[1:])");
+        return nullptr;
+      }
+      e->index.push_back(item);
+      if (tok_.isPunct(",")) { take(); continue; }
+      if (!expectPunct("]", "to close the index")) return nullptr;
+      return e;
+    }
   }
 
   Lexer lex_;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "ir/ConvGeometry.h"
+#include "ir/DropoutMask.h"
 #include "ir/ScalarOps.h"
 
 namespace dlc {
@@ -171,6 +172,38 @@ Tensor softmax(bool isLog, const Tensor &x, const Attrs &a, const std::vector<in
   return out;
 }
 
+/// out[.., i, ..] = x[.., start + i, ..] along `axis`.
+Tensor slice(const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  int64_t axis = a.getInt("axis"), start = a.getInt("start");
+  auto st = stridesOf(x.shape);
+  size_t i = 0;
+  forEachIndex(shape, [&](std::vector<int64_t> idx) {
+    idx[size_t(axis)] += start;
+    int64_t off = 0;
+    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * st[d];
+    out[i++] = x[size_t(off)];
+  });
+  return out;
+}
+
+/// a's elements, then b's, along `axis`.
+Tensor concat(const Tensor &a, const Tensor &b, const Attrs &attrs, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  int64_t axis = attrs.getInt("axis"), split = a.shape[size_t(axis)];
+  auto sa = stridesOf(a.shape), sb = stridesOf(b.shape);
+  size_t i = 0;
+  forEachIndex(shape, [&](std::vector<int64_t> idx) {
+    bool first = idx[size_t(axis)] < split;
+    if (!first) idx[size_t(axis)] -= split;
+    const auto &st = first ? sa : sb;
+    int64_t off = 0;
+    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * st[d];
+    out[i++] = first ? a[size_t(off)] : b[size_t(off)];
+  });
+  return out;
+}
+
 /// Class indices to one-hot rows; an index outside 0..classes-1 is an error.
 Tensor oneHot(const Tensor &y, const Attrs &a, const std::vector<int64_t> &shape, std::string &error) {
   int64_t classes = a.getInt("classes");
@@ -277,6 +310,22 @@ Tensor Interpreter::evaluate(const Node &n, std::string &error) {
   if (n.info().is(Elementwise)) return n.info().arity == 1 ? unaryMap(n, in(0), shape) : binaryMap(n, in(0), in(1), shape);
   switch (n.kind) {
   case OpKind::Const: return Tensor(shape, a.getFloat("value"));
+  case OpKind::Literal: {
+    Tensor t(shape);
+    t.data = a.getFloats("values");
+    if (t.data.size() != size_t(std::accumulate(shape.begin(), shape.end(), int64_t(1), std::multiplies<>())))
+      error = fmt::format("literal {} holds {} values", shapeStr(n.shape()), t.data.size());
+    return t;
+  }
+  case OpKind::DropoutMask: {
+    Tensor t(shape, 1.0);
+    if (trainingKey_)
+      for (size_t i = 0; i < t.size(); ++i)
+        t[i] = dropoutMaskValue(*trainingKey_, uint32_t(a.getInt("salt")), uint32_t(i), float(a.getFloat("p")));
+    return t;
+  }
+  case OpKind::Slice: return slice(in(0), a, shape);
+  case OpKind::Concat: return concat(in(0), in(1), a, shape);
   case OpKind::DimSize: return Tensor({}, double(symbols_.at(a.getString("symbol"))));
   case OpKind::MatMul: return matmul(in(0), in(1), a.getBool("transpose_a"), a.getBool("transpose_b"), shape);
   case OpKind::Transpose: return transpose(in(0), a, shape);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +38,9 @@ public:
 
   /// Binds a symbolic dim (the batch size N).
   void bindSymbol(const std::string &name, int64_t value) { symbols_[name] = value; }
+  /// Evaluates as a training entry point does: dropout masks are drawn from
+  /// `key` (ir/DropoutMask.h). Without it they are 1, as in `forward`.
+  void setTrainingKey(uint32_t key) { trainingKey_ = key; }
   /// Sets the value of an input, label or param (labels of classes hold the index).
   void set(const Node *leaf, Tensor value) { values_[leaf] = std::move(value); }
   bool set(const std::string &name, Tensor value);
@@ -58,6 +62,7 @@ private:
 
   const Graph &graph_;
   std::map<std::string, int64_t> symbols_;
+  std::optional<uint32_t> trainingKey_;
   std::unordered_map<const Node *, Tensor> values_;
 };
 

@@ -21,6 +21,18 @@ void verifyLeaf(const Node &n, const std::string &id, DiagnosticEngine &diags) {
   case OpKind::Const:
     if (!n.attrs.has("value")) diags.error(n.loc, "const {} needs a 'value' attribute", id);
     break;
+  case OpKind::Literal: {
+    auto count = numElements(n.shape());
+    if (!count || int64_t(n.attrs.getFloats("values").size()) != *count)
+      diags.error(n.loc, "literal {} needs a 'values' attribute of {} elements", id, shapeStr(n.shape()));
+    break;
+  }
+  case OpKind::DropoutMask: {
+    double p = n.attrs.getFloat("p", -1);
+    if (!(p >= 0 && p < 1) || !n.attrs.has("salt"))
+      diags.error(n.loc, "dropout_mask {} needs 0 <= p < 1 and a 'salt' attribute", id);
+    break;
+  }
   case OpKind::DimSize:
     if (n.attrs.getString("symbol").empty() || !n.type.isScalar())
       diags.error(n.loc, "dim {} needs a 'symbol' attribute and a scalar type", id);

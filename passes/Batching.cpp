@@ -30,7 +30,7 @@ public:
       any = any || isB.back();
     }
     Node *r;
-    if (n.kind == OpKind::Input || n.kind == OpKind::Label) {
+    if (n.kind == OpKind::Input || n.kind == OpKind::Label || n.kind == OpKind::DropoutMask) { // one per sample
       TensorType t = n.type;
       t.shape.insert(t.shape.begin(), N);
       r = out_.add(n.kind, {}, n.attrs, t, n.name, n.loc);
@@ -54,6 +54,18 @@ private:
     Attrs a;
     a.set("shape", sample);
     return b_.op(OpKind::Reshape, {x}, loc, a);
+  }
+
+  /// A value shared by every sample broadcast to [N, ...].
+  Node *repeated(Node *x, const SourceLoc &loc) {
+    Shape s = x->shape();
+    s.insert(s.begin(), N);
+    Attrs a;
+    a.set("shape", s);
+    Shape dims;
+    for (int64_t i = 0; i < x->type.rank(); ++i) dims.push_back(Dim(i + 1));
+    a.set("dims", dims);
+    return b_.op(OpKind::Broadcast, {x}, loc, a);
   }
 
   /// Axis numbers moved past the new leading dim (and that dim itself first, if `withBatch`).
@@ -106,6 +118,14 @@ private:
       a.set("axis", a.getInt("axis") + 1);
       return b_.op(n.kind, ops, loc, a);
     case OpKind::OneHot: return b_.op(n.kind, ops, loc, a);
+    case OpKind::Slice:
+      a.set("axis", a.getInt("axis") + 1);
+      return b_.op(n.kind, ops, loc, a);
+    case OpKind::Concat: // a shared operand is repeated for every sample
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (!isB[i]) ops[i] = repeated(ops[i], loc);
+      a.set("axis", a.getInt("axis") + 1);
+      return b_.op(n.kind, ops, loc, a);
     case OpKind::Conv2D:
       if (!isB[1]) return b_.op(n.kind, ops, loc, a);
       break;

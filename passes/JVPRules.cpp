@@ -51,7 +51,9 @@ NO_TANGENT(Input)
 NO_TANGENT(Label)
 NO_TANGENT(Param)
 NO_TANGENT(Const)
+NO_TANGENT(Literal)
 NO_TANGENT(DimSize)
+NO_TANGENT(DropoutMask)
 NO_TANGENT(Sign) // piecewise constant
 NO_TANGENT(Gt)
 NO_TANGENT(Eq)
@@ -150,6 +152,14 @@ Node *jvpMatMul(GradBuilder &gb, const Node *y, const Tangents &t) { return bili
 Node *jvpTranspose(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
 Node *jvpReshape(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
 Node *jvpBroadcast(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
+Node *jvpSlice(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
+// dy = concat(da, db), a missing tangent being zeros
+Node *jvpConcat(GradBuilder &gb, const Node *y, const Tangents &t) {
+  if (!t[0] && !t[1]) return nullptr;
+  Node *da = t[0] ? t[0] : gb.zeros(in(y, 0)->type, y->loc);
+  Node *db = t[1] ? t[1] : gb.zeros(in(y, 1)->type, y->loc);
+  return same(gb, y, {da, db});
+}
 Node *jvpReduceSum(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
 // dy = sum(dx where x equals the max), the VJP's choice at ties
 Node *jvpReduceMax(GradBuilder &gb, const Node *y, const Tangents &t) {

@@ -91,7 +91,7 @@ Node *Simplifier::intern(OpKind kind, std::vector<Node *> ops, const Attrs &attr
                          const std::string &name, const SourceLoc &loc, const std::string &note) {
   bool leaf = opInfo(kind).is(Leaf);
   std::string key;
-  if (!leaf || kind == OpKind::Const || kind == OpKind::DimSize) {
+  if (!leaf || kind == OpKind::Const || kind == OpKind::DimSize || kind == OpKind::Literal) {
     key = fmt::format("{}|{}|{}|", int(kind), formatAttrs(attrs), type.str());
     for (Node *o : ops) key += fmt::format("{},", static_cast<void *>(o));
     auto it = table_.find(key);
@@ -99,7 +99,8 @@ Node *Simplifier::intern(OpKind kind, std::vector<Node *> ops, const Attrs &attr
       ++rewrites;
       ++cseHits;
       Node *r = it->second;
-      if (r->name.empty() && !name.empty() && !(r->isLeaf() && kind != OpKind::Const)) r->name = name;
+      if (r->name.empty() && !name.empty() && !(r->isLeaf() && kind != OpKind::Const && kind != OpKind::Literal))
+        r->name = name;
       return r;
     }
   }

@@ -54,7 +54,9 @@ LEAF_OR_CONSTANT(Input)
 LEAF_OR_CONSTANT(Label)
 LEAF_OR_CONSTANT(Param)
 LEAF_OR_CONSTANT(Const)
+LEAF_OR_CONSTANT(Literal)
 LEAF_OR_CONSTANT(DimSize)
+LEAF_OR_CONSTANT(DropoutMask) // a constant of the step
 LEAF_OR_CONSTANT(Sign) // piecewise constant
 LEAF_OR_CONSTANT(Gt)
 LEAF_OR_CONSTANT(Eq)
@@ -191,6 +193,36 @@ Grads vjpBroadcast(GradBuilder &gb, const Node *y, Node *g) {
   }
   Node *s = axes.empty() ? g : gb.op(OpKind::ReduceSum, {g}, y->loc, axesAttr("axes", axes));
   return {s && s->shape() != x->shape() ? reshapeTo(gb, s, x->shape(), y->loc) : s};
+}
+// dx = [0, g, 0] along the axis: g where the slice came from, zeros elsewhere
+Grads vjpSlice(GradBuilder &gb, const Node *y, Node *g) {
+  const Node *x = in(y, 0);
+  int64_t axis = y->attrs.getInt("axis"), start = y->attrs.getInt("start"), end = y->attrs.getInt("end");
+  int64_t extent = x->shape()[size_t(axis)].value();
+  Attrs along;
+  along.set("axis", axis);
+  auto zerosOf = [&](int64_t count) {
+    TensorType t = x->type;
+    t.shape[size_t(axis)] = Dim(count);
+    return gb.zeros(t, y->loc);
+  };
+  Node *dx = g;
+  if (start > 0) dx = gb.op(OpKind::Concat, {zerosOf(start), dx}, y->loc, along);
+  if (end < extent) dx = gb.op(OpKind::Concat, {dx, zerosOf(extent - end)}, y->loc, along);
+  return {dx};
+}
+// da = g[:len(a)], db = g[len(a):] along the axis
+Grads vjpConcat(GradBuilder &gb, const Node *y, Node *g) {
+  int64_t axis = y->attrs.getInt("axis");
+  int64_t split = in(y, 0)->shape()[size_t(axis)].value(), total = y->shape()[size_t(axis)].value();
+  auto part = [&](int64_t start, int64_t end) {
+    Attrs a;
+    a.set("axis", axis);
+    a.set("start", start);
+    a.set("end", end);
+    return gb.op(OpKind::Slice, {g}, y->loc, a);
+  };
+  return {part(0, split), part(split, total)};
 }
 // dx = g broadcast back over the reduced axes
 Grads vjpReduceSum(GradBuilder &gb, const Node *y, Node *g) {

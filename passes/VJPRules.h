@@ -20,6 +20,12 @@ public:
   /// Broadcasts `t` (the result of reducing `x` over `axes`) back to x's shape.
   Node *expandReduced(const Node *x, Node *t, const std::vector<int64_t> &axes, const SourceLoc &loc);
   Node *scalar(double v, const SourceLoc &loc) { return b.scalar(v, loc); }
+  /// A tensor of zeros of type `t` (the padding of a slice's gradient).
+  Node *zeros(const TensorType &t, const SourceLoc &loc) {
+    Attrs a;
+    a.set("value", 0.0);
+    return b.graph.add(OpKind::Const, {}, std::move(a), t, "", loc);
+  }
   Node *op(OpKind k, std::vector<Node *> ops, const SourceLoc &loc, Attrs a = {}) {
     return b.op(k, std::move(ops), loc, std::move(a));
   }

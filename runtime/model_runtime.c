@@ -42,6 +42,7 @@ struct dlc_model {
   float *arena;
   double hyper[DLC_HYPER_COUNT];
   int64_t step;
+  uint64_t seed; /* create's: with the step, it keys the dropout masks */
   char error[256];
 };
 
@@ -212,6 +213,7 @@ dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) 
   dlc_model *m = (dlc_model *)calloc(1, sizeof(dlc_model));
   if (!m) return fail(NULL, DLC_ERR_NOMEM, "create: out of memory");
   m->desc = d;
+  m->seed = seed;
   m->arena = (float *)calloc((size_t)d->arena_size, sizeof(float));
   if (!m->arena) {
     free(m);
@@ -306,6 +308,10 @@ static dlc_status prepare_training(dlc_model *m, int64_t n, const float *const *
   if ((!inputs && count_role(m, DLC_ROLE_INPUT)) || (!labels && count_role(m, DLC_ROLE_LABEL)))
     return fail(m, DLC_ERR_NULL, "%s: the input or label array is null", what);
   if ((s = copy_in(m, n, DLC_ROLE_INPUT, (const void *const *)inputs))) return s;
+  if (m->desc->dropout_key_offset >= 0) { /* the masks of the step about to be taken */
+    uint32_t key = dlc_rt_dropout_key(m->seed, m->step + 1);
+    memcpy(m->arena + m->desc->dropout_key_offset, &key, sizeof key);
+  }
   return copy_in(m, n, DLC_ROLE_LABEL, labels);
 }
 

@@ -56,6 +56,7 @@ typedef struct dlc_rt_model {
   int64_t arena_size;          /* floats */
   int optimizer;               /* DLC_OPT_* */
   int64_t loss_offset;         /* -1 without a loss */
+  int64_t dropout_key_offset;  /* the arena float whose bits key the dropout masks; -1 without dropout */
   const double *hyper_default; /* DLC_HYPER_SETTINGS values, from the train block */
   void (*forward)(float *arena, int64_t n);
   void (*loss_and_grad)(float *arena, int64_t n);
@@ -83,6 +84,18 @@ typedef void (*dlc_rows_fn)(float *arena, int64_t n, int64_t lo, int64_t hi, int
 void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain);
 int dlc_set_num_threads(int threads); /* returns the count now in effect */
 int dlc_get_num_threads(void);
+
+/* The 32 bits that key the dropout masks of training step `step` (1 for
+ * the first) of a model created with `seed`: a splitmix64 mix of the two,
+ * written to the arena before each loss_and_grad and train_step (for the
+ * step train_step is about to take), so masks depend on the seed and the
+ * step only (ir/DropoutMask.h draws them). */
+static inline uint32_t dlc_rt_dropout_key(uint64_t seed, int64_t step) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(step + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return (uint32_t)(z ^ (z >> 31));
+}
 
 /* The generic implementations, bound to one descriptor by generated code. */
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out);

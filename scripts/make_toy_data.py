@@ -3,6 +3,8 @@
 
   make_toy_data.py sine DIR    sine.csv, sine.test.csv: x in [-1, 1], y = sin(3x) + N(0, 0.1^2)
   make_toy_data.py hinge DIR   hinge.csv, hinge.test.csv: two Gaussian blobs in 2-D, labels -1 / +1
+  make_toy_data.py layers DIR  layers.csv, layers.test.csv: 6 features, the class 0..2 of the largest of
+                               x0 + x5, x1 - x2, x3 x4 (examples/layers.net)
 
 Seeded, so every run writes the same files.
 """
@@ -27,6 +29,15 @@ def hinge(rng, n):
     return rows
 
 
+def layers(rng, n):
+    rows = []
+    for _ in range(n):
+        x = [rng.gauss(0, 1) for _ in range(6)]
+        scores = (x[0] + x[5], x[1] - x[2], x[3] * x[4])
+        rows.append((*x, scores.index(max(scores))))
+    return rows
+
+
 def write(path, header, rows):
     with open(path, "w") as f:
         f.write(",".join(header) + "\n")
@@ -35,11 +46,13 @@ def write(path, header, rows):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("sine", "hinge"):
+    sets = {"sine": (sine, ["x", "y"]), "hinge": (hinge, ["x1", "x2", "t"]),
+            "layers": (layers, [f"x{i}" for i in range(6)] + ["y"])}
+    if len(sys.argv) != 3 or sys.argv[1] not in sets:
         sys.exit(__doc__)
     kind, out = sys.argv[1], sys.argv[2]
     rng = random.Random(2026)
-    make, header = (sine, ["x", "y"]) if kind == "sine" else (hinge, ["x1", "x2", "t"])
+    make, header = sets[kind]
     write(f"{out}/{kind}.csv", header, make(rng, 1000))
     write(f"{out}/{kind}.test.csv", header, make(rng, 500))
 

@@ -32,8 +32,9 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     return out;
   };
   auto [outputs, training] = entryRoots(g);
-  auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots) {
+  auto emitEntry = [&](const std::string &suffix, const std::vector<const Node *> &roots, bool training) {
     KernelEmitter e(*m, layout, diags);
+    e.setTraining(training);
     e.begin(prefix + suffix, false);
     std::vector<const Node *> nodes = entryNodes(g, roots);
     KernelPlan plan = planKernels(nodes, std::unordered_set<const Node *>(roots.begin(), roots.end()));
@@ -41,9 +42,9 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     e.finish();
     return true;
   };
-  if (!emitEntry("_forward", outputs)) return nullptr;
+  if (!emitEntry("_forward", outputs, false)) return nullptr; // infers: dropout is the identity
   if (g.result(Role::Loss)) {
-    if (!emitEntry("_loss_and_grad", training)) return nullptr;
+    if (!emitEntry("_loss_and_grad", training, true)) return nullptr; // trains: dropout masks are drawn
     // update: the optimizer step of every param from the gradients in the
     // arena (a data-parallel host averages them first); train_step =
     // loss_and_grad, then update (one copy of the gradient kernels keeps

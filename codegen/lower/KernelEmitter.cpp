@@ -109,7 +109,7 @@ void KernelEmitter::callEntry(llvm::Function *entry) {
 bool KernelEmitter::checkPlaces(const std::vector<const Node *> &nodes) {
   for (const Node *n : nodes)
     if (!layout_.slots.count(n) && !plan_->fused.count(n) && !plan_->epilogues.count(n) &&
-        !(n->isLeaf() && n->kind != OpKind::Const && n->kind != OpKind::DimSize)) {
+        !(n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param)) {
       diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", nameOf_.at(n));
       return false;
     }
@@ -323,6 +323,10 @@ bool KernelEmitter::lower(const Node &n) {
   case OpKind::Param: return true;
   case OpKind::Const:
   case OpKind::DimSize: lowerFill(n); return true;
+  case OpKind::Literal: lowerLiteral(n); return true;
+  case OpKind::DropoutMask: lowerDropoutMask(n); return true;
+  case OpKind::Slice: lowerSlice(n); return true;
+  case OpKind::Concat: lowerConcat(n); return true;
   case OpKind::Reshape: lowerReshape(n); return true;
   case OpKind::Transpose: lowerTranspose(n); return true;
   case OpKind::Broadcast: lowerBroadcast(n); return true;

@@ -8,6 +8,7 @@
 //
 //   KernelEmitter.cpp    buffers, loads and stores, alias scopes, elementwise
 //                        and layout kernels, the dispatch on the op
+//   Slices.cpp           literal tensors, slice, concat, dropout masks
 //   Reductions.cpp       reduce_sum, reduce_max, softmax, log_softmax
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
@@ -57,6 +58,8 @@ public:
     closeKernelGroup();
     b_.CreateRetVoid();
   }
+  /// Emit as a training entry (loss_and_grad): dropout masks are drawn.
+  void setTraining(bool training) { training_ = training; }
 
 private:
   // KernelEmitter.cpp: the function's values and memory.
@@ -114,6 +117,12 @@ private:
   void lowerBroadcast(const Node &n);
   void lowerOneHot(const Node &n);
 
+  // Slices.cpp
+  void lowerLiteral(const Node &n);
+  void lowerSlice(const Node &n);
+  void lowerConcat(const Node &n);
+  void lowerDropoutMask(const Node &n);
+
   // Reductions.cpp
   void lowerReduce(const Node &n);
   void lowerSoftmax(const Node &n);
@@ -166,6 +175,7 @@ private:
   int rowFunctions_ = 0;
   llvm::Function *group_ = nullptr; ///< the open kernel group, if any
   FunctionState groupCaller_;       ///< the entry's state while group_ is open
+  bool training_ = false;
 };
 
 } // namespace dlc

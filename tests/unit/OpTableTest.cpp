@@ -36,9 +36,17 @@ struct SampleBuilder {
   int params = 0;
   /// Constants instead of params: tensors of the param's shape, or scalars
   /// where an elementwise op broadcasts them.
-  enum class Operands { Params, TensorConstants, ScalarConstants } operands = Operands::Params;
+  enum class Operands { Params, TensorConstants, ScalarConstants, Literals } operands = Operands::Params;
 
   Node *param(Shape shape) {
+    if (operands == Operands::Literals) { // a tensor literal of distinct values
+      std::vector<double> values(size_t(numElements(shape).value_or(0)));
+      for (size_t i = 0; i < values.size(); ++i) values[i] = 0.25 + 0.125 * double((i * 7 + size_t(params)) % 13);
+      ++params;
+      Attrs c;
+      c.set("values", values);
+      return g.add(OpKind::Literal, {}, c, {DType::F32, std::move(shape)});
+    }
     if (operands != Operands::Params) {
       Attrs c;
       c.set("value", 0.5 + 0.25 * double(params++)); // positive: every elementwise row is defined there
@@ -96,6 +104,26 @@ std::map<OpKind, std::vector<Sample>> structuralSamples() {
       {K::Const, {{"a [3, 5] constant", [](B &s) {
                      return s.g.add(K::Const, {}, attrs({{"value", 0.75}}), {DType::F32, dims({3, 5})}, "c");
                    }}}},
+      {K::Literal, {{"a [2, 3] literal", [](B &s) {
+                       return s.g.add(K::Literal, {}, attrs({{"values", std::vector<double>{1, -2, 3.5, 4, 0.25, -6}}}),
+                                      {DType::F32, dims({2, 3})}, "c");
+                     }}}},
+      {K::DropoutMask, {{"a [3, 4] mask in forward (all ones)", [](B &s) {
+                           return s.g.add(K::DropoutMask, {}, attrs({{"p", 0.5}, {"salt", int64_t(1)}}),
+                                          {DType::F32, dims({3, 4})}, "mask");
+                         }}}},
+      {K::Slice,
+       {{"[5, 3] rows 1:4", [](B &s) {
+          return s.op(K::Slice, {s.param(dims({5, 3}))}, attrs({{"axis", int64_t(0)}, {"start", int64_t(1)}, {"end", int64_t(4)}}));
+        }},
+        {"[2, 3, 6] axis 2, 2:5", [](B &s) {
+          return s.op(K::Slice, {s.param(dims({2, 3, 6}))}, attrs({{"axis", int64_t(2)}, {"start", int64_t(2)}, {"end", int64_t(5)}}));
+        }}}},
+      {K::Concat,
+       {{"[2, 3] with [4, 3] along 0",
+         [](B &s) { return s.op(K::Concat, {s.param(dims({2, 3})), s.param(dims({4, 3}))}, attrs({{"axis", int64_t(0)}})); }},
+        {"[2, 3, 2] with [2, 1, 2] along 1",
+         [](B &s) { return s.op(K::Concat, {s.param(dims({2, 3, 2})), s.param(dims({2, 1, 2}))}, attrs({{"axis", int64_t(1)}})); }}}},
       {K::DimSize, {{"the batch extent", [](B &s) {
                        return s.g.add(K::DimSize, {}, attrs({{"symbol", std::string("N")}}), {DType::F32, {}}, "d");
                      }}}},
@@ -332,7 +360,9 @@ TEST_CASE("every op table row, JIT-compiled, matches the interpreter forward and
     if (row.is(Derivative)) continue; // expanded by the derive pass first: JacobianTest compiles those
     std::vector<Sample> samples = samplesOf(row);
     INFO("row " << row.mnemonic);
-    if (!row.is(Leaf) || row.kind == OpKind::Const || row.kind == OpKind::DimSize)
+    bool filled = row.kind == OpKind::Const || row.kind == OpKind::DimSize || row.kind == OpKind::Literal ||
+                  row.kind == OpKind::DropoutMask; // leaves that a kernel fills
+    if (!row.is(Leaf) || filled)
       CHECK_FALSE(samples.empty()); // a row needs a sample in structuralSamples()
     for (const Sample &s : samples) {
       INFO("sample " << s.what);
@@ -351,11 +381,13 @@ TEST_CASE("every op table row with constant operands, JIT-compiled, matches the 
   for (const OpInfo &row : allOps()) {
     if (row.is(Leaf)) continue;
     for (const Sample &sample : samplesOf(row))
-      for (Operands operands : {Operands::TensorConstants, Operands::ScalarConstants}) {
+      for (Operands operands : {Operands::TensorConstants, Operands::ScalarConstants, Operands::Literals}) {
         // Scalars are operands of elementwise ops only (a product needs a matrix or a vector).
         if (operands == Operands::ScalarConstants && !row.is(Elementwise)) continue;
         INFO("row " << row.mnemonic << ", sample " << sample.what
-                    << (operands == Operands::ScalarConstants ? ", scalar constants" : ", tensor constants"));
+                    << (operands == Operands::ScalarConstants ? ", scalar constants"
+                        : operands == Operands::Literals    ? ", tensor literals"
+                                                            : ", tensor constants"));
         DiagnosticEngine diags;
         auto g = std::make_unique<Graph>(std::string("const_") + row.mnemonic);
         SampleBuilder s{*g, diags};
