@@ -231,8 +231,21 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
   return fn;
 }
 
-/// Calls the micro-kernel for `mr` rows (1..MR): full tiles directly, the
-/// last rows of C through a switch.
+/// Emits `if (cond) body()`.
+void ifThen(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *cond, const std::function<void()> &body) {
+  auto *then = llvm::BasicBlock::Create(fn->getContext(), "then", fn);
+  auto *after = llvm::BasicBlock::Create(fn->getContext(), "endif", fn);
+  b.CreateCondBr(cond, then, after);
+  b.SetInsertPoint(then);
+  body();
+  b.CreateBr(after);
+  b.SetInsertPoint(after);
+}
+
+/// Calls the micro-kernels for `mr` rows (1..MR): a full tile directly, the
+/// last rows of C as a sum of powers of two below MR (13 = 8 + 4 + 1), so
+/// that a module holds log2(MR) + 1 edge kernels instead of MR - 1 (the
+/// AVX-512 kernels are large: compile time).
 void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, llvm::Value *mr,
                      llvm::ArrayRef<llvm::Value *> args) {
   llvm::Module &m = *fn->getParent();
@@ -245,26 +258,22 @@ void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig 
   b.CreateCall(microKernel(m, cfg, cfg.mr), args);
   b.CreateBr(done);
   b.SetInsertPoint(edge);
-  llvm::SwitchInst *sw = b.CreateSwitch(mr, done, unsigned(cfg.mr - 1));
-  for (int64_t r = 1; r < cfg.mr; ++r) {
-    auto *rows = llvm::BasicBlock::Create(ctx, "gemm.rows", fn);
-    sw->addCase(b.getInt64(uint64_t(r)), rows);
-    b.SetInsertPoint(rows);
-    b.CreateCall(microKernel(m, cfg, r), args);
-    b.CreateBr(done);
+  int64_t part = 1;
+  while (2 * part < cfg.mr) part *= 2;
+  llvm::Value *first = b.getInt64(0); // rows already called
+  llvm::Value *a = args[1], *aRs = args[2], *c = args[5], *ldc = args[6];
+  for (; part >= 1; part /= 2) {
+    llvm::Value *rows = b.CreateAnd(mr, b.getInt64(part));
+    ifThen(b, fn, b.CreateICmpNE(rows, b.getInt64(0)), [&] {
+      std::vector<llvm::Value *> at(args.begin(), args.end());
+      at[1] = b.CreateGEP(b.getFloatTy(), a, b.CreateMul(first, aRs));
+      at[5] = b.CreateGEP(b.getFloatTy(), c, b.CreateMul(first, ldc));
+      b.CreateCall(microKernel(m, cfg, part), at);
+    });
+    first = b.CreateAdd(first, rows);
   }
+  b.CreateBr(done);
   b.SetInsertPoint(done);
-}
-
-/// Emits `if (cond) body()`.
-void ifThen(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *cond, const std::function<void()> &body) {
-  auto *then = llvm::BasicBlock::Create(fn->getContext(), "then", fn);
-  auto *after = llvm::BasicBlock::Create(fn->getContext(), "endif", fn);
-  b.CreateCondBr(cond, then, after);
-  b.SetInsertPoint(then);
-  body();
-  b.CreateBr(after);
-  b.SetInsertPoint(after);
 }
 
 } // namespace

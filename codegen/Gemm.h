@@ -18,8 +18,9 @@
 //
 // op(A) = A is not packed: the kernel broadcasts one element per row and
 // step, reading each row of A contiguously. A^T is packed (a step along its
-// depth would jump a whole row of A: a new cache line and page). The micro-kernels (one
-// per row count 1..MR) are shared functions of the module. Extents may be
+// depth would jump a whole row of A: a new cache line and page). The micro-kernels (MR
+// rows, and the powers of two below MR for the last rows: 13 = 8 + 4 + 1) are
+// shared functions of the module. Extents may be
 // run-time values (the batch n); the packing buffer is a workspace at the
 // end of the arena.
 //
