@@ -35,6 +35,7 @@ struct Model::Impl {
   dlc_rt_model desc{};
   dlc_model *model = nullptr;
   std::string modelName;
+  std::string targetTriple, targetCpu; ///< what the JIT compiled for (desc's target_triple, target_cpu)
 
   ~Impl() { dlc_rt_destroy(model); }
   int count(dlc_role role) const {
@@ -184,14 +185,13 @@ namespace {
 /// holds the key, else lowered, optimized and compiled (then stored; a cache
 /// that cannot be written only costs the next run the compile).
 std::optional<std::string> objectCode(const Graph &g, const ModelLayout &layout, const CompileOptions &options,
-                                      DiagnosticEngine &diags, bool &fromCache, std::string &error) {
-  auto tm = hostTargetMachine(error);
-  if (!tm) return std::nullopt;
+                                      llvm::TargetMachine &tm, DiagnosticEngine &diags, bool &fromCache,
+                                      std::string &error) {
   std::optional<CompileCache> cache;
   std::string key;
   if (options.cache) {
     cache.emplace(options.cacheDir);
-    key = compileCacheKey(g, layout, "dlc_jit", *tm, options.optLevel);
+    key = compileCacheKey(g, layout, "dlc_jit", tm, options.optLevel);
     if (std::optional<std::string> code = cache->load(key)) {
       fromCache = true;
       return code;
@@ -200,9 +200,9 @@ std::optional<std::string> objectCode(const Graph &g, const ModelLayout &layout,
   llvm::LLVMContext ctx;
   auto module = lowerModel(g, layout, "dlc_jit", ctx, diags);
   if (!module) return std::nullopt;
-  optimizeModule(*module, *tm, options.optLevel);
+  optimizeModule(*module, tm, options.optLevel);
   std::string code, ignored;
-  if (!emitObjectCode(*module, *tm, code, error)) return std::nullopt;
+  if (!emitObjectCode(*module, tm, code, error)) return std::nullopt;
   if (cache) cache->store(key, code, ignored);
   return code;
 }
@@ -294,9 +294,11 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
       if (!options.optimizer.empty() && !overrideOptimizer(*g, options.optimizer))
         return failWith(name, "unknown optimizer '" + options.optimizer + "' (sgd, momentum, nesterov or adam)");
       Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
-      ModelLayout layout = planLayout(*g, capacity, opt);
       std::string error;
-      std::optional<std::string> code = objectCode(*g, layout, options, diags, result.fromCache, error);
+      auto tm = createTargetMachine({"", options.cpu.empty() ? "native" : options.cpu}, error);
+      if (!tm) return failWith(name, error);
+      ModelLayout layout = planLayout(*g, capacity, opt, gemmConfigFor(*tm, /*runsHere=*/true));
+      std::optional<std::string> code = objectCode(*g, layout, options, *tm, diags, result.fromCache, error);
       if (!code && diags.hasErrors()) {
         collect(diags, result);
         return result;
@@ -307,6 +309,9 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
         if (code) impl->jit = JIT::create(error);
         if (!code || !impl->jit || !impl->jit->addObject(*code, error)) return failWith(name, "JIT: " + error);
         impl->bindTables(describeModel(*g, layout));
+        impl->targetTriple = tm->getTargetTriple().str(), impl->targetCpu = tm->getTargetCPU().str();
+        impl->desc.target_triple = impl->targetTriple.c_str(), impl->desc.target_cpu = impl->targetCpu.c_str();
+        impl->desc.cpu_features = requiredCpuFeatures(*tm); // create refuses a CPU lacking them
         if (!impl->bindEntryPoints(error)) return failWith(name, "JIT: " + error);
       }
       {

@@ -6,7 +6,10 @@
 // least 200 steps and MIN_TIME seconds. Prints one key=value line per model
 // with the same keys as ../shared/bench/peers (peer=, model=, step_ms=, ...).
 //
-//   dlc_step MODELS_DIR [models=tiny,small,mnist,wide,cnn] [min_time=2]
+//   dlc_step MODELS_DIR [models=tiny,small,mnist,wide,cnn] [min_time=2] [threads=1] [--rss] [--cpu=NAME]
+//
+// --cpu=NAME compiles for that LLVM CPU instead of the host's (x86-64-v3: the
+// AVX2 kernels on an AVX-512 host), to compare kernels on one machine.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <dlc/dlc.hpp>
 
@@ -45,8 +49,16 @@ double percentile(std::vector<double> v, double p) {
 } // namespace
 
 int main(int argc, char **argv) {
+  dlc::CompileOptions options;
+  options.cache = false; // compile_ms is a cold compile (bench/compile_time.sh times the cache)
+  for (int i = 1; i < argc; ++i) // --cpu=NAME, anywhere: taken out of the positional arguments
+    if (std::string(argv[i]).rfind("--cpu=", 0) == 0) {
+      options.cpu = argv[i] + 6;
+      for (int j = i--; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+      --argc;
+    }
   if (argc < 2) {
-    std::fprintf(stderr, "usage: dlc_step MODELS_DIR [models] [min_time] [threads] [--rss]\n"
+    std::fprintf(stderr, "usage: dlc_step MODELS_DIR [models] [min_time] [threads] [--rss] [--cpu=NAME]\n"
                          "  --rss: instead of timing, 100 train steps of one model, then the process's peak RSS\n");
     return 2;
   }
@@ -57,8 +69,6 @@ int main(int argc, char **argv) {
   for (const BenchModel &bm : kModels) {
     if (("," + wanted + ",").find("," + std::string(bm.name) + ",") == std::string::npos) continue;
     auto t0 = std::chrono::steady_clock::now();
-    dlc::CompileOptions options;
-    options.cache = false; // compile_ms is a cold compile (bench/compile_time.sh times the cache)
     dlc::CompileResult r = dlc::compileFile(dir + "/" + bm.name + ".net", options);
     double compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!r) {
@@ -113,25 +123,32 @@ int main(int argc, char **argv) {
       m.trainStep(n, in, lab, &loss);
       if (i >= 2 && std::chrono::duration<double>(std::chrono::steady_clock::now() - warm).count() > 2) break;
     }
-    std::vector<double> times;
+    std::vector<double> times, cpuTimes; // wall and process CPU time (all threads) per step
+    auto cpuMs = [] {
+      timespec t;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+      return 1e3 * double(t.tv_sec) + 1e-6 * double(t.tv_nsec);
+    };
     auto begin = std::chrono::steady_clock::now();
     // At least 200 steps and min_time seconds, as the peers; a slow model stops
     // after 20 s with at least 5 steps, so the whole run stays bounded.
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count(); };
     while ((times.size() < 200 || elapsed() < minTime) && !(times.size() >= 5 && elapsed() > 20)) {
       auto s = std::chrono::steady_clock::now();
+      double cpu0 = cpuMs();
       if (m.trainStep(n, in, lab, &loss) != DLC_OK) {
         std::fprintf(stderr, "train_step: %s\n", m.lastError());
         return 1;
       }
       times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+      cpuTimes.push_back(cpuMs() - cpu0);
     }
     double median = percentile(times, 0.5);
     double flops = 2.0 * double(n) * (3 * bm.forwardMacs - bm.firstLayerMacs);
-    std::printf("peer=dlc threads=%d model=%s shape=%s batch=%lld step_ms=%.4f step_p10_ms=%.4f step_p90_ms=%.4f "
-                "step_n=%zu step_gflops=%.2f compile_ms=%.1f loss_after=%.4f\n",
-                threads, bm.peerName, bm.shape, (long long)n, median, percentile(times, 0.1), percentile(times, 0.9),
-                times.size(), flops / (median * 1e6), compileMs, loss);
+    std::printf("peer=dlc%s%s threads=%d model=%s shape=%s batch=%lld step_ms=%.4f step_p10_ms=%.4f step_p90_ms=%.4f "
+                "step_n=%zu step_cpu_ms=%.4f step_gflops=%.2f compile_ms=%.1f loss_after=%.4f\n",
+                options.cpu.empty() ? "" : " cpu=", options.cpu.c_str(), threads, bm.peerName, bm.shape, (long long)n, median, percentile(times, 0.1), percentile(times, 0.9),
+                times.size(), percentile(cpuTimes, 0.5), flops / (median * 1e6), compileMs, loss);
     std::fflush(stdout);
   }
   return 0;

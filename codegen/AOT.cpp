@@ -337,13 +337,6 @@ int {name}_load({name} *m, const char *path);
 bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine &diags) {
   int64_t capacity = opts.maxBatch > 0 ? opts.maxBatch : g.train.getInt("batch", 64);
   Optimizer optimizer = g.train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
-  ModelLayout layout = planLayout(g, capacity, optimizer);
-  std::string kernelPrefix = "dlc_kernel_" + cIdent(g.name);
-  llvm::LLVMContext ctx;
-  auto module = lowerModel(g, layout, kernelPrefix, ctx, diags);
-  if (!module) return false;
-  for (llvm::Function &f : *module)
-    if (!f.isDeclaration()) f.setVisibility(llvm::GlobalValue::HiddenVisibility);
   std::string error;
   TargetSpec spec{opts.triple, opts.cpu.empty() ? defaultLibraryCPU(opts.triple) : opts.cpu};
   auto tm = createTargetMachine(spec, error);
@@ -351,6 +344,15 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
     diags.error({}, "{}", error);
     return false;
   }
+  // The kernel follows the library's target; the blocks the host's caches
+  // only for --cpu=native (the library runs where it is built).
+  ModelLayout layout = planLayout(g, capacity, optimizer, gemmConfigFor(*tm, spec.cpu == "native"));
+  std::string kernelPrefix = "dlc_kernel_" + cIdent(g.name);
+  llvm::LLVMContext ctx;
+  auto module = lowerModel(g, layout, kernelPrefix, ctx, diags);
+  if (!module) return false;
+  for (llvm::Function &f : *module)
+    if (!f.isDeclaration()) f.setVisibility(llvm::GlobalValue::HiddenVisibility);
   optimizeModule(*module, *tm, opts.optLevel);
   LibraryTarget target{tm->getTargetTriple().str(), tm->getTargetCPU().str(), requiredCpuFeatures(*tm)};
 

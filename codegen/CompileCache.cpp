@@ -75,9 +75,10 @@ std::string defaultCacheDirectory() {
 std::string compileCacheKey(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                             const llvm::TargetMachine &tm, int optLevel) {
   static const std::string build = buildIdentity();
-  return fmt::format("dlc {} (LLVM {}) {}\ntarget {} cpu {} features {}\n-O{} capacity {} optimizer {} prefix {}\n{}",
+  // The GEMM's blocks follow the host's caches, not only the CPU: they are in the key.
+  return fmt::format("dlc {} (LLVM {}) {}\ntarget {} cpu {} features {}\ngemm {}\n-O{} capacity {} optimizer {} prefix {}\n{}",
                      DLC_VERSION, LLVM_VERSION_STRING, build, tm.getTargetTriple().str(), tm.getTargetCPU().str(),
-                     tm.getTargetFeatureString().str(), optLevel, layout.capacity,
+                     tm.getTargetFeatureString().str(), layout.gemm.describe(), optLevel, layout.capacity,
                      layout.optimizer == Optimizer::Adam ? "adam" : "sgd", prefix, printGraph(g));
 }
 

@@ -3,7 +3,10 @@
 
 #include "codegen/lower/Loops.h"
 
+#include <algorithm>
 #include <string>
+
+#include <fmt/format.h>
 
 #include <llvm/IR/Intrinsics.h>
 
@@ -18,19 +21,23 @@ llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
 /// void dlc.gemm.ukrMR(i64 kc, ptr a, i64 aRowStride, i64 aColStride,
 ///                     ptr panel, ptr c, i64 ldc, i64 nr, i1 add)
 ///
-/// c[r, 0:nr] (+)= sum_p a[r, p] panel[p, 0:kNR] for r < MR: the tile lives
-/// in 2 MR vector registers for the whole depth loop.
-llvm::Function *microKernel(llvm::Module &m, int64_t mr) {
-  std::string name = "dlc.gemm.ukr" + std::to_string(mr);
+/// c[r, 0:nr] (+)= sum_p a[r, p] panel[p, 0:NR] for r < MR: the tile lives
+/// in MR * NR / vector registers for the whole depth loop. (The AVX-512
+/// kernels are named dlc.gemm.avx512.ukrMR.)
+llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) {
+  std::string name = std::string(cfg.vector == 16 ? "dlc.gemm.avx512.ukr" : "dlc.gemm.ukr") + std::to_string(mr);
   if (llvm::Function *f = m.getFunction(name)) return f;
   llvm::LLVMContext &ctx = m.getContext();
   llvm::IRBuilder<> b(ctx);
   llvm::Type *i64 = b.getInt64Ty(), *ptr = b.getPtrTy(), *f32 = b.getFloatTy();
-  auto *vec = llvm::FixedVectorType::get(f32, kGemmNR / 2);
+  const int64_t width = cfg.vector, parts = cfg.nr / cfg.vector; // vectors per row of the tile
+  auto *vec = llvm::FixedVectorType::get(f32, unsigned(width));
   auto *type = llvm::FunctionType::get(b.getVoidTy(), {i64, ptr, i64, i64, ptr, ptr, i64, i64, b.getInt1Ty()}, false);
   auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m);
   fn->addFnAttr(llvm::Attribute::NoInline); // one copy per module keeps compile time down
   fn->addFnAttr(llvm::Attribute::NoUnwind);
+  // Keeps 512-bit vectors whole where the CPU's tuning prefers 256 bits.
+  fn->addFnAttr("min-legal-vector-width", std::to_string(32 * width));
   llvm::Value *kc = fn->getArg(0), *a = fn->getArg(1), *aRs = fn->getArg(2), *aCs = fn->getArg(3);
   llvm::Value *panel = fn->getArg(4), *c = fn->getArg(5), *ldc = fn->getArg(6), *nr = fn->getArg(7),
               *add = fn->getArg(8);
@@ -49,39 +56,42 @@ llvm::Function *microKernel(llvm::Module &m, int64_t mr) {
   llvm::PHINode *aPtr = b.CreatePHI(ptr, 2, "ap"); // a + p * aCs: pointers step, no index arithmetic
   llvm::PHINode *bPtr = b.CreatePHI(ptr, 2, "bp");
   std::vector<llvm::PHINode *> acc;
-  for (int64_t i = 0; i < 2 * mr; ++i) acc.push_back(b.CreatePHI(vec, 2, "acc"));
+  for (int64_t i = 0; i < parts * mr; ++i) acc.push_back(b.CreatePHI(vec, 2, "acc"));
   p->addIncoming(b.getInt64(0), entry);
   aPtr->addIncoming(a, entry);
   bPtr->addIncoming(panel, entry);
   for (llvm::PHINode *x : acc) x->addIncoming(llvm::Constant::getNullValue(vec), entry);
-  llvm::Value *b0 = b.CreateAlignedLoad(vec, bPtr, llvm::Align(4));
-  llvm::Value *b1 = b.CreateAlignedLoad(vec, b.CreateGEP(f32, bPtr, b.getInt64(kGemmNR / 2)), llvm::Align(4));
+  std::vector<llvm::Value *> panelRow;
+  for (int64_t h = 0; h < parts; ++h)
+    panelRow.push_back(b.CreateAlignedLoad(vec, b.CreateGEP(f32, bPtr, b.getInt64(h * width)), llvm::Align(4)));
   std::vector<llvm::Value *> next(acc.size());
   for (int64_t r = 0; r < mr; ++r) {
-    llvm::Value *ar = b.CreateVectorSplat(kGemmNR / 2, b.CreateLoad(f32, b.CreateGEP(f32, aPtr, rowOffset[size_t(r)])));
-    next[size_t(2 * r)] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, b0, acc[size_t(2 * r)]});
-    next[size_t(2 * r + 1)] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, b1, acc[size_t(2 * r + 1)]});
+    llvm::Value *ar = b.CreateVectorSplat(unsigned(width), b.CreateLoad(f32, b.CreateGEP(f32, aPtr, rowOffset[size_t(r)])));
+    for (int64_t h = 0; h < parts; ++h) {
+      size_t i = size_t(parts * r + h);
+      next[i] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {ar, panelRow[size_t(h)], acc[i]});
+    }
   }
   llvm::Value *pNext = b.CreateAdd(p, b.getInt64(1), "", true, true);
   p->addIncoming(pNext, loop);
   aPtr->addIncoming(b.CreateGEP(f32, aPtr, aCs), loop);
-  bPtr->addIncoming(b.CreateGEP(f32, bPtr, b.getInt64(kGemmNR)), loop);
+  bPtr->addIncoming(b.CreateGEP(f32, bPtr, b.getInt64(cfg.nr)), loop);
   for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], loop);
   b.CreateCondBr(b.CreateICmpSLT(pNext, kc), loop, exit);
 
   // Store the tile: lanes j < nr, adding what C holds when `add`.
   b.SetInsertPoint(exit);
-  llvm::Value *lanes = b.CreateVectorSplat(kGemmNR / 2, b.CreateTrunc(nr, b.getInt32Ty()));
-  llvm::Value *addMask = b.CreateVectorSplat(kGemmNR / 2, add);
-  for (int64_t h = 0; h < 2; ++h) {
+  llvm::Value *lanes = b.CreateVectorSplat(unsigned(width), b.CreateTrunc(nr, b.getInt32Ty()));
+  llvm::Value *addMask = b.CreateVectorSplat(unsigned(width), add);
+  for (int64_t h = 0; h < parts; ++h) {
     std::vector<llvm::Constant *> iota;
-    for (int64_t j = 0; j < kGemmNR / 2; ++j) iota.push_back(b.getInt32(uint32_t(h * kGemmNR / 2 + j)));
+    for (int64_t j = 0; j < width; ++j) iota.push_back(b.getInt32(uint32_t(h * width + j)));
     llvm::Value *mask = b.CreateICmpSLT(llvm::ConstantVector::get(iota), lanes);
     llvm::Value *loadMask = b.CreateAnd(mask, addMask);
     for (int64_t r = 0; r < mr; ++r) {
-      llvm::Value *at = b.CreateGEP(f32, c, b.CreateAdd(b.CreateMul(ldc, b.getInt64(r)), b.getInt64(h * kGemmNR / 2)));
+      llvm::Value *at = b.CreateGEP(f32, c, b.CreateAdd(b.CreateMul(ldc, b.getInt64(r)), b.getInt64(h * width)));
       llvm::Value *old = b.CreateMaskedLoad(vec, at, llvm::Align(4), loadMask, llvm::Constant::getNullValue(vec));
-      b.CreateMaskedStore(b.CreateFAdd(next[size_t(2 * r + h)], old), at, llvm::Align(4), mask);
+      b.CreateMaskedStore(b.CreateFAdd(next[size_t(parts * r + h)], old), at, llvm::Align(4), mask);
     }
   }
   b.CreateRetVoid();
@@ -124,12 +134,13 @@ enum class PackKind {
 
 /// void dlc.gemm.pack*(i64 kc, i64 width, ptr src, i64 rs, i64 cs, ptr dst)
 ///
-/// B kinds: dst[p][0:kNR] = src[p * rs + j * cs] for j < width, zeros after.
-/// TransposedA: `width` rows, as tiles dst[tile][p][0:kMR] of src[r + p * cs].
+/// B kinds: dst[p][0:NR] = src[p * rs + j * cs] for j < width, zeros after.
+/// TransposedA: `width` rows, as tiles dst[tile][p][0:MR] of src[r + p * cs].
+/// (A module has one GemmConfig, so one NR and MR.)
 /// One function per kind and module (not one copy per product): the
 /// products' code stays small, which keeps compile time down. (About 90
 /// lines: the four kinds share the function set-up and the zeroed panel.)
-llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
+llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind kind) {
   static const char *const names[] = {"dlc.gemm.packB.rows", "dlc.gemm.packB.cols", "dlc.gemm.packB.strided",
                                       "dlc.gemm.packA"};
   std::string name = names[int(kind)];
@@ -151,12 +162,12 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
   auto at = [&](llvm::Value *base, llvm::Value *offset) { return b.CreateGEP(f32, base, offset); };
   if (kind == PackKind::TransposedA) {
-    forRange(b, k64(0), width, {.step = kGemmMR, .name = "gemm"}, [&](llvm::Value *ir) {
+    forRange(b, k64(0), width, {.step = cfg.mr, .name = "gemm"}, [&](llvm::Value *ir) {
       llvm::Value *tile = at(dst, b.CreateMul(ir, kc));
-      llvm::Value *rows = minimum(b, k64(kGemmMR), b.CreateSub(width, ir));
+      llvm::Value *rows = minimum(b, k64(cfg.mr), b.CreateSub(width, ir));
       forRange(b, k64(0), kc, {.name = "gemm"}, [&](llvm::Value *p) {
         llvm::Value *from = at(src, b.CreateAdd(ir, b.CreateMul(p, cs)));
-        llvm::Value *to = at(tile, b.CreateMul(p, k64(kGemmMR)));
+        llvm::Value *to = at(tile, b.CreateMul(p, k64(cfg.mr)));
         forRange(b, k64(0), rows, {.name = "gemm"}, [&](llvm::Value *r) { b.CreateStore(b.CreateLoad(f32, at(from, r)), at(to, r)); });
       });
     });
@@ -165,21 +176,21 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
   }
   // A partial panel is zeroed first (one memset), then its columns copied.
   auto *zero = llvm::BasicBlock::Create(ctx, "zero", fn), *copying = llvm::BasicBlock::Create(ctx, "copy", fn);
-  b.CreateCondBr(b.CreateICmpSLT(width, k64(kGemmNR)), zero, copying);
+  b.CreateCondBr(b.CreateICmpSLT(width, k64(cfg.nr)), zero, copying);
   b.SetInsertPoint(zero);
-  b.CreateMemSet(dst, b.getInt8(0), b.CreateMul(kc, k64(kGemmNR * 4)), llvm::MaybeAlign(4));
+  b.CreateMemSet(dst, b.getInt8(0), b.CreateMul(kc, k64(cfg.nr * 4)), llvm::MaybeAlign(4));
   b.CreateBr(copying);
   b.SetInsertPoint(copying);
   auto copy = [&](llvm::Value *p, llvm::Value *j) {
     llvm::Value *from = kind == PackKind::Columns ? b.CreateAdd(p, b.CreateMul(j, cs))
                                                   : b.CreateAdd(b.CreateMul(p, rs), b.CreateMul(j, cs));
-    b.CreateStore(b.CreateLoad(f32, at(src, from)), at(dst, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+    b.CreateStore(b.CreateLoad(f32, at(src, from)), at(dst, b.CreateAdd(b.CreateMul(p, k64(cfg.nr)), j)));
   };
   if (kind == PackKind::Rows) {
     forRange(b, k64(0), kc, {.name = "gemm"}, [&](llvm::Value *p) {
       forRange(b, k64(0), width, {.name = "gemm"}, [&](llvm::Value *j) {
         llvm::Value *v = b.CreateLoad(f32, at(src, b.CreateAdd(b.CreateMul(p, rs), j)));
-        b.CreateStore(v, at(dst, b.CreateAdd(b.CreateMul(p, k64(kGemmNR)), j)));
+        b.CreateStore(v, at(dst, b.CreateAdd(b.CreateMul(p, k64(cfg.nr)), j)));
       });
     });
   } else {
@@ -191,16 +202,16 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
       llvm::BasicBlock *entry = b.GetInsertBlock();
       auto *full = llvm::BasicBlock::Create(ctx, "full", fn), *rest = llvm::BasicBlock::Create(ctx, "rest", fn);
       llvm::Value *blocks = b.CreateAnd(kc, k64(~int64_t(7)));
-      b.CreateCondBr(b.CreateICmpEQ(width, k64(kGemmNR)), full, rest);
+      b.CreateCondBr(b.CreateICmpEQ(width, k64(cfg.nr)), full, rest);
       b.SetInsertPoint(full);
       forRange(b, k64(0), blocks, {.step = 8, .name = "gemm"}, [&](llvm::Value *p8) {
-        for (int64_t jh = 0; jh < kGemmNR; jh += 8) {
+        for (int64_t jh = 0; jh < cfg.nr; jh += 8) {
           std::vector<llvm::Value *> rows;
           for (int64_t r = 0; r < 8; ++r)
             rows.push_back(b.CreateAlignedLoad(vec8(b), at(src, b.CreateAdd(p8, b.CreateMul(k64(jh + r), cs))), llvm::Align(4)));
           std::vector<llvm::Value *> cols = transpose8x8(b, rows);
           for (int64_t q = 0; q < 8; ++q)
-            b.CreateAlignedStore(cols[size_t(q)], at(dst, b.CreateAdd(b.CreateMul(b.CreateAdd(p8, k64(q)), k64(kGemmNR)), k64(jh))),
+            b.CreateAlignedStore(cols[size_t(q)], at(dst, b.CreateAdd(b.CreateMul(b.CreateAdd(p8, k64(q)), k64(cfg.nr)), k64(jh))),
                                  llvm::Align(4));
         }
       });
@@ -220,30 +231,6 @@ llvm::Function *packFunction(llvm::Module &m, PackKind kind) {
   return fn;
 }
 
-/// Calls the micro-kernel for `mr` rows (1..kMR): full tiles directly, the
-/// last rows of C through a switch.
-void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *mr, llvm::ArrayRef<llvm::Value *> args) {
-  llvm::Module &m = *fn->getParent();
-  llvm::LLVMContext &ctx = m.getContext();
-  auto *full = llvm::BasicBlock::Create(ctx, "gemm.full", fn);
-  auto *edge = llvm::BasicBlock::Create(ctx, "gemm.edge", fn);
-  auto *done = llvm::BasicBlock::Create(ctx, "gemm.tile", fn);
-  b.CreateCondBr(b.CreateICmpEQ(mr, b.getInt64(kGemmMR)), full, edge);
-  b.SetInsertPoint(full);
-  b.CreateCall(microKernel(m, kGemmMR), args);
-  b.CreateBr(done);
-  b.SetInsertPoint(edge);
-  llvm::SwitchInst *sw = b.CreateSwitch(mr, done, unsigned(kGemmMR - 1));
-  for (int64_t r = 1; r < kGemmMR; ++r) {
-    auto *rows = llvm::BasicBlock::Create(ctx, "gemm.rows", fn);
-    sw->addCase(b.getInt64(uint64_t(r)), rows);
-    b.SetInsertPoint(rows);
-    b.CreateCall(microKernel(m, r), args);
-    b.CreateBr(done);
-  }
-  b.SetInsertPoint(done);
-}
-
 /// Emits `if (cond) body()`.
 void ifThen(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *cond, const std::function<void()> &body) {
   auto *then = llvm::BasicBlock::Create(fn->getContext(), "then", fn);
@@ -255,9 +242,44 @@ void ifThen(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Value *cond, const s
   b.SetInsertPoint(after);
 }
 
+/// Calls the micro-kernels for `mr` rows (1..MR): a full tile directly, the
+/// last rows of C as a sum of powers of two below MR (13 = 8 + 4 + 1), so
+/// that a module holds log2(MR) + 1 edge kernels instead of MR - 1 (the
+/// AVX-512 kernels are large: compile time).
+void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, llvm::Value *mr,
+                     llvm::ArrayRef<llvm::Value *> args) {
+  llvm::Module &m = *fn->getParent();
+  llvm::LLVMContext &ctx = m.getContext();
+  auto *full = llvm::BasicBlock::Create(ctx, "gemm.full", fn);
+  auto *edge = llvm::BasicBlock::Create(ctx, "gemm.edge", fn);
+  auto *done = llvm::BasicBlock::Create(ctx, "gemm.tile", fn);
+  b.CreateCondBr(b.CreateICmpEQ(mr, b.getInt64(cfg.mr)), full, edge);
+  b.SetInsertPoint(full);
+  b.CreateCall(microKernel(m, cfg, cfg.mr), args);
+  b.CreateBr(done);
+  b.SetInsertPoint(edge);
+  int64_t part = 1;
+  while (2 * part < cfg.mr) part *= 2;
+  llvm::Value *first = b.getInt64(0); // rows already called
+  llvm::Value *a = args[1], *aRs = args[2], *c = args[5], *ldc = args[6];
+  for (; part >= 1; part /= 2) {
+    llvm::Value *rows = b.CreateAnd(mr, b.getInt64(part));
+    ifThen(b, fn, b.CreateICmpNE(rows, b.getInt64(0)), [&] {
+      std::vector<llvm::Value *> at(args.begin(), args.end());
+      at[1] = b.CreateGEP(b.getFloatTy(), a, b.CreateMul(first, aRs));
+      at[5] = b.CreateGEP(b.getFloatTy(), c, b.CreateMul(first, ldc));
+      b.CreateCall(microKernel(m, cfg, part), at);
+    });
+    first = b.CreateAdd(first, rows);
+  }
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+}
+
 } // namespace
 
-void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const TileCallback &onTile) {
+void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, const GemmSpec &s,
+              const TileCallback &onTile) {
   llvm::Module &m = *fn->getParent();
   llvm::Type *f32 = b.getFloatTy();
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
@@ -267,54 +289,75 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &s, const
   // instead of one cache line and page per step. A itself is read in place.
   auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
   auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
-  llvm::Function *packB = packFunction(m, unitCols && unitCols->isOne()   ? PackKind::Rows
+  llvm::Function *packB = packFunction(m, cfg, unitCols && unitCols->isOne()   ? PackKind::Rows
                                           : unitRows && unitRows->isOne() ? PackKind::Columns
                                                                           : PackKind::Strided);
   auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
   bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
-  llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(kGemmKC * kGemmNC));
+  llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(cfg.kc * cfg.nc));
 
-  forRange(b, k64(0), s.n, {.step = kGemmNC, .name = "gemm"}, [&](llvm::Value *jc) {
-    llvm::Value *nc = minimum(b, k64(kGemmNC), b.CreateSub(s.n, jc));
-    llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(kGemmNR - 1)), k64(kGemmNR));
-    forRange(b, k64(0), s.k, {.step = kGemmKC, .name = "gemm"}, [&](llvm::Value *pc) {
-      llvm::Value *kc = minimum(b, k64(kGemmKC), b.CreateSub(s.k, pc));
-      auto panelAt = [&](llvm::Value *jp) { return b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(kGemmNR))); };
-      auto firstColumn = [&](llvm::Value *jp) { return b.CreateAdd(jc, b.CreateMul(jp, k64(kGemmNR))); };
+  forRange(b, k64(0), s.n, {.step = cfg.nc, .name = "gemm"}, [&](llvm::Value *jc) {
+    llvm::Value *nc = minimum(b, k64(cfg.nc), b.CreateSub(s.n, jc));
+    llvm::Value *panels = b.CreateUDiv(b.CreateAdd(nc, k64(cfg.nr - 1)), k64(cfg.nr));
+    forRange(b, k64(0), s.k, {.step = cfg.kc, .name = "gemm"}, [&](llvm::Value *pc) {
+      llvm::Value *kc = minimum(b, k64(cfg.kc), b.CreateSub(s.k, pc));
+      auto panelAt = [&](llvm::Value *jp) { return b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(cfg.nr))); };
+      auto firstColumn = [&](llvm::Value *jp) { return b.CreateAdd(jc, b.CreateMul(jp, k64(cfg.nr))); };
       // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n.
       forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
         llvm::Value *col0 = firstColumn(jp);
-        llvm::Value *width = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
+        llvm::Value *width = minimum(b, k64(cfg.nr), b.CreateSub(s.n, col0));
         llvm::Value *src = b.CreateGEP(f32, s.b.base, b.CreateAdd(b.CreateMul(pc, s.b.rowStride), b.CreateMul(col0, s.b.colStride)));
         b.CreateCall(packB, {kc, width, src, s.b.rowStride, s.b.colStride, panelAt(jp)});
       });
       llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
       llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
-      forRange(b, k64(0), s.m, {.step = kGemmMC, .name = "gemm"}, [&](llvm::Value *ic) {
-        llvm::Value *mc = minimum(b, k64(kGemmMC), b.CreateSub(s.m, ic));
+      forRange(b, k64(0), s.m, {.step = cfg.mc, .name = "gemm"}, [&](llvm::Value *ic) {
+        llvm::Value *mc = minimum(b, k64(cfg.mc), b.CreateSub(s.m, ic));
         if (packA) {
           llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(ic, b.CreateMul(pc, s.a.colStride)));
-          b.CreateCall(packFunction(m, PackKind::TransposedA), {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
+          b.CreateCall(packFunction(m, cfg, PackKind::TransposedA), {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
         }
         forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
           llvm::Value *col0 = firstColumn(jp);
-          llvm::Value *nr = minimum(b, k64(kGemmNR), b.CreateSub(s.n, col0));
+          llvm::Value *nr = minimum(b, k64(cfg.nr), b.CreateSub(s.n, col0));
           llvm::Value *panel = panelAt(jp);
-          forRange(b, k64(0), mc, {.step = kGemmMR, .name = "gemm"}, [&](llvm::Value *irLocal) {
+          forRange(b, k64(0), mc, {.step = cfg.mr, .name = "gemm"}, [&](llvm::Value *irLocal) {
             llvm::Value *ir = b.CreateAdd(ic, irLocal);
-            llvm::Value *mr = minimum(b, k64(kGemmMR), b.CreateSub(s.m, ir));
+            llvm::Value *mr = minimum(b, k64(cfg.mr), b.CreateSub(s.m, ir));
             llvm::Value *a = packA ? b.CreateGEP(f32, packedA, b.CreateMul(irLocal, kc))
                                    : b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateMul(ir, s.a.rowStride),
                                                                            b.CreateMul(pc, s.a.colStride)));
-            llvm::Value *aRs = packA ? k64(1) : s.a.rowStride, *aCs = packA ? k64(kGemmMR) : s.a.colStride;
+            llvm::Value *aRs = packA ? k64(1) : s.a.rowStride, *aCs = packA ? k64(cfg.mr) : s.a.colStride;
             llvm::Value *c = b.CreateGEP(f32, s.c, b.CreateAdd(b.CreateMul(ir, s.ldc), col0));
-            callMicroKernel(b, fn, mr, {kc, a, aRs, aCs, panel, c, s.ldc, nr, add});
+            callMicroKernel(b, fn, cfg, mr, {kc, a, aRs, aCs, panel, c, s.ldc, nr, add});
             if (onTile) ifThen(b, fn, last, [&] { onTile(ir, mr, col0, nr); });
           });
         });
       });
     });
   });
+}
+
+std::string GemmConfig::describe() const {
+  return fmt::format("{} {}x{}, kc {} mc {} nc {}", vector == 16 ? "avx512" : "avx2", mr, nr, kc, mc, nc);
+}
+
+GemmConfig portableGemmConfig() { return {}; }
+
+GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches) {
+  GemmConfig g;
+  if (vector == 16) g = {.vector = 16, .mr = 14, .nr = 32, .kc = 192, .mc = 140, .nc = 512};
+  auto roundDown = [](int64_t v, int64_t unit) { return std::max(unit, v / unit * unit); };
+  // The B panel (kc x nr) takes half of L1, the rest is for A's rows and C;
+  // A's block (mc x kc) half of L2; B's block (kc x nc) all of L2 (it is
+  // read from there once per row block), at most 2048 columns.
+  if (caches.l1d > 0) g.kc = std::clamp<int64_t>(roundDown(caches.l1d / 2 / (4 * g.nr), 16), 64, 512);
+  if (caches.l2 > 0) {
+    g.mc = std::clamp<int64_t>(roundDown(caches.l2 / 2 / (4 * g.kc), g.mr), g.mr, 100 * g.mr);
+    g.nc = std::clamp<int64_t>(roundDown(caches.l2 / (4 * g.kc), g.nr), 4 * g.nr, 2048);
+  }
+  return g;
 }
 
 } // namespace dlc

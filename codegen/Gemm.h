@@ -3,22 +3,24 @@
 // Every matrix product of a compiled model (matmul, and convolution through
 // im2col) is emitted as the same blocked loop nest, in the BLIS manner:
 //
-//   for jc in N by kNC:                  columns of C
-//     for pc in K by kKC:                depth
-//       pack op(B)[pc:+kc, jc:+nc] into panels of kNR columns (zero padded)
-//       for ic in M by kMC:              rows of C; that block of op(A) stays in L2
+//   for jc in N by NC:                   columns of C
+//     for pc in K by KC:                 depth
+//       pack op(B)[pc:+kc, jc:+nc] into panels of NR columns (zero padded)
+//       for ic in M by MC:               rows of C; that block of op(A) stays in L2
 //         (pack op(A)[ic:+mc, pc:+kc] when it is A^T)
-//       for jp over the panels:          one kc x kNR panel stays in L1
-//         for ir in the block by kMR:    rows of op(A)
-//           micro-kernel: a kMR x kNR tile of C in 12 AVX registers,
-//                         kc rank-1 updates by FMA; stored (or added) with
-//                         a lane mask at the right edge
+//       for jp over the panels:          one kc x NR panel stays in L1
+//         for ir in the block by MR:     rows of op(A)
+//           micro-kernel: an MR x NR tile of C in vector registers (6 x 16
+//                         in 12 AVX registers, or 14 x 32 in 28 AVX-512
+//                         ones), kc rank-1 updates by FMA; stored (or
+//                         added) with a lane mask at the right edge
 //           after the last depth block: the caller's epilogue on the tile
 //
 // op(A) = A is not packed: the kernel broadcasts one element per row and
 // step, reading each row of A contiguously. A^T is packed (a step along its
-// depth would jump a whole row of A: a new cache line and page). The micro-kernels (one
-// per row count 1..kMR) are shared functions of the module. Extents may be
+// depth would jump a whole row of A: a new cache line and page). The micro-kernels (MR
+// rows, and the powers of two below MR for the last rows: 13 = 8 + 4 + 1) are
+// shared functions of the module. Extents may be
 // run-time values (the batch n); the packing buffer is a workspace at the
 // end of the arena.
 //
@@ -31,16 +33,14 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
 
+#include "codegen/GemmConfig.h"
+
 namespace dlc {
 
-inline constexpr int64_t kGemmMR = 6;   ///< rows of a micro-tile
-inline constexpr int64_t kGemmNR = 16;  ///< columns of a micro-tile (two 8-float vectors)
-inline constexpr int64_t kGemmKC = 256; ///< depth block: a packed panel is kKC x kNR floats = 16 KiB
-inline constexpr int64_t kGemmNC = 512; ///< column block
-inline constexpr int64_t kGemmMC = 144; ///< row block: its rows of A (kMC x kKC, 144 KiB) stay in L2
 /// Products below this many multiply-adds stay plain loop nests: packing
 /// and tile calls would cost more than they save.
 inline constexpr int64_t kGemmMinFlops = 8192;
+inline constexpr int64_t kGemmMinColumns = 8; ///< and those with fewer columns (matrix-vector products)
 /// Products from this many multiply-adds and rows up are split by rows over
 /// the thread pool (runtime/model_runtime.h, dlc_parallel_for). Every thread
 /// packs all of op(B), which costs about as much as 16 rows of product: with
@@ -50,9 +50,6 @@ inline constexpr int64_t kGemmParallelFlops = 1 << 22;
 inline constexpr int64_t kGemmParallelRows = 64;
 /// Threads the pool may run (DLC_MAX_THREADS): each gets a packing workspace.
 inline constexpr int64_t kGemmMaxThreads = 4;
-/// Floats of packing workspace one product needs per thread: B's block, then
-/// A's (when A is packed).
-inline constexpr int64_t kGemmWorkspace = kGemmKC * kGemmNC + kGemmMC * kGemmKC;
 
 /// A strided matrix: element (r, c) at base[r * rowStride + c * colStride].
 struct StridedMatrix {
@@ -65,14 +62,16 @@ struct GemmSpec {
   StridedMatrix a, b;
   llvm::Value *c, *ldc;
   bool accumulate = false;        ///< C += A B instead of C = A B
-  llvm::Value *workspace = nullptr; ///< kGemmWorkspace floats
+  llvm::Value *workspace = nullptr; ///< GemmConfig::workspace() floats
 };
 
 /// Called once per finished tile of C: rows [row0, row0 + rows), columns
 /// [col0, col0 + cols), all i64 values.
 using TileCallback = std::function<void(llvm::Value *row0, llvm::Value *rows, llvm::Value *col0, llvm::Value *cols)>;
 
-/// Emits the product at the builder's insertion point in `fn`.
-void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmSpec &spec, const TileCallback &onTile);
+/// Emits the product at the builder's insertion point in `fn`, with the
+/// micro-kernel and blocks of `config` (one config per module).
+void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &config, const GemmSpec &spec,
+              const TileCallback &onTile);
 
 } // namespace dlc

@@ -48,8 +48,12 @@ std::unique_ptr<JIT> JIT::create(std::string &error) {
 bool JIT::add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, int optLevel,
               std::string &error) {
   auto tm = hostTargetMachine(error);
-  if (!tm) return false;
-  optimizeModule(*m, *tm, optLevel);
+  return tm && add(std::move(m), std::move(ctx), *tm, optLevel, error);
+}
+
+bool JIT::add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, llvm::TargetMachine &tm,
+              int optLevel, std::string &error) {
+  optimizeModule(*m, tm, optLevel);
   m->setDataLayout(jit_->getDataLayout());
   if (auto err = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx)))) {
     error = llvm::toString(std::move(err));

@@ -13,6 +13,7 @@
 
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
 
 namespace dlc {
 
@@ -23,6 +24,10 @@ public:
 
   /// Optimizes at -O`optLevel` (0..3) and adds the module; false with `error` on failure.
   bool add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, int optLevel, std::string &error);
+  /// The same with the code stamped for `tm` (a CPU of this host's triple,
+  /// e.g. x86-64-v3 for the AVX2 kernels on an AVX-512 host).
+  bool add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx, llvm::TargetMachine &tm,
+           int optLevel, std::string &error);
 
   /// Links an object file compiled for this host (emitObjectCode with
   /// hostTargetMachine); false with `error` on failure.

@@ -49,7 +49,7 @@ bool conflict(const Temporary &a, const Temporary &b) {
 
 } // namespace
 
-ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
+ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer, const GemmConfig &gemm) {
   ModelLayout l;
   l.capacity = capacity;
   l.optimizer = optimizer;
@@ -150,7 +150,8 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer) {
     }
   }
   if (products) {
-    l.columnsAt = kGemmWorkspace;
+    l.gemm = gemm;
+    l.columnsAt = gemm.workspace();
     l.partialAt = l.columnsAt + aligned(columns);
     l.workspacePerThread = l.partialAt + aligned(partial);
     l.workspaceOffset = l.arenaSize;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "codegen/GemmConfig.h"
 #include "ir/Graph.h"
 
 namespace dlc {
@@ -51,6 +52,7 @@ struct ModelLayout {
   int64_t workspacePerThread = 0; ///< floats per thread's slice
   int64_t columnsAt = 0;          ///< offset of the im2col columns in a slice
   int64_t partialAt = 0;          ///< offset of the partial filter gradient in a slice
+  GemmConfig gemm;                ///< the products' micro-kernel and blocks (they size the slices)
 
   /// Elements of `shape` with N = capacity.
   int64_t elements(const Shape &shape) const;
@@ -59,7 +61,9 @@ struct ModelLayout {
 /// Lays out the arena: a place of its own for every input, label, param,
 /// optimizer state and result; temporaries share memory where their live
 /// ranges (in kernel order, per entry point) do not overlap; values that
-/// fusion computes inline get no buffer at all.
-ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer);
+/// fusion computes inline get no buffer at all. `gemm` (gemmConfigFor the
+/// target) sizes the products' workspace and is what lowering emits.
+ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer,
+                       const GemmConfig &gemm = portableGemmConfig());
 
 } // namespace dlc

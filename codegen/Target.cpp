@@ -1,7 +1,12 @@
 //===- codegen/Target.cpp -------------------------------------------------===//
 #include "codegen/Target.h"
 
+#include <cstdlib>
 #include <mutex>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include <fmt/format.h>
 #include <llvm/IR/LegacyPassManager.h>
@@ -12,6 +17,7 @@
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
@@ -92,6 +98,62 @@ std::string cpuFeatureNames(uint64_t mask) {
   for (size_t i = 0; i < std::size(names); ++i)
     if (mask >> i & 1) list += (list.empty() ? "" : ", ") + std::string(names[i]);
   return list;
+}
+
+namespace {
+
+/// /sys/devices/system/cpu/cpu0/cache/index*/ {level, type, size}.
+CacheSizes sysfsCacheSizes() {
+  CacheSizes c;
+  for (int i = 0; i < 8; ++i) {
+    std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", i);
+    auto read = [&](const char *leaf) {
+      auto text = llvm::MemoryBuffer::getFile(dir + leaf);
+      return text ? llvm::StringRef((*text)->getBuffer()).trim().str() : std::string();
+    };
+    std::string level = read("level"), type = read("type"), size = read("size");
+    if (level.empty()) break;
+    if (type == "Instruction" || size.empty()) continue;
+    int64_t bytes = std::atoll(size.c_str()) * (size.back() == 'K' ? 1024 : size.back() == 'M' ? 1 << 20 : 1);
+    (level == "1" ? c.l1d : level == "2" ? c.l2 : c.l3) = bytes;
+  }
+  return c;
+}
+
+CacheSizes cpuidCacheSizes() {
+  CacheSizes c;
+#if defined(__x86_64__) || defined(__i386__)
+  // Deterministic cache parameters: Intel's leaf 4, AMD's 0x8000001D.
+  unsigned a, b, cx, d;
+  for (unsigned leaf : {4u, 0x8000001Du})
+    for (unsigned sub = 0; sub < 8 && __get_cpuid_count(leaf, sub, &a, &b, &cx, &d); ++sub) {
+      unsigned type = a & 31, level = a >> 5 & 7;
+      if (type == 0) break;
+      if (type == 2) continue; // instructions
+      int64_t bytes = int64_t((b >> 22) + 1) * (((b >> 12) & 1023) + 1) * ((b & 4095) + 1) * (int64_t(cx) + 1);
+      (level == 1 ? c.l1d : level == 2 ? c.l2 : c.l3) = bytes;
+    }
+  // AMD's older leaves (all that some hypervisors fill in): KiB, and L3 in 512 KiB units.
+  if (c.l1d == 0 && __get_cpuid(0x80000005, &a, &b, &cx, &d)) c.l1d = int64_t(cx >> 24) << 10;
+  if (c.l2 == 0 && __get_cpuid(0x80000006, &a, &b, &cx, &d)) {
+    c.l2 = int64_t(cx >> 16) << 10;
+    c.l3 = int64_t(d >> 18) << 19;
+  }
+#endif
+  return c;
+}
+
+} // namespace
+
+CacheSizes hostCacheSizes() {
+  CacheSizes s = sysfsCacheSizes(), c = cpuidCacheSizes();
+  return {s.l1d ? s.l1d : c.l1d, s.l2 ? s.l2 : c.l2, s.l3 ? s.l3 : c.l3};
+}
+
+GemmConfig gemmConfigFor(const llvm::TargetMachine &tm, bool runsHere) {
+  bool avx512 = tm.getTargetTriple().isX86() && tm.getMCSubtargetInfo()->checkFeatures("+avx512f");
+  if (!runsHere && !avx512) return portableGemmConfig();
+  return deriveGemmConfig(avx512 ? 16 : 8, runsHere ? hostCacheSizes() : CacheSizes{});
 }
 
 const char *const kLoopPipeline =

@@ -7,6 +7,8 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include "codegen/GemmConfig.h"
+
 namespace dlc {
 
 /// What code is compiled for: an LLVM triple ("" for the host's) and an LLVM
@@ -38,6 +40,17 @@ uint64_t requiredCpuFeatures(const llvm::TargetMachine &tm);
 
 /// "avx, avx2, fma": the LLVM names of the features in such a mask.
 std::string cpuFeatureNames(uint64_t mask);
+
+/// This host's data cache sizes: from /sys/devices/system/cpu/cpu0/cache,
+/// else cpuid (leaf 4, AMD's 0x8000001D, then AMD's 0x80000005/6, which is
+/// all a VM may show); 0 where neither says.
+CacheSizes hostCacheSizes();
+
+/// The GEMM kernel and blocks for code compiled by `tm`: the AVX-512 kernel
+/// when its features include avx512f, else the AVX2 one; blocks from this
+/// host's caches when `runsHere` (the JIT, --cpu=native), else the portable
+/// ones. Never the build host's features for another target.
+GemmConfig gemmConfigFor(const llvm::TargetMachine &tm, bool runsHere);
 
 /// Stamps the module with the target's layout and triple and every function
 /// with the host CPU and features, then optimizes: nothing at -O0, the lean

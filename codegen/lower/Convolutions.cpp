@@ -80,7 +80,7 @@ void KernelEmitter::convForwardImage(const ConvGeometry &g, const ConvImage &im)
   spec.a = {im.kernel, c(g.taps()), c(1)}, spec.b = {im.cols, c(g.pixels()), c(1)};
   spec.c = im.y, spec.ldc = c(g.pixels());
   spec.workspace = im.workspace;
-  emitGemm(b_, fn_, spec, nullptr);
+  emitGemm(b_, fn_, layout_.gemm, spec, nullptr);
 }
 
 /// cols = K^T dy, then dx = col2im(cols): each column element added back to
@@ -91,7 +91,7 @@ void KernelEmitter::convBwdDataImage(const ConvGeometry &g, const ConvImage &im)
   spec.a = {im.kernel, c(1), c(g.taps())}, spec.b = {im.y, c(g.pixels()), c(1)};
   spec.c = im.cols, spec.ldc = c(g.pixels());
   spec.workspace = im.workspace;
-  emitGemm(b_, fn_, spec, nullptr);
+  emitGemm(b_, fn_, layout_.gemm, spec, nullptr);
   loops({c(g.C * g.H * g.W)}, [&](const Index &i) { b_.CreateStore(cf(0), b_.CreateGEP(f32_, im.x, i[0])); });
   forEachIm2colRow(g, im.cols, im.x, [&](llvm::Value *colRow, llvm::Value *xRow, llvm::Value *lo, llvm::Value *hi) {
     range(lo, hi, [&](llvm::Value *j) {
@@ -109,7 +109,7 @@ void KernelEmitter::convBwdFilterImage(const ConvGeometry &g, const ConvImage &i
   spec.a = {im.y, c(g.pixels()), c(1)}, spec.b = {im.cols, c(1), c(g.pixels())};
   spec.c = im.partial, spec.ldc = c(g.taps()), spec.accumulate = true;
   spec.workspace = im.workspace;
-  emitGemm(b_, fn_, spec, nullptr);
+  emitGemm(b_, fn_, layout_.gemm, spec, nullptr);
 }
 
 /// Every thread's partial filter gradient starts at zero, whether its chunk

@@ -72,7 +72,7 @@ llvm::Value *KernelEmitter::applyEpilogue(const Node &n, llvm::Value *v, const I
 void KernelEmitter::lowerMatMul(const Node &n) {
   MatMulShape s = matmulShape(n);
   int64_t flops = staticExtent(s.m) * staticExtent(s.n) * staticExtent(s.k);
-  if (staticExtent(s.n) >= kGemmNR / 2 && flops >= kGemmMinFlops) lowerMatMulGemm(n);
+  if (staticExtent(s.n) >= kGemmMinColumns && flops >= kGemmMinFlops) lowerMatMulGemm(n);
   else lowerMatMulLoops(n);
 }
 
@@ -96,13 +96,13 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
           store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i, j)));
         });
       };
-    emitGemm(b_, fn_, spec, epilogue);
+    emitGemm(b_, fn_, layout_.gemm, spec, epilogue);
   };
   // Large products are split by rows over the thread pool; every thread
   // packs op(B) into its own workspace.
   MatMulShape s = matmulShape(n);
   int64_t flops = staticExtent(s.m) * staticExtent(s.n) * staticExtent(s.k);
-  if (staticExtent(s.m) >= kGemmParallelRows && flops >= kGemmParallelFlops) parallelRows(s.m, rows, kGemmMR);
+  if (staticExtent(s.m) >= kGemmParallelRows && flops >= kGemmParallelFlops) parallelRows(s.m, rows, layout_.gemm.mr);
   else rows(c(0), s.m, nullptr);
 }
 

@@ -6,6 +6,7 @@
 #include "TestUtil.h"
 #include "codegen/JIT.h"
 #include "codegen/Lowering.h"
+#include "codegen/Target.h"
 #include "ir/Interpreter.h"
 #include "passes/Pass.h"
 
@@ -36,16 +37,18 @@ Compiled compileExample(const std::string &name, int64_t capacity, Optimizer opt
   REQUIRE(c.graph);
   PassContext ctx(diags);
   REQUIRE(runPipeline(c.graph, defaultPipeline(), ctx));
-  c.layout = planLayout(*c.graph, capacity, opt);
+  std::string err;
+  auto tm = hostTargetMachine(err); // the JIT's: on an AVX-512 host its kernel (GemmTest forces each)
+  REQUIRE(tm);
+  c.layout = planLayout(*c.graph, capacity, opt, gemmConfigFor(*tm, true));
   auto llctx = std::make_unique<llvm::LLVMContext>();
   auto module = lowerModel(*c.graph, c.layout, "m", *llctx, diags);
   INFO(renderDiagnostics(diags));
   REQUIRE(module);
-  std::string err;
   c.jit = JIT::create(err);
   INFO(err);
   REQUIRE(c.jit);
-  REQUIRE(c.jit->add(std::move(module), std::move(llctx), 2, err));
+  REQUIRE(c.jit->add(std::move(module), std::move(llctx), *tm, 2, err));
   c.forward = reinterpret_cast<EntryFn>(c.jit->lookup("m_forward", err));
   c.lossAndGrad = reinterpret_cast<EntryFn>(c.jit->lookup("m_loss_and_grad", err));
   c.trainStep = reinterpret_cast<StepFn>(c.jit->lookup("m_train_step", err));

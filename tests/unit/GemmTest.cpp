@@ -3,15 +3,17 @@
 // A two-layer linear model, y = W2 (W1 x), with loss mean_b sum_j y^2, runs
 // all three product shapes the GEMM sees: X W^T (forward), dY W (backward
 // through a layer) and dY^T X (weight gradients, op(A) = A^T, packed). The
-// extents straddle the micro-tile (6 x 16) and the depth, row and column
-// blocks (256, 144, 512), and the batch is below the capacity; the gradients
-// are checked against a naive double-precision computation, at 1 and 2
-// threads.
+// extents straddle the micro-tiles (AVX2 6 x 16, AVX-512 14 x 32) and the
+// depth, row and column blocks, and the batch is below the capacity; the
+// gradients are checked against a naive double-precision computation, at 1
+// and 2 threads, with each kernel: the JIT compiled for x86-64-v3 (AVX2),
+// and for x86-64-v4 (AVX-512) where this CPU has it.
 //
 //===----------------------------------------------------------------------===//
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,59 +26,67 @@ TEST_CASE("the GEMM's products match a naive product across tile and block edges
   struct Case {
     int64_t k, h, n, batch, capacity;
   };
-  for (Case t : {Case{300, 17, 530, 151, 160}, Case{7, 149, 9, 13, 64}, Case{520, 40, 16, 64, 64}}) {
-    INFO(fmt::format("K {} H {} N {} batch {}", t.k, t.h, t.n, t.batch));
-    std::string net = fmt::format("model g {{\n  input x : [{}]\n  param W1 : [{}, {}] ~ normal(0, 0.1)\n"
-                                  "  param W2 : [{}, {}] ~ normal(0, 0.1)\n  v = W2 @ (W1 @ x)\n  output o = v\n"
-                                  "  loss sum(v * v)\n}}\n",
-                                  t.k, t.h, t.k, t.n, t.h);
-    CompileOptions o;
-    o.maxBatch = t.capacity;
-    CompileResult r = compileString(net, o);
-    INFO(r.rendered);
-    REQUIRE(r);
-    Model &m = *r.model;
-    std::vector<float> x(size_t(t.batch * t.k)), w1(size_t(t.h * t.k)), w2(size_t(t.n * t.h));
-    for (size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(0.37 * double(i) + 0.1));
-    REQUIRE(m.getParam("W1", w1) == DLC_OK);
-    REQUIRE(m.getParam("W2", w2) == DLC_OK);
-    // Naive: h = X W1^T, v = h W2^T, dV = 2 v / batch, dW2 = dV^T h, dH = dV W2, dW1 = dH^T X.
-    std::vector<double> h(size_t(t.batch * t.h)), v(size_t(t.batch * t.n)), dh(size_t(t.batch * t.h));
-    std::vector<double> dw1(w1.size()), dw2(w2.size());
-    for (int64_t b = 0; b < t.batch; ++b)
-      for (int64_t i = 0; i < t.h; ++i)
-        for (int64_t p = 0; p < t.k; ++p) h[size_t(b * t.h + i)] += double(x[size_t(b * t.k + p)]) * w1[size_t(i * t.k + p)];
-    for (int64_t b = 0; b < t.batch; ++b)
-      for (int64_t j = 0; j < t.n; ++j)
-        for (int64_t i = 0; i < t.h; ++i) v[size_t(b * t.n + j)] += h[size_t(b * t.h + i)] * w2[size_t(j * t.h + i)];
-    for (double &e : v) e *= 2.0 / double(t.batch); // now dV
-    for (int64_t b = 0; b < t.batch; ++b)
-      for (int64_t j = 0; j < t.n; ++j)
-        for (int64_t i = 0; i < t.h; ++i) {
-          dw2[size_t(j * t.h + i)] += v[size_t(b * t.n + j)] * h[size_t(b * t.h + i)];
-          dh[size_t(b * t.h + i)] += v[size_t(b * t.n + j)] * w2[size_t(j * t.h + i)];
+  std::vector<std::string> cpus = {""}; // the host's
+#if defined(__x86_64__)
+  cpus.push_back("x86-64-v3");
+  if (__builtin_cpu_supports("avx512f")) cpus.push_back("x86-64-v4");
+#endif
+  for (const std::string &cpu : cpus)
+    for (Case t : {Case{300, 17, 530, 151, 160}, Case{7, 149, 9, 13, 64}, Case{520, 40, 16, 64, 64},
+                 Case{45, 33, 47, 29, 32}, Case{200, 15, 95, 43, 48}}) {
+      INFO(fmt::format("cpu '{}' K {} H {} N {} batch {}", cpu, t.k, t.h, t.n, t.batch));
+      std::string net = fmt::format("model g {{\n  input x : [{}]\n  param W1 : [{}, {}] ~ normal(0, 0.1)\n"
+                                    "  param W2 : [{}, {}] ~ normal(0, 0.1)\n  v = W2 @ (W1 @ x)\n  output o = v\n"
+                                    "  loss sum(v * v)\n}}\n",
+                                    t.k, t.h, t.k, t.n, t.h);
+      CompileOptions o;
+      o.maxBatch = t.capacity;
+      o.cpu = cpu;
+      CompileResult r = compileString(net, o);
+      INFO(r.rendered);
+      REQUIRE(r);
+      Model &m = *r.model;
+      std::vector<float> x(size_t(t.batch * t.k)), w1(size_t(t.h * t.k)), w2(size_t(t.n * t.h));
+      for (size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(0.37 * double(i) + 0.1));
+      REQUIRE(m.getParam("W1", w1) == DLC_OK);
+      REQUIRE(m.getParam("W2", w2) == DLC_OK);
+      // Naive: h = X W1^T, v = h W2^T, dV = 2 v / batch, dW2 = dV^T h, dH = dV W2, dW1 = dH^T X.
+      std::vector<double> h(size_t(t.batch * t.h)), v(size_t(t.batch * t.n)), dh(size_t(t.batch * t.h));
+      std::vector<double> dw1(w1.size()), dw2(w2.size());
+      for (int64_t b = 0; b < t.batch; ++b)
+        for (int64_t i = 0; i < t.h; ++i)
+          for (int64_t p = 0; p < t.k; ++p) h[size_t(b * t.h + i)] += double(x[size_t(b * t.k + p)]) * w1[size_t(i * t.k + p)];
+      for (int64_t b = 0; b < t.batch; ++b)
+        for (int64_t j = 0; j < t.n; ++j)
+          for (int64_t i = 0; i < t.h; ++i) v[size_t(b * t.n + j)] += h[size_t(b * t.h + i)] * w2[size_t(j * t.h + i)];
+      for (double &e : v) e *= 2.0 / double(t.batch); // now dV
+      for (int64_t b = 0; b < t.batch; ++b)
+        for (int64_t j = 0; j < t.n; ++j)
+          for (int64_t i = 0; i < t.h; ++i) {
+            dw2[size_t(j * t.h + i)] += v[size_t(b * t.n + j)] * h[size_t(b * t.h + i)];
+            dh[size_t(b * t.h + i)] += v[size_t(b * t.n + j)] * w2[size_t(j * t.h + i)];
+          }
+      for (int64_t b = 0; b < t.batch; ++b)
+        for (int64_t i = 0; i < t.h; ++i)
+          for (int64_t p = 0; p < t.k; ++p) dw1[size_t(i * t.k + p)] += dh[size_t(b * t.h + i)] * x[size_t(b * t.k + p)];
+      for (int threads : {1, 2}) {
+        INFO("threads " << threads);
+        REQUIRE(m.setHyper("threads", threads) == DLC_OK);
+        const float *in[] = {x.data()};
+        float loss = 0;
+        REQUIRE(m.lossAndGrad(t.batch, in, {}, &loss) == DLC_OK);
+        for (auto [name, want] : {std::pair{"W1", &dw1}, std::pair{"W2", &dw2}}) {
+          std::vector<float> got(want->size());
+          REQUIRE(m.getGrad(name, got) == DLC_OK);
+          double scale = 0;
+          for (double e : *want) scale = std::max(scale, std::fabs(e));
+          int bad = 0;
+          for (size_t e = 0; e < got.size(); ++e)
+            if (std::fabs(got[e] - (*want)[e]) > 1e-4 * scale) ++bad;
+          INFO(name << " scale " << scale);
+          CHECK(bad == 0);
         }
-    for (int64_t b = 0; b < t.batch; ++b)
-      for (int64_t i = 0; i < t.h; ++i)
-        for (int64_t p = 0; p < t.k; ++p) dw1[size_t(i * t.k + p)] += dh[size_t(b * t.h + i)] * x[size_t(b * t.k + p)];
-    for (int threads : {1, 2}) {
-      INFO("threads " << threads);
-      REQUIRE(m.setHyper("threads", threads) == DLC_OK);
-      const float *in[] = {x.data()};
-      float loss = 0;
-      REQUIRE(m.lossAndGrad(t.batch, in, {}, &loss) == DLC_OK);
-      for (auto [name, want] : {std::pair{"W1", &dw1}, std::pair{"W2", &dw2}}) {
-        std::vector<float> got(want->size());
-        REQUIRE(m.getGrad(name, got) == DLC_OK);
-        double scale = 0;
-        for (double e : *want) scale = std::max(scale, std::fabs(e));
-        int bad = 0;
-        for (size_t e = 0; e < got.size(); ++e)
-          if (std::fabs(got[e] - (*want)[e]) > 1e-4 * scale) ++bad;
-        INFO(name << " scale " << scale);
-        CHECK(bad == 0);
       }
+      REQUIRE(m.setHyper("threads", 1) == DLC_OK);
     }
-    REQUIRE(m.setHyper("threads", 1) == DLC_OK);
-  }
 }

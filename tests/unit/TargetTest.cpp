@@ -148,3 +148,40 @@ TEST_CASE("a library refuses at create a CPU without the features it was compile
   if (m) spr->destroy(m);
   llvm::sys::fs::remove_directories(dir);
 }
+
+TEST_CASE("the GEMM's kernel follows the target's features, its blocks the caches", "[codegen][gemm][target]") {
+  std::string error;
+  auto forCpu = [&](const std::string &cpu) {
+    auto tm = createTargetMachine({"x86_64-linux-gnu", cpu}, error);
+    INFO(error);
+    REQUIRE(tm);
+    return tm;
+  };
+  // A library for another CPU never gets the build host's kernel or caches.
+  GemmConfig v3 = gemmConfigFor(*forCpu("x86-64-v3"), false), portable = portableGemmConfig();
+  CHECK(v3.describe() == portable.describe());
+  CHECK(v3.vector == 8);
+  CHECK(gemmConfigFor(*forCpu("znver3"), true).vector == 8); // even when it runs here
+  GemmConfig v4 = gemmConfigFor(*forCpu("x86-64-v4"), false);
+  CHECK(v4.vector == 16);
+  CHECK(v4.nr % v4.vector == 0);
+  CHECK(2 * v4.mr * v4.nr / v4.vector <= 2 * 28); // the tile fits the 32 registers with the panel row
+  // Derived blocks: the B panel takes at most half of L1, A's block half of
+  // L2, whole tiles; unknown sizes keep the portable blocks.
+  for (int64_t vector : {8, 16})
+    for (CacheSizes caches : {CacheSizes{32 << 10, 512 << 10, 32 << 20}, CacheSizes{48 << 10, 1 << 20, 32 << 20},
+                              CacheSizes{64 << 10, 2 << 20, 0}}) {
+      GemmConfig g = deriveGemmConfig(vector, caches);
+      INFO(g.describe());
+      CHECK(g.kc * g.nr * 4 <= caches.l1d / 2);
+      CHECK(g.mc * g.kc * 4 <= caches.l2 / 2);
+      CHECK(g.mc % g.mr == 0);
+      CHECK(g.nc % g.nr == 0);
+      CHECK(g.kc % 8 == 0);
+    }
+  GemmConfig unknown = deriveGemmConfig(8, {});
+  CHECK(unknown.describe() == portable.describe());
+  CacheSizes host = hostCacheSizes();
+  CHECK(host.l1d >= 0);
+  CHECK(deriveGemmConfig(16, host).describe() == deriveGemmConfig(16, hostCacheSizes()).describe()); // deterministic
+}

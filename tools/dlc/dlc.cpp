@@ -243,15 +243,16 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
   llvm::LLVMContext ctx;
   int64_t capacity = nominalBatch > 0 ? nominalBatch.getValue() : g.train.getInt("batch", 64);
   Optimizer optimizer = g.train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
-  ModelLayout layout = planLayout(g, capacity, optimizer);
+  std::string error;
+  std::string cpu = cpuName.empty() ? "native" : cpuName.getValue();
+  auto tm = createTargetMachine({targetTriple, cpu}, error);
+  if (!tm) return usageError(error);
+  ModelLayout layout = planLayout(g, capacity, optimizer, gemmConfigFor(*tm, cpu == "native"));
   auto module = lowerModel(g, layout, g.name, ctx, diags);
   if (!module) {
     llvm::errs() << renderDiagnostics(diags, llvm::errs().has_colors());
     return 1;
   }
-  std::string error;
-  auto tm = createTargetMachine({targetTriple, cpuName.empty() ? "native" : cpuName.getValue()}, error);
-  if (!tm) return usageError(error);
   optimizeModule(*module, *tm, optLevel);
   if (emit == Emit::Obj)
     return emitObjectFile(*module, *tm, outputFile, error) ? 0 : usageError(error);

@@ -43,6 +43,10 @@ struct CompileOptions {
   /// "memory": recompute cheap elementwise forward values in the backward
   /// instead of keeping them (a smaller arena, a little more work per step).
   std::string remat;
+  /// The LLVM CPU the JIT compiles for (its features pick the GEMM kernel):
+  /// empty or "native" for this host's; another (e.g. "x86-64-v3", the AVX2
+  /// kernels) must be one this host runs, or create fails with DLC_ERR_CPU.
+  std::string cpu;
   std::string sourceName = "<string>"; ///< the file name diagnostics show for compileString
   /// Keep the object code in the compile cache and load it from there when
   /// the model, the options and dlc are unchanged (docs/compile-time.md).

@@ -1,0 +1,54 @@
+//===- codegen/GemmConfig.h - The GEMM's micro-kernel and blocking --------===//
+//
+// Which micro-kernel the packed GEMM (codegen/Gemm.h) uses and how it blocks
+// its loops, chosen once per compiled module from the target it is compiled
+// for (codegen/Target.h: gemmConfigFor):
+//
+//   AVX2 (8-float vectors, 16 registers): 6 x 16 tiles in 12 registers; the
+//     kernel of every x86-64-v3 library and of any CPU without AVX-512;
+//   AVX-512 (16-float vectors, 32 registers): 14 x 32 tiles in 28 registers,
+//     when the target has avx512f (the JIT on an AVX-512 host, a library
+//     built with --cpu=native there or for such a CPU).
+//
+// The blocks (depth kc, rows mc, columns nc) follow from the cache sizes:
+// the host's when the code runs where it is compiled (the JIT, --cpu=native),
+// else the constants of `portable` below. The packing workspace (one per
+// pool thread, codegen/Layout.h) is sized from them.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dlc {
+
+struct GemmConfig {
+  int64_t vector = 8; ///< floats per vector register: 8 (AVX2, and off x86) or 16 (AVX-512)
+  int64_t mr = 6;     ///< rows of a micro-tile
+  int64_t nr = 16;    ///< columns of a micro-tile, a multiple of `vector`
+  int64_t kc = 256;   ///< depth block: a packed B panel is kc x nr floats (16 KiB here), kept in L1
+  int64_t mc = 144;   ///< row block: its rows of A (mc x kc) stay in L2; a multiple of mr
+  int64_t nc = 512;   ///< column block: kc x nc floats of packed B, a multiple of nr
+
+  /// Floats of packing workspace one product needs per thread: B's block,
+  /// then A's (when A is packed).
+  int64_t workspace() const { return kc * nc + mc * kc; }
+  /// "avx512 14x32, kc 192 mc 672 nc 2048", for --emit=kernels and docs.
+  std::string describe() const;
+};
+
+/// Cache sizes in bytes (0: unknown).
+struct CacheSizes {
+  int64_t l1d = 0, l2 = 0, l3 = 0;
+};
+
+/// The AVX2 kernel with the blocking it was tuned with (Zen 4: 32 KiB L1,
+/// 1 MiB L2): what a library for x86-64-v3 or another machine uses.
+GemmConfig portableGemmConfig();
+
+/// The kernel for a vector width (8 or 16 floats) with blocks derived from
+/// `caches` (unknown sizes keep the portable blocks). Deterministic.
+GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches);
+
+} // namespace dlc
