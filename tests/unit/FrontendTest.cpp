@@ -7,26 +7,6 @@
 using namespace dlc;
 using namespace dlc::test;
 
-namespace {
-/// Compiles a model body (wrapped in `model m { ... }`) expecting success.
-std::unique_ptr<Graph> compileBody(const std::string &body) {
-  DiagnosticEngine diags;
-  auto g = compile("model m {\n" + body + "\n}\n", diags);
-  INFO(renderDiagnostics(diags));
-  REQUIRE(g);
-  return g;
-}
-/// The first error of a model body; line 1 is the first body line.
-std::string errorOf(const std::string &body) {
-  DiagnosticEngine diags;
-  auto g = compile("model m {\n" + body + "\n}\n", diags);
-  CHECK_FALSE(g);
-  if (diags.diagnostics().empty()) return "<none>";
-  const Diagnostic &d = diags.diagnostics().front();
-  return std::to_string(d.loc.line - 1) + ":" + std::to_string(d.loc.col) + ": " + d.message;
-}
-} // namespace
-
 TEST_CASE("the mnist example lowers to the expected per-sample graph", "[frontend]") {
   DiagnosticEngine diags;
   auto g = compile(readExample("mnist_mlp.net"), diags);

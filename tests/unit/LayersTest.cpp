@@ -25,24 +25,6 @@ using namespace dlc::test;
 
 namespace {
 
-std::unique_ptr<Graph> compileBody(const std::string &body) {
-  DiagnosticEngine diags;
-  auto g = compile("model m {\n" + body + "\n}\n", diags);
-  INFO(renderDiagnostics(diags));
-  REQUIRE(g);
-  return g;
-}
-
-/// The first error of a model body as `line:col: message`; line 1 is the first body line.
-std::string errorOf(const std::string &body) {
-  DiagnosticEngine diags;
-  auto g = compile("model m {\n" + body + "\n}\n", diags);
-  CHECK_FALSE(g);
-  if (diags.diagnostics().empty()) return "<none>";
-  const Diagnostic &d = diags.diagnostics().front();
-  return std::to_string(d.loc.line - 1) + ":" + std::to_string(d.loc.col) + ": " + d.message;
-}
-
 /// The values of the graph's output `name` evaluated with no leaves to set.
 std::vector<double> constantOutput(const std::string &body) {
   auto g = compileBody(body);

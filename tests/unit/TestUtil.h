@@ -1,6 +1,8 @@
 //===- tests/unit/TestUtil.h - Helpers shared by the unit tests -----------===//
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -33,6 +35,26 @@ inline std::unique_ptr<Graph> compile(const std::string &text, DiagnosticEngine 
                                       const std::string &name = "test.net") {
   return compileNet(source(text, name), diags);
 }
+
+/// Compiles a model body (wrapped in `model m { ... }`) expecting success.
+inline std::unique_ptr<Graph> compileBody(const std::string &body) {
+  DiagnosticEngine diags;
+  auto g = compile("model m {\n" + body + "\n}\n", diags);
+  INFO(renderDiagnostics(diags));
+  REQUIRE(g);
+  return g;
+}
+
+/// The first error of a model body as `line:col: message`; line 1 is the first body line.
+inline std::string errorOf(const std::string &body) {
+  DiagnosticEngine diags;
+  auto g = compile("model m {\n" + body + "\n}\n", diags);
+  CHECK_FALSE(g);
+  if (diags.diagnostics().empty()) return "<none>";
+  const Diagnostic &d = diags.diagnostics().front();
+  return std::to_string(d.loc.line - 1) + ":" + std::to_string(d.loc.col) + ": " + d.message;
+}
+
 
 inline std::unique_ptr<Graph> parseIRText(const std::string &text, DiagnosticEngine &diags) {
   return parseIR(source(text, "test.ir"), diags);
