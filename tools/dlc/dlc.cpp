@@ -202,7 +202,7 @@ cl::opt<std::string> regionsPlot("plot", cl::desc("Draw the regions to this PNG 
                                  cl::sub(regionsCommand), cl::cat(category));
 
 int usageError(const std::string &msg) {
-  llvm::errs() << "dlc: error: " << msg << "\n";
+  llvm::errs() << "dlc: error: " + msg + "\n";
   return 1;
 }
 
@@ -293,7 +293,7 @@ int crossValidate(CompileResult &first, const CompileOptions &options, const Dat
         << " validation samples\n";
     TrainSummary summary;
     if (!trainModel(*fresh.model, train, none, to, out, summary, error)) {
-      llvm::errs() << "dlc train: error: " << error << "\n";
+      llvm::errs() << "dlc train: error: " + error + "\n";
       return 1;
     }
     regression = std::isnan(summary.val.accuracy);
@@ -361,7 +361,8 @@ int trainMain(ProcessGroup *group) {
   std::string error;
   const bool distributed = group && group->size() > 1, writer = !group || group->rank() == 0;
   auto fail = [&](const std::string &why) {
-    llvm::errs() << "dlc train: error: " << (distributed ? fmt::format("rank {}: ", group->rank()) : "") << why << "\n";
+    // One write: under mpirun the ranks share stderr, and a message written in pieces interleaves.
+    llvm::errs() << fmt::format("dlc train: error: {}{}\n", distributed ? fmt::format("rank {}: ", group->rank()) : "", why);
     llvm::errs().flush();
 #ifdef DLC_HAVE_MPI
     if (distributed) abortMpi(1); // ends every rank: none waits for this one
@@ -477,7 +478,7 @@ int trainMain(ProcessGroup *group) {
 
 int evalMain() {
   auto fail = [](const std::string &why) {
-    llvm::errs() << "dlc eval: error: " << why << "\n";
+    llvm::errs() << "dlc eval: error: " + why + "\n";
     return 1;
   };
   CompileOptions options;
