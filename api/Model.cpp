@@ -259,6 +259,10 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
       if (!options.optimizer.empty() && !overrideOptimizer(*g, options.optimizer))
         return failWith(name, "unknown optimizer '" + options.optimizer + "' (sgd, momentum, nesterov or adam)");
       Optimizer opt = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
+      if (!checkLayoutLimits(*g, capacity, diags)) {
+        collect(diags, result);
+        return result;
+      }
       ModelLayout layout = planLayout(*g, capacity, opt);
       auto llctx = std::make_unique<llvm::LLVMContext>();
       auto module = lowerModel(*g, layout, "dlc_jit", *llctx, diags);

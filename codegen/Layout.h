@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ir/Diagnostics.h"
 #include "ir/Graph.h"
 
 namespace dlc {
@@ -58,5 +59,9 @@ struct ModelLayout {
 /// ranges (in kernel order, per entry point) do not overlap; values that
 /// fusion computes inline get no buffer at all.
 ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer);
+/// Whether planLayout may run: a capacity in 1..kMaxBatch and an arena that
+/// fits kMaxArenaFloats (ir/Limits.h), bounded with saturating arithmetic.
+/// Otherwise false, with an error at the largest value.
+bool checkLayoutLimits(const Graph &g, int64_t capacity, DiagnosticEngine &diags);
 
 } // namespace dlc

@@ -27,6 +27,7 @@ struct Expr {
   std::vector<std::unique_ptr<Expr>> args;
   std::vector<std::string> argNames; ///< Call: keyword of each arg ("" if positional)
   std::vector<SourceLoc> argNameLocs; ///< Call: where each keyword is written
+  int height = 1; ///< levels of the tree below and including this node (at most kMaxNesting)
 };
 using ExprPtr = std::unique_ptr<Expr>;
 

@@ -6,7 +6,10 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Parser.h"
 
+#include <algorithm>
 #include <optional>
+
+#include "ir/Limits.h"
 
 namespace dlc {
 
@@ -41,7 +44,7 @@ public:
   }
 
 private:
-  static constexpr int kMaxDepth = 200;
+  static constexpr int kMaxDepth = kMaxNesting;
 
   bool tooManyErrors() const { return diags_.errorCount() > DiagnosticEngine::kMaxErrors; }
   /// Consumes the current token. Inside ( ) and [ ] newlines are spaces.
@@ -204,6 +207,10 @@ private:
       std::string p;
       SourceLoc loc;
       if (!expectIdent(p, loc, "a parameter name")) return false;
+      if (std::find(d.fnParams.begin(), d.fnParams.end(), p) != d.fnParams.end()) {
+        diags_.error(loc, "parameter '{}' of fn '{}' is named twice", p, d.name);
+        return false;
+      }
       d.fnParams.push_back(p);
       d.fnParamLocs.push_back(loc);
       if (tok_.isPunct(",")) take();
@@ -225,6 +232,10 @@ private:
         return false;
       }
       s.dims.push_back(int64_t(tok_.number));
+      if (int64_t(s.dims.size()) > kMaxRank) {
+        errorHere(fmt::format("a shape has at most {} dims (the rank limit, DLC_MAX_RANK)", kMaxRank));
+        return false;
+      }
       take();
       if (tok_.isPunct(",")) take();
       else if (!tok_.isPunct("]")) { errorHere("expected ',' or ']' in the shape"); return false; }
@@ -352,6 +363,19 @@ private:
     e->loc = op.loc;
     e->args.push_back(std::move(l));
     e->args.push_back(std::move(r));
+    return sealed(std::move(e));
+  }
+  /// Sets the height of a node whose operands are complete; null (with an
+  /// error) past kMaxNesting, so that every later recursion over the tree
+  /// (name resolution, IR generation, printing) stays shallow. `a + a + ...`
+  /// nests to the left without any parenthesis, hence the check on the tree.
+  ExprPtr sealed(ExprPtr e) {
+    for (const ExprPtr &a : e->args) e->height = std::max(e->height, a->height + 1);
+    if (e->height > kMaxNesting) {
+      diags_.error(e->loc, "expression nested too deeply (more than {} levels of operators, calls and parentheses)",
+                   kMaxNesting);
+      return nullptr;
+    }
     return e;
   }
 
@@ -408,7 +432,7 @@ private:
       e->kind = Expr::Kind::Neg;
       e->loc = loc;
       e->args.push_back(std::move(operand));
-      return e;
+      return sealed(std::move(e));
     }
     return parsePowerFrom(parsePostfix(parsePrimary()));
   }
@@ -435,7 +459,7 @@ private:
       t->kind = Expr::Kind::Transpose;
       t->loc = loc;
       t->args.push_back(std::move(e));
-      e = std::move(t);
+      e = sealed(std::move(t));
     }
     return e;
   }
@@ -443,13 +467,18 @@ private:
   /// NAME or NAME '(' args, with NAME already read.
   ExprPtr parseAfterIdent(const Token &name) {
     if (!tok_.isPunct("(")) return makeName(name);
+    DepthGuard g(depth_); // f(g(h(...))) recurses here, not through parseExpr
+    if (depth_ > kMaxDepth) {
+      errorHere("expression nested too deeply");
+      return nullptr;
+    }
     take();
     auto e = std::make_unique<Expr>();
     e->kind = Expr::Kind::Call;
     e->name = name.text;
     e->loc = name.loc;
     if (!parseArgs(e->args, e->argNames, &e->argNameLocs)) return nullptr;
-    return e;
+    return sealed(std::move(e));
   }
 
   ExprPtr parsePrimary() {
