@@ -1,6 +1,7 @@
 //===- fuzz/Harness.cpp - The invariants of the four fuzz targets ---------===//
 #include "fuzz/Harness.h"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -191,7 +192,14 @@ struct ModelHandle {
 
 std::string checkCheckpointLoad(std::string_view input) {
   if (input.size() > kMaxInput) return "";
-  static const std::string inputPath = temporaryPath("in"), savePath = temporaryPath("out");
+  static const struct Files { // one pair per process, removed at exit
+    std::string input = temporaryPath("in"), save = temporaryPath("out");
+    ~Files() {
+      std::remove(input.c_str());
+      std::remove(save.c_str());
+    }
+  } files;
+  const std::string &inputPath = files.input, &savePath = files.save;
   {
     std::ofstream out(inputPath, std::ios::binary | std::ios::trunc);
     out.write(input.data(), std::streamsize(input.size()));

@@ -6,8 +6,9 @@
 #   DLC_FUZZ_RUNS=10000000 scripts/fuzz.sh  each target for that many execs instead (offline)
 #   DLC_FUZZ_JOBS=2                         targets run at once (default 2)
 #
-# Builds the ASan + UBSan + libFuzzer build (clang-19) in $DLC_BUILD_DIR
-# (default build-fuzz) unless DLC_FUZZ_NO_BUILD=1. Each target starts from its
+# Builds the ASan + UBSan + libFuzzer build (clang-19, only the four targets)
+# in $DLC_BUILD_DIR (default build-fuzz, a directory of its own: clang objects
+# never mix with the gcc builds) unless DLC_FUZZ_NO_BUILD=1. Each target starts from its
 # seeds (fuzz/corpus/TARGET), the regression corpus (fuzz/regressions/TARGET)
 # and what earlier runs found interesting ($build/fuzz-work/TARGET). A crash,
 # a sanitizer report, a broken invariant, a timeout (10 s) or running out of
@@ -24,9 +25,10 @@ targets=("$@")
 jobs="${DLC_FUZZ_JOBS:-2}"
 
 if [ "${DLC_FUZZ_NO_BUILD:-0}" != 1 ]; then
-  DLC_BUILD_DIR="$build" DLC_BUILD_TYPE=Debug "$root/scripts/build.sh" -DDLC_SANITIZE=ON -DDLC_FUZZ=ON \
+  DLC_BUILD_DIR="$build" DLC_BUILD_TYPE=Debug DLC_TARGET=dlc_fuzz_targets "$root/scripts/build.sh" -DDLC_SANITIZE=ON -DDLC_FUZZ=ON \
     -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
-    -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
+    -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+    -DDLC_MPI=OFF -DDLC_ONNX=OFF -DDLC_PYTHON_MODULE=OFF -DBUILD_TESTING=OFF
 fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"

@@ -30,9 +30,17 @@ using namespace dlc::test;
 
 namespace {
 
+/// A fresh directory, removed when the test binary exits.
 std::string tempDir() {
+  static struct Made {
+    std::vector<std::string> dirs;
+    ~Made() {
+      for (const std::string &d : dirs) llvm::sys::fs::remove_directories(d);
+    }
+  } made;
   llvm::SmallString<128> dir;
   REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-hostile", dir));
+  made.dirs.push_back(std::string(dir));
   return std::string(dir);
 }
 
