@@ -297,7 +297,12 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
       std::string error;
       auto tm = createTargetMachine({"", options.cpu.empty() ? "native" : options.cpu}, error);
       if (!tm) return failWith(name, error);
-      ModelLayout layout = planLayout(*g, capacity, opt, gemmConfigFor(*tm, /*runsHere=*/true));
+      GemmConfig gemm = gemmConfigFor(*tm, /*runsHere=*/true);
+      if (!checkLayoutLimits(*g, capacity, diags, gemm)) {
+        collect(diags, result);
+        return result;
+      }
+      ModelLayout layout = planLayout(*g, capacity, opt, gemm);
       std::optional<std::string> code = objectCode(*g, layout, options, *tm, diags, result.fromCache, error);
       if (!code && diags.hasErrors()) {
         collect(diags, result);

@@ -120,8 +120,17 @@ private:
   }
 
   /// Inline: scalar constants anywhere; single-use elementwise ops into an
-  /// elementwise user (or an epilogue op) of the same shape.
+  /// elementwise user (or an epilogue op) of the same shape, but no deeper
+  /// than kMaxInlineChain levels: the kernel emitter recurses once per level,
+  /// and a chain of 30,000 tanh from IR text would exhaust its stack.
   void planInline() {
+    std::unordered_map<const Node *, int> depth; // inline ops below and including n
+    auto inlineDepth = [&](const Node *n) {
+      int d = 0;
+      for (const Node *o : n->operands)
+        if (auto it = depth.find(o); it != depth.end()) d = std::max(d, it->second);
+      return d + 1;
+    };
     for (const Node *n : nodes_) {
       if (plan_.fused.count(n)) continue;
       if (isScalarConstant(n) && !keep_.count(n)) {
@@ -140,7 +149,12 @@ private:
       if (!u) decide(n, "own buffer: " + whyNoSoleUser(n), n);
       else if (!isElementwise(u)) decide(n, "own buffer: its user {} is not elementwise", u);
       else if (u->type.shape != n->type.shape) decide(n, "own buffer: its user {} has another shape", u);
-      else inlineOp(n, "computed inside its sole user {}, elementwise of the same shape", u);
+      else if (int d = inlineDepth(n); d > kMaxInlineChain)
+        decide(n, fmt::format("own buffer: {} inline levels below it already", kMaxInlineChain));
+      else {
+        inlineOp(n, "computed inside its sole user {}, elementwise of the same shape", u);
+        depth[n] = d;
+      }
     }
   }
   /// A user of `n` that is not elementwise (it needs `n` in a buffer), or null.

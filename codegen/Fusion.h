@@ -29,6 +29,10 @@
 
 namespace dlc {
 
+/// Levels of inline ops in one kernel at most (ir/Limits.h's kind of limit:
+/// the kernel emitter recurses once per level); a deeper chain gets a buffer.
+inline constexpr int kMaxInlineChain = 64;
+
 struct Kernel {
   const Node *anchor;              ///< the op whose loop nest this is
   std::vector<const Node *> epilogue; ///< matmul epilogue ops, in order (the last one is stored)

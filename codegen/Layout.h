@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "codegen/GemmConfig.h"
+#include "ir/Diagnostics.h"
 #include "ir/Graph.h"
 
 namespace dlc {
@@ -64,6 +65,11 @@ struct ModelLayout {
 /// fusion computes inline get no buffer at all. `gemm` (gemmConfigFor the
 /// target) sizes the products' workspace and is what lowering emits.
 ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer,
+                       const GemmConfig &gemm = portableGemmConfig());
+/// Whether planLayout may run with this `gemm`: a capacity in 1..kMaxBatch
+/// and an arena that fits kMaxArenaFloats (ir/Limits.h), bounded with
+/// saturating arithmetic. Otherwise false, with an error at the largest value.
+bool checkLayoutLimits(const Graph &g, int64_t capacity, DiagnosticEngine &diags,
                        const GemmConfig &gemm = portableGemmConfig());
 
 } // namespace dlc

@@ -37,6 +37,7 @@ struct Expr {
   std::vector<std::string> argNames; ///< Call: keyword of each arg ("" if positional)
   std::vector<SourceLoc> argNameLocs; ///< Call: where each keyword is written
   std::vector<IndexItem> index;       ///< Index: one item per axis, from axis 0
+  int height = 1; ///< levels of the tree below and including this node (at most kMaxNesting)
 };
 using ExprPtr = std::unique_ptr<Expr>;
 

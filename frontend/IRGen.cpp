@@ -1,5 +1,6 @@
 //===- frontend/IRGen.cpp -------------------------------------------------===//
 #include "frontend/IRGen.h"
+#include "ir/Limits.h"
 
 #include <algorithm>
 #include <cmath>
@@ -305,6 +306,16 @@ private:
       scope[fn.fnParams[i]] = Symbol{v, nullptr, fn.fnParamLocs[i]};
     }
     if (!ok) return nullptr;
+    // Inlining copies the body per call: f(x) = g(g(x)) doubles per level,
+    // so both the nesting and the graph's size are bounded (ir/Limits.h).
+    if (scopes_.size() >= size_t(kMaxInlineDepth)) {
+      diags_.error(e.loc, "fn calls nest deeper than {} (in the call of '{}')", kMaxInlineDepth, fn.name);
+      return nullptr;
+    }
+    if (graph_.size() > kMaxOps) {
+      diags_.error(e.loc, "inlining fn '{}' makes the graph larger than {} ops", fn.name, kMaxOps);
+      return nullptr;
+    }
     scopes_.push_back(std::move(scope));
     size_t errors = diags_.errorCount();
     Node *result = lowerExpr(*fn.value);
@@ -677,6 +688,7 @@ std::unique_ptr<Graph> generateIR(const Program &program, std::shared_ptr<const 
       continue;
     }
     gen.lowerTrain(t);
+    if (std::string e = checkTrainLimits(g->train); !e.empty()) diags.error(t.loc, "{}", e);
   }
   gen.inferTask();
   if (diags.hasErrors()) return nullptr;

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "ir/Limits.h"
+
 namespace dlc {
 
 Lexer::Lexer(std::shared_ptr<const SourceFile> file, DiagnosticEngine &diags)
@@ -107,6 +109,7 @@ Token Lexer::next() {
     t.kind = TokenKind::Ident;
     t.text = std::string(src_.substr(start, pos_ - start));
     t.loc.length = uint32_t(t.text.size());
+    if (std::string e = checkNameLimits(t.text, "a"); !e.empty()) diags_.error(t.loc, "{}", e);
     return t;
   }
   static const std::string_view puncts = "()[]{},:=~+-*/^@.;";

@@ -6,10 +6,12 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Parser.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "ir/Attributes.h"
+#include "ir/Limits.h"
 
 namespace dlc {
 
@@ -44,7 +46,7 @@ public:
   }
 
 private:
-  static constexpr int kMaxDepth = 200;
+  static constexpr int kMaxDepth = kMaxNesting;
 
   bool tooManyErrors() const { return diags_.errorCount() > DiagnosticEngine::kMaxErrors; }
   /// Consumes the current token. Inside ( ) and [ ] newlines are spaces.
@@ -212,6 +214,10 @@ private:
       std::string p;
       SourceLoc loc;
       if (!expectIdent(p, loc, "a parameter name")) return false;
+      if (std::find(d.fnParams.begin(), d.fnParams.end(), p) != d.fnParams.end()) {
+        diags_.error(loc, "parameter '{}' of fn '{}' is named twice", p, d.name);
+        return false;
+      }
       d.fnParams.push_back(p);
       d.fnParamLocs.push_back(loc);
       if (tok_.isPunct(",")) take();
@@ -233,6 +239,10 @@ private:
         return false;
       }
       s.dims.push_back(int64_t(tok_.number));
+      if (int64_t(s.dims.size()) > kMaxRank) {
+        errorHere(fmt::format("a shape has at most {} dims (the rank limit, DLC_MAX_RANK)", kMaxRank));
+        return false;
+      }
       take();
       if (tok_.isPunct(",")) take();
       else if (!tok_.isPunct("]")) { errorHere("expected ',' or ']' in the shape"); return false; }
@@ -362,6 +372,19 @@ private:
     e->loc = op.loc;
     e->args.push_back(std::move(l));
     e->args.push_back(std::move(r));
+    return sealed(std::move(e));
+  }
+  /// Sets the height of a node whose operands are complete; null (with an
+  /// error) past kMaxNesting, so that every later recursion over the tree
+  /// (name resolution, IR generation, printing) stays shallow. `a + a + ...`
+  /// nests to the left without any parenthesis, hence the check on the tree.
+  ExprPtr sealed(ExprPtr e) {
+    for (const ExprPtr &a : e->args) e->height = std::max(e->height, a->height + 1);
+    if (e->height > kMaxNesting) {
+      diags_.error(e->loc, "expression nested too deeply (more than {} levels of operators, calls and parentheses)",
+                   kMaxNesting);
+      return nullptr;
+    }
     return e;
   }
 
@@ -418,7 +441,7 @@ private:
       e->kind = Expr::Kind::Neg;
       e->loc = loc;
       e->args.push_back(std::move(operand));
-      return e;
+      return sealed(std::move(e));
     }
     return parsePowerFrom(parsePostfix(parsePrimary()));
   }
@@ -449,7 +472,7 @@ private:
       t->kind = Expr::Kind::Transpose;
       t->loc = loc;
       t->args.push_back(std::move(e));
-      e = std::move(t);
+      e = sealed(std::move(t));
     }
     return e;
   }
@@ -457,13 +480,18 @@ private:
   /// NAME or NAME '(' args, with NAME already read.
   ExprPtr parseAfterIdent(const Token &name) {
     if (!tok_.isPunct("(")) return makeName(name);
+    DepthGuard g(depth_); // f(g(h(...))) recurses here, not through parseExpr
+    if (depth_ > kMaxDepth) {
+      errorHere("expression nested too deeply");
+      return nullptr;
+    }
     take();
     auto e = std::make_unique<Expr>();
     e->kind = Expr::Kind::Call;
     e->name = name.text;
     e->loc = name.loc;
     if (!parseArgs(e->args, e->argNames, &e->argNameLocs)) return nullptr;
-    return e;
+    return sealed(std::move(e));
   }
 
   ExprPtr parsePrimary() {
@@ -527,7 +555,7 @@ private:
       else if (!tok_.isPunct("]")) { errorHere("expected ',' or ']' in the list"); return nullptr; }
     }
     take();
-    return e;
+    return sealed(std::move(e));
   }
 
   /// ['-'] NUMBER; false (nothing consumed but a '-') when there is none.
@@ -580,7 +608,7 @@ private:
       e->index.push_back(item);
       if (tok_.isPunct(",")) { take(); continue; }
       if (!expectPunct("]", "to close the index")) return nullptr;
-      return e;
+      return sealed(std::move(e));
     }
   }
 

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "ir/ScalarOps.h"
+#include "ir/Limits.h"
 #include "ir/ShapeRules.h"
 
 namespace dlc {
@@ -31,6 +32,10 @@ Node *IRBuilder::op(OpKind kind, std::vector<Node *> operands, const SourceLoc &
   TypeOrError t = inferType(kind, types, attrs);
   if (!t.ok()) {
     diags.error(loc, "{}", t.error);
+    return nullptr;
+  }
+  if (std::string e = checkTypeLimits(t.type); !e.empty()) {
+    diags.error(loc, "the result of '{}': {}", opInfo(kind).mnemonic, e);
     return nullptr;
   }
   return graph.add(kind, std::move(operands), std::move(attrs), t.type, "", loc);

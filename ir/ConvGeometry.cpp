@@ -4,10 +4,14 @@
 #include <cassert>
 #include <vector>
 
+#include "ir/Limits.h"
+
 namespace dlc {
 
 std::optional<int64_t> convOutExtent(int64_t in, int64_t k, int64_t stride, int64_t pad) {
-  if (stride < 1 || pad < 0) return std::nullopt;
+  // Extents and pads past the element limit cannot make a valid value, and
+  // in + 2 pad - k must not overflow.
+  if (stride < 1 || pad < 0 || pad > kMaxElements || k > kMaxElements || in > kMaxElements) return std::nullopt;
   int64_t span = in + 2 * pad - k;
   if (span < 0) return std::nullopt;
   return span / stride + 1;

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/IRParser.h"
+#include "ir/Limits.h"
 
 #include <cctype>
 #include <charconv>
@@ -160,6 +161,7 @@ public:
     auto g = std::make_unique<Graph>(tok_.kind == Tok::Name || tok_.kind == Tok::String ? tok_.text : "");
     g->sources.push_back(file_);
     if (g->name.empty()) { error(tok_, "expected a graph name"); return nullptr; }
+    if (std::string e = checkNameLimits(g->name, "the graph"); !e.empty()) { error(tok_, "{}", e); return nullptr; }
     take();
     if (!expectPunct("{")) return nullptr;
     graph_ = g.get();
@@ -199,8 +201,14 @@ private:
   bool parseStatement() {
     if (tok_.kind == Tok::Value) return parseOp();
     if (isName("train")) {
+      Token at = tok_;
       take();
-      return parseAttrs(graph_->train);
+      if (!parseAttrs(graph_->train)) return false;
+      if (std::string e = checkTrainLimits(graph_->train); !e.empty()) {
+        error(at, "{}", e);
+        return false;
+      }
+      return true;
     }
     if (tok_.kind == Tok::Name) {
       if (auto role = parseRole(tok_.text)) {
@@ -346,9 +354,10 @@ private:
     take();
     if (!expectPunct("[")) return false;
     while (!isPunct("]")) {
-      if (tok_.kind == Tok::Int && tok_.ival >= 0) type.shape.push_back(Dim(tok_.ival));
+      if (tok_.kind == Tok::Int && tok_.ival >= 1) type.shape.push_back(Dim(tok_.ival));
       else if (tok_.kind == Tok::Name) type.shape.push_back(Dim::symbol(tok_.text));
-      else { error(tok_, "expected a dim (a non-negative integer or a symbol like N)"); return false; }
+      else { error(tok_, "expected a dim (an extent of at least 1 or a symbol like N)"); return false; }
+      if (type.rank() > kMaxRank) { error(tok_, "a shape has at most {} dims (the rank limit, DLC_MAX_RANK)", kMaxRank); return false; }
       take();
       if (isPunct(",")) take();
       else if (!isPunct("]")) { error(tok_, "expected ',' or ']' in a shape"); return false; }

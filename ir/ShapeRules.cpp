@@ -1,5 +1,6 @@
 //===- ir/ShapeRules.cpp - How each op computes its result type -----------===//
 #include "ir/ShapeRules.h"
+#include "ir/Limits.h"
 
 #include "ir/ConvGeometry.h"
 
@@ -121,13 +122,14 @@ TypeOrError inferTranspose(OpKind, const std::vector<TensorType> &ops, const Att
   return ok(ops[0].dtype, out);
 }
 
-/// Known-extent product and the multiset of symbols of a shape.
+/// Known-extent product and the multiset of symbols of a shape; the product
+/// is -1 when it overflows int64 (so that counts never compare modulo 2^64).
 static std::pair<int64_t, std::map<std::string, int>> sizeSignature(const Shape &s) {
   int64_t n = 1;
   std::map<std::string, int> syms;
   for (const Dim &d : s) {
     if (d.isSymbolic()) ++syms[d.symbolName()];
-    else n *= d.value();
+    else if (n >= 0) n = checkedMul(n, d.value()).value_or(-1);
   }
   return {n, syms};
 }
@@ -138,7 +140,7 @@ TypeOrError inferReshape(OpKind, const std::vector<TensorType> &ops, const Attrs
   for (const Dim &d : target)
     if (d.isKnown() && d.value() < 0)
       return TypeOrError::fail(fmt::format("negative extent in reshape target {}", shapeStr(target)));
-  if (sizeSignature(target) != sizeSignature(ops[0].shape))
+  if (sizeSignature(target).first < 0 || sizeSignature(target) != sizeSignature(ops[0].shape))
     return TypeOrError::fail(fmt::format("cannot reshape {} into {}: element counts differ",
                                          shapeStr(ops[0].shape), shapeStr(target)));
   return ok(ops[0].dtype, target);

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "ir/Dataflow.h"
+#include "ir/Limits.h"
 #include "ir/Printer.h"
 #include "ir/ShapeRules.h"
 
@@ -47,6 +48,11 @@ void verifyLeaf(const Node &n, const std::string &id, DiagnosticEngine &diags) {
 
 bool verify(const Graph &g, DiagnosticEngine &diags) {
   unsigned before = diags.errorCount();
+  if (g.size() > kMaxOps) {
+    diags.error({}, "graph '{}' has {} ops, above the limit of {}", g.name, g.size(), kMaxOps);
+    return false;
+  }
+  if (std::string e = checkNameLimits(g.name, "the model"); !e.empty()) diags.error({}, "{}", e);
   std::unordered_map<const Node *, size_t> position;
   std::unordered_set<std::string> names;
   std::vector<std::string> printed = printedNames(g);
@@ -56,6 +62,9 @@ bool verify(const Graph &g, DiagnosticEngine &diags) {
     const std::string &id = printed[index];
     if (!n.name.empty() && !names.insert(n.name).second)
       diags.error(n.loc, "value name {} is defined twice", id);
+    if (std::string e = checkNameLimits(n.name, "the value"); !e.empty()) diags.error(n.loc, "{}", e);
+    std::string typeError = checkTypeLimits(n.type);
+    if (!typeError.empty()) diags.error(n.loc, "{}: {}", id.size() > 40 ? id.substr(0, 40) + "..." : id, typeError);
     bool operandsOk = int(n.operands.size()) == n.info().arity;
     if (!operandsOk)
       diags.error(n.loc, "{} ({}) has {} operand(s); '{}' takes {}", id, n.info().mnemonic,
@@ -68,7 +77,7 @@ bool verify(const Graph &g, DiagnosticEngine &diags) {
     }
     if (n.isLeaf()) {
       verifyLeaf(n, id, diags);
-    } else if (operandsOk) {
+    } else if (operandsOk && typeError.empty()) {
       std::vector<TensorType> types;
       for (const Node *op : n.operands) types.push_back(op->type);
       TypeOrError t = inferType(n.kind, types, n.attrs);

@@ -6,7 +6,8 @@
 // inputs) become `grad` results; adjoints of named values are named after
 // them (`dL/dA1`, `dL/dv1`) and carry a note saying which chain-rule factor
 // produced them. The output is ordinary IR: it can be printed, simplified,
-// and differentiated again.
+// and differentiated again once a new loss replaces its results (a graph
+// that already has gradients is refused: its dL/dX would be defined twice).
 //
 //===----------------------------------------------------------------------===//
 #include <unordered_map>
@@ -43,6 +44,12 @@ PassResult runAutodiff(std::unique_ptr<Graph> &g, PassContext &ctx) {
   }
   if (!lossOld->type.isScalar()) {
     ctx.diags.error(lossOld->loc, "autodiff: the loss must be a scalar, got {}", lossOld->type.str());
+    return PassResult::Failed;
+  }
+  if (!g->resultsWith(Role::Grad).empty()) {
+    // A second reverse sweep would define dL/dL and every dL/dX again
+    // (Hessian-vector products need a new loss first, e.g. with jacobian).
+    ctx.diags.error({}, "autodiff: graph '{}' already has gradients; autodiff runs once per pipeline", g->name);
     return PassResult::Failed;
   }
   size_t lossIndex = 0;

@@ -3,14 +3,17 @@
 // A chain is a tree of matmuls whose inner products are used once; its leaves
 // (with transposes folded in: (A B)^T = B^T A^T) are the factors. The chain
 // is re-associated by the classic O(n^3) dynamic program on the factors'
-// shapes, using the nominal batch size for the symbolic N. The choice and its
-// cost against the tree as written are recorded as a remark.
+// shapes, using the nominal batch size for the symbolic N; chains longer
+// than kMaxExactChain factors (ir/Limits.h) by a greedy heuristic instead, so
+// that an order search never hangs. The choice and its cost against the tree
+// as written are recorded as a remark, which names the heuristic when used.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/MatrixChain.h"
 
 #include <functional>
 #include <limits>
+#include <queue>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -18,6 +21,7 @@
 
 #include "ir/Builder.h"
 #include "ir/GraphUtils.h"
+#include "ir/Limits.h"
 #include "ir/Printer.h"
 #include "passes/DeadCode.h"
 #include "passes/Pass.h"
@@ -34,7 +38,7 @@ ChainOrder solveChainOrder(const std::vector<ChainFactor> &f) {
       size_t j = i + len - 1;
       cost[i][j] = std::numeric_limits<int64_t>::max();
       for (size_t s = i; s < j; ++s) {
-        int64_t c = cost[i][s] + cost[s + 1][j] + productCost(f[i].rows, f[s].cols, f[j].cols);
+        int64_t c = addCost(addCost(cost[i][s], cost[s + 1][j]), productCost(f[i].rows, f[s].cols, f[j].cols));
         if (c < cost[i][j]) {
           cost[i][j] = c;
           order.split[i][j] = s;
@@ -47,8 +51,45 @@ ChainOrder solveChainOrder(const std::vector<ChainFactor> &f) {
 
 int64_t leftToRightCost(const std::vector<ChainFactor> &f) {
   int64_t c = 0;
-  for (size_t i = 1; i < f.size(); ++i) c += productCost(f[0].rows, f[i - 1].cols, f[i].cols);
+  for (size_t i = 1; i < f.size(); ++i) c = addCost(c, productCost(f[0].rows, f[i - 1].cols, f[i].cols));
   return c;
+}
+
+GreedyChainOrder greedyChainOrder(const std::vector<ChainFactor> &f) {
+  size_t n = f.size();
+  GreedyChainOrder order;
+  // Partial products as a linked list of segments, each named by its first
+  // factor; a heap of adjacent pairs, stale entries skipped by version.
+  std::vector<ChainFactor> seg(f);
+  std::vector<size_t> next(n), prev(n), version(n, 0);
+  std::vector<bool> alive(n, true);
+  for (size_t i = 0; i < n; ++i) next[i] = i + 1, prev[i] = i ? i - 1 : SIZE_MAX;
+  struct Pair { int64_t cost; size_t left, leftVersion, right, rightVersion; };
+  auto later = [](const Pair &a, const Pair &b) { return a.cost != b.cost ? a.cost > b.cost : a.left > b.left; };
+  std::priority_queue<Pair, std::vector<Pair>, decltype(later)> heap(later);
+  auto push = [&](size_t i) {
+    if (i == SIZE_MAX || next[i] >= n) return;
+    size_t j = next[i];
+    heap.push({productCost(seg[i].rows, seg[i].cols, seg[j].cols), i, version[i], j, version[j]});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    Pair p = heap.top();
+    heap.pop();
+    if (!alive[p.left] || !alive[p.right] || version[p.left] != p.leftVersion || version[p.right] != p.rightVersion ||
+        next[p.left] != p.right)
+      continue;
+    order.cost = addCost(order.cost, p.cost);
+    order.merges.push_back({p.left, p.right});
+    seg[p.left].cols = seg[p.right].cols;
+    ++version[p.left];
+    alive[p.right] = false;
+    next[p.left] = next[p.right];
+    if (next[p.left] < n) prev[next[p.left]] = p.left;
+    push(prev[p.left]);
+    push(p.left);
+  }
+  return order;
 }
 
 std::string ChainOrder::bracketing(const std::vector<std::string> &names) const {
@@ -87,20 +128,31 @@ public:
            usedByProduct_.count(n);
   }
 
-  void collect(const Node *n, bool transposed, bool root, std::vector<Factor> &out) const {
-    bool expand = n->kind == OpKind::MatMul && (root || isInterior(n)) && (!transposed || n->type.rank() == 2);
-    if (!expand) {
-      out.push_back({n, transposed});
-      return;
-    }
-    const Node *a = n->operands[0], *b = n->operands[1];
-    bool ta = n->attrs.getBool("transpose_a"), tb = n->attrs.getBool("transpose_b");
-    if (!transposed) {
-      collect(a, ta, false, out);
-      collect(b, tb, false, out);
-    } else { // (A B)^T = B^T A^T
-      collect(b, !tb, false, out);
-      collect(a, !ta, false, out);
+  /// The factors of the chain rooted at `n`, left to right, and the matmuls
+  /// it folds (`interior`, the root included). Iterative: chains from IR
+  /// text can be 100,000 products long.
+  void collect(const Node *n, std::vector<Factor> &out, std::vector<const Node *> &interior) const {
+    std::vector<std::pair<const Node *, bool>> stack{{n, false}}; // right-most on top
+    bool root = true;
+    while (!stack.empty()) {
+      auto [m, transposed] = stack.back();
+      stack.pop_back();
+      bool expand = m->kind == OpKind::MatMul && (root || isInterior(m)) && (!transposed || m->type.rank() == 2);
+      root = false;
+      if (!expand) {
+        out.push_back({m, transposed});
+        continue;
+      }
+      interior.push_back(m);
+      const Node *a = m->operands[0], *b = m->operands[1];
+      bool ta = m->attrs.getBool("transpose_a"), tb = m->attrs.getBool("transpose_b");
+      if (!transposed) {
+        stack.push_back({b, tb});
+        stack.push_back({a, ta});
+      } else { // (A B)^T = B^T A^T
+        stack.push_back({a, !ta});
+        stack.push_back({b, !tb});
+      }
     }
   }
 
@@ -113,18 +165,21 @@ public:
     return f.transposed ? ChainFactor{c, r} : ChainFactor{r, c};
   }
 
-  /// Cost of the tree as written.
-  int64_t writtenCost(const Node *n, bool root) const {
-    if (n->kind != OpKind::MatMul || !(root || isInterior(n))) return 0;
-    const Node *a = n->operands[0], *b = n->operands[1];
-    bool ta = n->attrs.getBool("transpose_a");
-    const Shape &as = a->shape();
-    int64_t m = as.size() == 2 ? extent(ta ? as[1] : as[0]) : 1;
-    int64_t k = as.size() == 2 ? extent(ta ? as[0] : as[1]) : extent(as[0]);
-    int64_t cols = 1;
-    if (n->type.rank() == 2) cols = extent(n->shape()[1]);
-    else if (n->type.rank() == 1 && as.size() == 1) cols = extent(n->shape()[0]);
-    return writtenCost(a, false) + writtenCost(b, false) + productCost(m, k, cols);
+  /// Cost of the tree as written: the sum over the products it folds.
+  int64_t writtenCost(const std::vector<const Node *> &interior) const {
+    int64_t total = 0;
+    for (const Node *n : interior) {
+      const Node *a = n->operands[0];
+      bool ta = n->attrs.getBool("transpose_a");
+      const Shape &as = a->shape();
+      int64_t m = as.size() == 2 ? extent(ta ? as[1] : as[0]) : 1;
+      int64_t k = as.size() == 2 ? extent(ta ? as[0] : as[1]) : extent(as[0]);
+      int64_t cols = 1;
+      if (n->type.rank() == 2) cols = extent(n->shape()[1]);
+      else if (n->type.rank() == 1 && as.size() == 1) cols = extent(n->shape()[0]);
+      total = addCost(total, productCost(m, k, cols));
+    }
+    return total;
   }
 
   std::string factorName(const Factor &f) const {
@@ -164,13 +219,44 @@ std::pair<Node *, bool> emit(IRBuilder &b, const std::vector<Factor> &f, const s
   return {b.op(OpKind::MatMul, {l, r}, loc, a), false};
 }
 
+/// Emits the product in a greedy order: each merge multiplies two adjacent
+/// partial products (no recursion: the chain may be very long).
+Node *emitGreedy(IRBuilder &b, const std::vector<Factor> &f, const std::vector<Node *> &mapped,
+                 const GreedyChainOrder &order, const SourceLoc &loc) {
+  std::vector<Node *> part(mapped);
+  std::vector<bool> transposed;
+  for (const Factor &x : f) transposed.push_back(x.transposed);
+  for (auto [i, j] : order.merges) {
+    Attrs a;
+    if (transposed[i]) a.set("transpose_a", true);
+    if (transposed[j]) a.set("transpose_b", true);
+    part[i] = b.op(OpKind::MatMul, {part[i], part[j]}, loc, a);
+    transposed[i] = false;
+    if (!part[i]) return nullptr;
+  }
+  return part.empty() ? nullptr : part[0];
+}
+
+/// The remark on a chain's order: the exact bracketing, or the greedy
+/// heuristic past kMaxExactChain factors.
+std::string chainRemark(const std::string &what, const ChainOrder *exact, const GreedyChainOrder &greedy,
+                        const std::vector<std::string> &names, int64_t written, int64_t batch) {
+  if (exact)
+    return fmt::format("chain {}: {} = {} multiplies (as written: {}; N = {})", what, exact->bracketing(names),
+                       exact->cost, written, batch);
+  return fmt::format("chain {}: {} factors, more than {}: ordered by the greedy heuristic (cheapest adjacent product "
+                     "first, not necessarily optimal) = {} multiplies (as written: {}; N = {})",
+                     what, names.size(), kMaxExactChain, greedy.cost, written, batch);
+}
+
 /// The replacement of `n` in the rebuilt graph: `n` itself (copied) unless
 /// it is the root of a chain of three or more factors that a different order
 /// makes cheaper. Null after an error.
 Node *reorderChain(const ChainRewriter &chains, PassContext &ctx, IRBuilder &b, const Node &n, std::vector<Node *> ops,
                    const NodeMap &map, bool &changed) {
   std::vector<Factor> factors;
-  if (n.kind == OpKind::MatMul && !chains.isInterior(&n)) chains.collect(&n, false, true, factors);
+  std::vector<const Node *> interior;
+  if (n.kind == OpKind::MatMul && !chains.isInterior(&n)) chains.collect(&n, factors, interior);
   if (factors.size() < 3) return copyNode(b.graph, n, std::move(ops));
   std::vector<ChainFactor> dims;
   std::vector<std::string> names;
@@ -180,20 +266,23 @@ Node *reorderChain(const ChainRewriter &chains, PassContext &ctx, IRBuilder &b, 
     names.push_back(chains.factorName(factors[i]));
     mapped.push_back(map.at(factors[i].node));
   }
-  ChainOrder order = solveChainOrder(dims);
-  int64_t written = chains.writtenCost(&n, true);
+  bool exact = factors.size() <= kMaxExactChain;
+  ChainOrder order = exact ? solveChainOrder(dims) : ChainOrder{};
+  GreedyChainOrder greedy = exact ? GreedyChainOrder{} : greedyChainOrder(dims);
+  int64_t cost = exact ? order.cost : greedy.cost;
+  int64_t written = chains.writtenCost(interior);
   std::string what = n.name.empty() ? "a product" : "%" + n.name;
-  ctx.remarks.push_back(fmt::format("chain {}: {} = {} multiplies (as written: {}; N = {})", what,
-                                            order.bracketing(names), order.cost, written, chains.batch));
-  if (order.cost >= written) return copyNode(b.graph, n, std::move(ops));
-  Node *root = emit(b, factors, mapped, order, 0, factors.size() - 1, n.loc).first;
+  ctx.remarks.push_back(chainRemark(what, exact ? &order : nullptr, greedy, names, written, chains.batch));
+  if (cost >= written) return copyNode(b.graph, n, std::move(ops));
+  Node *root = exact ? emit(b, factors, mapped, order, 0, factors.size() - 1, n.loc).first
+                     : emitGreedy(b, factors, mapped, greedy, n.loc);
   if (!root || root->type != n.type) {
     ctx.diags.error(n.loc, "chain: re-associated product has type {} instead of {}",
                             root ? root->type.str() : "?", n.type.str());
     return nullptr;
   }
   root->name = n.name;
-  root->note = fmt::format("chain order: {} multiplies instead of {}", order.cost, written);
+  root->note = fmt::format("chain order{}: {} multiplies instead of {}", exact ? "" : " (greedy)", cost, written);
   ctx.addStat("chain", "reordered");
   changed = true;
   return root;

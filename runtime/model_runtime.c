@@ -2,12 +2,13 @@
  *
  * Model-independent: checks every argument, copies inputs and labels into the
  * model's arena, calls the compiled entry points, and keeps the optimizer's
- * step count and hyperparameters. Compiled into each model's .so (C99, libc
- * and libm only).
+ * step count and hyperparameters; checkpoints are in checkpoint.c. Compiled
+ * into each model's .so (C99, libc and libm only).
  *
  *===----------------------------------------------------------------------===*/
 #define _POSIX_C_SOURCE 200809L /* sched_yield */
 #include "model_runtime.h"
+#include "model_state.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -31,24 +32,15 @@ static const int hyper_used[2][DLC_HYPER_SETTINGS] = {
 #define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) adam,
 #include "Hyperparameters.def"
     }};
-/* Every key set_hyper takes, for its message: "lr, momentum, ..., threads". */
+/* Every key set_hyper takes, for its message: "lr, momentum, ..., threads, check_numerics". */
 static const char hyper_key_list[] =
 #define DLC_HYPER(Id, key, gd, sgd, adam, sgdDefault, adamDefault, meaning) key ", "
 #include "Hyperparameters.def"
-    "threads";
-
-struct dlc_model {
-  const dlc_rt_model *desc;
-  float *arena;
-  double hyper[DLC_HYPER_COUNT];
-  int64_t step;
-  uint64_t seed; /* create's: with the step, it keys the dropout masks */
-  char error[256];
-};
+    "threads, check_numerics";
 
 static char create_error[256];
 
-static dlc_status fail(dlc_model *m, dlc_status s, const char *fmt, ...) {
+dlc_status dlc_rt_fail(dlc_model *m, dlc_status s, const char *fmt, ...) {
   char *buf = m ? m->error : create_error;
   va_list ap;
   va_start(ap, fmt);
@@ -74,10 +66,12 @@ static struct {
   int threads, started, configured;
   uint64_t generation;
   int pending, busy;
+  int job_threads; /* the thread count of the job in flight */
   dlc_rows_fn fn;
   float *arena;
   int64_t n, total, grain;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0};
+  uint64_t first_generation[DLC_MAX_THREADS]; /* what a new worker has already seen */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, 0, 0, 1, NULL, NULL, 0, 0, 0, {0}};
 
 static void run_share(int tid, int threads) {
   int64_t chunks = (pool.total + pool.grain - 1) / pool.grain;
@@ -97,7 +91,7 @@ static void spin_pause(void) {
 
 static void *pool_worker(void *arg) {
   int tid = (int)(intptr_t)arg;
-  uint64_t seen = 0;
+  uint64_t seen = pool.first_generation[tid];
   for (;;) {
     uint64_t g;
     long spins = 0;
@@ -112,15 +106,31 @@ static void *pool_worker(void *arg) {
       pthread_mutex_unlock(&pool.mu);
     }
     seen = g;
-    if (tid < pool.threads) run_share(tid, pool.threads);
+    if (tid < pool.job_threads) run_share(tid, pool.job_threads);
     __atomic_sub_fetch(&pool.pending, 1, __ATOMIC_ACQ_REL);
   }
   return NULL;
 }
 
+/* Holds the pool against jobs: waits until the job in flight (if any) has
+ * finished. While it is held, dlc_parallel_for runs its rows serially. */
+static void hold_pool(void) {
+  for (long spins = 0; __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE); ++spins) {
+    if (spins > 2000) sched_yield();
+    else spin_pause();
+  }
+}
+static void release_pool(void) { __atomic_store_n(&pool.busy, 0, __ATOMIC_RELEASE); }
+
+/* Safe at any time, from any thread: a change waits for the product in
+ * flight to finish, and every product runs with one thread count from start
+ * to end. Results do not depend on the count (rows split on tile
+ * boundaries, convolution chunks fixed), so a step that sees a change
+ * between two of its products still computes the same values. */
 int dlc_set_num_threads(int threads) {
+  hold_pool();
   pthread_mutex_lock(&pool.mu);
-  pool.configured = 1;
+  __atomic_store_n(&pool.configured, 1, __ATOMIC_RELEASE);
   if (threads < 1) threads = 1;
   if (threads > DLC_MAX_THREADS) threads = DLC_MAX_THREADS;
   while (pool.started < threads - 1) {
@@ -128,14 +138,17 @@ int dlc_set_num_threads(int threads) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pool.first_generation[pool.started + 1] = pool.generation;
     int ok = pthread_create(&t, &attr, pool_worker, (void *)(intptr_t)(pool.started + 1)) == 0;
     pthread_attr_destroy(&attr);
     if (!ok) break;
     ++pool.started;
   }
-  pool.threads = pool.started + 1 < threads ? pool.started + 1 : threads;
+  int now = pool.started + 1 < threads ? pool.started + 1 : threads;
+  __atomic_store_n(&pool.threads, now, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&pool.mu);
-  return pool.threads;
+  release_pool();
+  return now;
 }
 
 int dlc_get_num_threads(void) {
@@ -143,15 +156,21 @@ int dlc_get_num_threads(void) {
     const char *env = getenv("DLC_NUM_THREADS");
     dlc_set_num_threads(env ? atoi(env) : 1);
   }
-  return pool.threads;
+  return __atomic_load_n(&pool.threads, __ATOMIC_ACQUIRE);
 }
 
 void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain) {
-  int threads = dlc_get_num_threads();
-  if (threads <= 1 || total < 2 * grain || __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE)) {
+  if (dlc_get_num_threads() <= 1 || total < 2 * grain || __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE)) {
     fn(arena, n, 0, total, 0);
     return;
   }
+  int threads = __atomic_load_n(&pool.threads, __ATOMIC_ACQUIRE); /* fixed while this job holds the pool */
+  if (threads <= 1) {
+    release_pool();
+    fn(arena, n, 0, total, 0);
+    return;
+  }
+  pool.job_threads = threads;
   pool.fn = fn, pool.arena = arena, pool.n = n, pool.total = total, pool.grain = grain;
   __atomic_store_n(&pool.pending, pool.started, __ATOMIC_RELEASE);
   pthread_mutex_lock(&pool.mu);
@@ -163,7 +182,7 @@ void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, in
     if (spins > 2000) sched_yield();
     else spin_pause();
   }
-  __atomic_store_n(&pool.busy, 0, __ATOMIC_RELEASE);
+  release_pool();
 }
 
 /* splitmix64: a small, seedable, reproducible generator. */
@@ -280,6 +299,55 @@ static int count_role(const dlc_model *m, dlc_role role) {
   return k;
 }
 
+/*===- check_numerics -----------------------------------------------------===*
+ * With set_hyper("check_numerics", 1) every call checks the tensors it read
+ * and wrote, in the order a step computes them: inputs and params before it,
+ * then the loss (L), the gradients (dL/dNAME), the params after the update,
+ * the outputs. The first NaN or Inf fails the call with DLC_ERR_VALUE and a
+ * message naming the value and the element. */
+enum { CHECK_INPUTS = 1, CHECK_PARAMS = 2, CHECK_LOSS = 4, CHECK_GRADS = 8, CHECK_OUTPUTS = 16 };
+
+static dlc_status check_tensor(dlc_model *m, const char *call, const char *prefix, const char *name, int64_t offset,
+                               int64_t count, const char *when) {
+  const float *p = m->arena + offset;
+  for (int64_t j = 0; j < count; ++j)
+    if (!isfinite(p[j]))
+      return fail(m, DLC_ERR_VALUE, "%s: %s%s[%lld] is %s%s (check_numerics: the first non-finite value)", call, prefix,
+                  name, (long long)j, isnan(p[j]) ? "NaN" : p[j] > 0 ? "+Inf" : "-Inf", when);
+  return DLC_OK;
+}
+
+/* The tensors of one phase (`what`, one CHECK_ bit) that a call checks. */
+static dlc_status check_phase(dlc_model *m, int64_t n, int phase, const char *call, const char *when) {
+  const dlc_rt_model *d = m->desc;
+  if (phase == CHECK_LOSS) return check_tensor(m, call, "", "L", d->loss_offset, 1, "");
+  for (int i = 0; i < d->api->tensor_count; ++i) {
+    const dlc_tensor_info *info = &d->api->tensors[i];
+    const dlc_rt_tensor *t = &d->tensors[i];
+    int64_t count = t->batched ? n * t->count : t->count, offset = t->offset;
+    const char *prefix = "";
+    if (phase == CHECK_INPUTS && info->role != DLC_ROLE_INPUT) continue;
+    if (phase == CHECK_PARAMS && info->role != DLC_ROLE_PARAM) continue;
+    if (phase == CHECK_OUTPUTS && info->role != DLC_ROLE_OUTPUT) continue;
+    if (phase == CHECK_GRADS) {
+      if (info->role != DLC_ROLE_PARAM || t->grad_offset < 0) continue;
+      offset = t->grad_offset, prefix = "dL/d";
+    }
+    dlc_status s = check_tensor(m, call, prefix, info->name, offset, count, when);
+    if (s) return s;
+  }
+  return DLC_OK;
+}
+
+static dlc_status check_numerics(dlc_model *m, int64_t n, int what, const char *call, const char *when) {
+  if (!m->check_numerics) return DLC_OK;
+  for (int phase = CHECK_INPUTS; phase <= CHECK_OUTPUTS; phase <<= 1) {
+    dlc_status s = what & phase ? check_phase(m, n, phase, call, when) : DLC_OK;
+    if (s) return s;
+  }
+  return DLC_OK;
+}
+
 dlc_status dlc_rt_forward(dlc_model *m, int64_t n, const float *const *inputs, float *const *outputs) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "forward: the model is null");
   dlc_status s = check_batch(m, n);
@@ -287,6 +355,7 @@ dlc_status dlc_rt_forward(dlc_model *m, int64_t n, const float *const *inputs, f
   if ((!inputs && count_role(m, DLC_ROLE_INPUT)) || (!outputs && count_role(m, DLC_ROLE_OUTPUT)))
     return fail(m, DLC_ERR_NULL, "forward: the input or output array is null");
   if ((s = copy_in(m, n, DLC_ROLE_INPUT, (const void *const *)inputs))) return s;
+  if ((s = check_numerics(m, n, CHECK_INPUTS | CHECK_PARAMS, "forward", ""))) return s;
   m->desc->forward(m->arena, n);
   const dlc_rt_model *d = m->desc;
   int k = 0;
@@ -296,7 +365,7 @@ dlc_status dlc_rt_forward(dlc_model *m, int64_t n, const float *const *inputs, f
     const dlc_rt_tensor *t = &d->tensors[i];
     if (dst) memcpy(dst, m->arena + t->offset, (size_t)(t->batched ? n * t->count : t->count) * sizeof(float));
   }
-  return DLC_OK;
+  return check_numerics(m, n, CHECK_OUTPUTS, "forward", "");
 }
 
 static dlc_status prepare_training(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
@@ -319,9 +388,10 @@ dlc_status dlc_rt_loss_and_grad(dlc_model *m, int64_t n, const float *const *inp
                                 float *loss) {
   dlc_status s = prepare_training(m, n, inputs, labels, "loss_and_grad");
   if (s) return s;
+  if ((s = check_numerics(m, n, CHECK_INPUTS | CHECK_PARAMS, "loss_and_grad", ""))) return s;
   m->desc->loss_and_grad(m->arena, n);
   if (loss) *loss = m->arena[m->desc->loss_offset];
-  return DLC_OK;
+  return check_numerics(m, n, CHECK_LOSS | CHECK_GRADS, "loss_and_grad", "");
 }
 
 /* The derived slots of Hyperparameters.def (Adam's bias corrections) for step m->step. */
@@ -346,11 +416,13 @@ dlc_status dlc_rt_train_step(dlc_model *m, int64_t n, const float *const *inputs
                              float *loss) {
   dlc_status s = prepare_training(m, n, inputs, labels, "train_step");
   if (s) return s;
+  if ((s = check_numerics(m, n, CHECK_INPUTS | CHECK_PARAMS, "train_step", ""))) return s;
   float hyper[DLC_HYPER_COUNT];
   next_step_hyper(m, hyper);
   m->desc->train_step(m->arena, n, hyper);
   if (loss) *loss = m->arena[m->desc->loss_offset];
-  return DLC_OK;
+  if ((s = check_numerics(m, n, CHECK_LOSS | CHECK_GRADS, "train_step", ""))) return s;
+  return check_numerics(m, n, CHECK_PARAMS, "train_step", " after the update");
 }
 
 dlc_status dlc_rt_apply_update(dlc_model *m) {
@@ -360,7 +432,7 @@ dlc_status dlc_rt_apply_update(dlc_model *m) {
   float hyper[DLC_HYPER_COUNT];
   next_step_hyper(m, hyper);
   m->desc->update(m->arena, 1, hyper);
-  return DLC_OK;
+  return check_numerics(m, 1, CHECK_PARAMS, "apply_update", " after the update");
 }
 
 /* The arena range [begin, end) that holds, for every param, the buffers in
@@ -410,7 +482,8 @@ dlc_status dlc_rt_training_state(dlc_model *m, float **data, int64_t *count) {
 
 dlc_status dlc_rt_set_step(dlc_model *m, int64_t step) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "set_step: the model is null");
-  if (step < 0) return fail(m, DLC_ERR_VALUE, "set_step: step %lld is negative", (long long)step);
+  if (step < 0 || step > ((int64_t)1 << 53))
+    return fail(m, DLC_ERR_VALUE, "set_step: step %lld is outside 0..2^53", (long long)step);
   m->step = step;
   return DLC_OK;
 }
@@ -461,6 +534,11 @@ dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, in
 dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "set_hyper: the model is null");
   if (!key) return fail(m, DLC_ERR_NULL, "set_hyper: the key is null");
+  if (strcmp(key, "check_numerics") == 0) {
+    if (value != 0 && value != 1) return fail(m, DLC_ERR_VALUE, "set_hyper: check_numerics = %g is not 0 or 1", value);
+    m->check_numerics = (int)value;
+    return DLC_OK;
+  }
   if (strcmp(key, "threads") == 0) {
     if (!(value >= 1 && value <= DLC_MAX_THREADS) || value != floor(value))
       return fail(m, DLC_ERR_VALUE, "set_hyper: threads = %g is not allowed (1..%d)", value, DLC_MAX_THREADS);
@@ -470,6 +548,8 @@ dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value) {
   for (int h = 0; h < DLC_HYPER_SETTINGS; ++h) {
     if (strcmp(key, hyper_keys[h]) != 0) continue;
     if (!isfinite(value) || value < 0) return fail(m, DLC_ERR_VALUE, "set_hyper: %s = %g is not allowed", key, value);
+    if ((h == DLC_HYPER_Beta1 || h == DLC_HYPER_Beta2) && value >= 1) /* Adam divides by 1 - beta^t */
+      return fail(m, DLC_ERR_VALUE, "set_hyper: %s = %g is not allowed (0 <= %s < 1)", key, value, key);
     if (!hyper_used[m->desc->optimizer == DLC_OPT_ADAM][h])
       return fail(m, DLC_ERR_NAME, "set_hyper: the %s update does not use '%s'",
                   m->desc->optimizer == DLC_OPT_ADAM ? "adam" : "sgd", key);
@@ -485,337 +565,8 @@ int64_t dlc_rt_step(const dlc_model *m) { return m ? m->step : 0; }
 
 double dlc_rt_get_hyper(const dlc_model *m, const char *key) {
   if (m && key && strcmp(key, "threads") == 0) return dlc_get_num_threads();
+  if (m && key && strcmp(key, "check_numerics") == 0) return m->check_numerics;
   for (int h = 0; m && key && h < DLC_HYPER_SETTINGS; ++h)
     if (strcmp(key, hyper_keys[h]) == 0) return m->hyper[h];
   return NAN;
-}
-
-/*===- Checkpoints: safetensors --------------------------------------------===*
- * u64 header length | JSON header | raw little-endian data. The header maps
- * each tensor name to {"dtype":"F32","shape":[..],"data_offsets":[begin,end]}
- * and "__metadata__" to string pairs (format, model, step). */
-
-typedef struct {
-  char name[160];
-  int64_t shape[DLC_MAX_RANK];
-  int rank;
-  int64_t begin, end;
-  int f32;
-} ckpt_entry;
-
-/* The checkpoint's tensors of a model: params and their optimizer state. */
-typedef struct {
-  char name[160];
-  int64_t offset, count;
-  int tensor; /* index in the tensor table */
-} ckpt_item;
-
-static int checkpoint_items(const dlc_model *m, ckpt_item *items, int max) {
-  static const char *const suffix[2][2] = {{":z", ""}, {":m", ":v"}};
-  const dlc_rt_model *d = m->desc;
-  int k = 0;
-  for (int i = 0; i < d->api->tensor_count && k < max; ++i) {
-    if (d->api->tensors[i].role != DLC_ROLE_PARAM) continue;
-    const dlc_rt_tensor *t = &d->tensors[i];
-    snprintf(items[k].name, sizeof items[k].name, "%s", d->api->tensors[i].name);
-    items[k].offset = t->offset, items[k].count = t->count, items[k].tensor = i;
-    ++k;
-    for (int s = 0; s < 2 && k < max; ++s) {
-      if (t->state[s] < 0) continue;
-      snprintf(items[k].name, sizeof items[k].name, "%s%s", d->api->tensors[i].name,
-               suffix[d->optimizer == DLC_OPT_ADAM][s]);
-      items[k].offset = t->state[s], items[k].count = t->count, items[k].tensor = i;
-      ++k;
-    }
-  }
-  return k;
-}
-
-dlc_status dlc_rt_save(const dlc_model *m, const char *path) {
-  dlc_model *mm = (dlc_model *)m;
-  if (!m) return fail(NULL, DLC_ERR_NULL, "save: the model is null");
-  if (!path) return fail(mm, DLC_ERR_NULL, "save: the path is null");
-  int max = 3 * m->desc->api->tensor_count + 1;
-  ckpt_item *items = (ckpt_item *)calloc((size_t)max, sizeof(ckpt_item));
-  if (!items) return fail(mm, DLC_ERR_NOMEM, "save: out of memory");
-  int count = checkpoint_items(m, items, max);
-  size_t cap = 256 + (size_t)count * 256, len = 0;
-  char *header = (char *)malloc(cap);
-  if (!header) {
-    free(items);
-    return fail(mm, DLC_ERR_NOMEM, "save: out of memory");
-  }
-  len += (size_t)snprintf(header + len, cap - len, "{\"__metadata__\":{\"format\":\"dlc\",\"model\":\"%s\",\"step\":\"%lld\"}",
-                          m->desc->api->model_name, (long long)m->step);
-  int64_t at = 0;
-  for (int k = 0; k < count; ++k) {
-    const dlc_tensor_info *info = &m->desc->api->tensors[items[k].tensor];
-    len += (size_t)snprintf(header + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", items[k].name);
-    for (int r = 0; r < info->rank; ++r)
-      len += (size_t)snprintf(header + len, cap - len, "%s%lld", r ? "," : "", (long long)info->dims[r]);
-    len += (size_t)snprintf(header + len, cap - len, "],\"data_offsets\":[%lld,%lld]}", (long long)at,
-                            (long long)(at + 4 * items[k].count));
-    at += 4 * items[k].count;
-  }
-  len += (size_t)snprintf(header + len, cap - len, "}");
-  while (len % 8) header[len++] = ' ';
-
-  char tmp[4096];
-  int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  dlc_status status = DLC_OK;
-  FILE *f = n > 0 && (size_t)n < sizeof tmp ? fopen(tmp, "wb") : NULL;
-  if (!f) {
-    status = fail(mm, DLC_ERR_IO, "save: cannot write '%s'", tmp);
-  } else {
-    unsigned char size[8];
-    for (int b = 0; b < 8; ++b) size[b] = (unsigned char)(((uint64_t)len >> (8 * b)) & 0xff);
-    int ok = fwrite(size, 1, 8, f) == 8 && fwrite(header, 1, len, f) == len;
-    for (int k = 0; ok && k < count; ++k)
-      ok = fwrite(m->arena + items[k].offset, sizeof(float), (size_t)items[k].count, f) == (size_t)items[k].count;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-      remove(tmp);
-      status = fail(mm, DLC_ERR_IO, "save: writing '%s' failed; the old file, if any, is unchanged", path);
-    }
-  }
-  free(header);
-  free(items);
-  return status;
-}
-
-/* A small JSON reader for the safetensors header. */
-typedef struct {
-  const char *p, *end;
-} json;
-
-static void ws(json *j) {
-  while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) ++j->p;
-}
-static int take(json *j, char c) {
-  ws(j);
-  if (j->p < j->end && *j->p == c) {
-    ++j->p;
-    return 1;
-  }
-  return 0;
-}
-static int string(json *j, char *out, size_t cap) {
-  if (!take(j, '"')) return 0;
-  size_t n = 0;
-  while (j->p < j->end && *j->p != '"') {
-    char c = *j->p++;
-    if (c == '\\') {
-      if (j->p >= j->end) return 0;
-      c = *j->p++;
-      if (c == 'u') return 0; /* not produced by dlc; names are plain */
-    }
-    if (n + 1 >= cap) return 0;
-    out[n++] = c;
-  }
-  if (j->p >= j->end) return 0;
-  ++j->p;
-  out[n] = 0;
-  return 1;
-}
-static int integer(json *j, int64_t *out) {
-  ws(j);
-  int64_t v = 0;
-  const char *start = j->p;
-  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-    if (v > (INT64_MAX - 9) / 10) return 0;
-    v = v * 10 + (*j->p++ - '0');
-  }
-  *out = v;
-  return j->p > start;
-}
-static int int_array(json *j, int64_t *out, int max, int *count) {
-  if (!take(j, '[')) return 0;
-  *count = 0;
-  if (take(j, ']')) return 1;
-  do {
-    if (*count >= max || !integer(j, &out[(*count)++])) return 0;
-  } while (take(j, ','));
-  return take(j, ']');
-}
-/* Skips any value (for keys a reader does not need). */
-static int skip(json *j, int depth) {
-  ws(j);
-  if (depth > 16 || j->p >= j->end) return 0;
-  char tmp[256];
-  if (*j->p == '"') return string(j, tmp, sizeof tmp);
-  if (*j->p == '{' || *j->p == '[') {
-    char close = *j->p == '{' ? '}' : ']';
-    int object = *j->p == '{';
-    ++j->p;
-    if (take(j, close)) return 1;
-    do {
-      if (object && !(string(j, tmp, sizeof tmp) && take(j, ':'))) return 0;
-      if (!skip(j, depth + 1)) return 0;
-    } while (take(j, ','));
-    return take(j, close);
-  }
-  while (j->p < j->end && (strchr("-+.eE0123456789truefalsn", *j->p))) ++j->p;
-  return 1;
-}
-
-static int tensor_entry(json *j, ckpt_entry *e) {
-  if (!take(j, '{')) return 0;
-  char key[64], dtype[16] = "";
-  int haveShape = 0, haveOffsets = 0;
-  do {
-    if (!string(j, key, sizeof key) || !take(j, ':')) return 0;
-    if (strcmp(key, "dtype") == 0) {
-      if (!string(j, dtype, sizeof dtype)) return 0;
-    } else if (strcmp(key, "shape") == 0) {
-      if (!int_array(j, e->shape, DLC_MAX_RANK, &e->rank)) return 0;
-      haveShape = 1;
-    } else if (strcmp(key, "data_offsets") == 0) {
-      int64_t off[2];
-      int n = 0;
-      if (!int_array(j, off, 2, &n) || n != 2) return 0;
-      e->begin = off[0], e->end = off[1];
-      haveOffsets = 1;
-    } else if (!skip(j, 0)) {
-      return 0;
-    }
-  } while (take(j, ','));
-  e->f32 = strcmp(dtype, "F32") == 0;
-  return take(j, '}') && haveShape && haveOffsets;
-}
-
-/* The parsed JSON header of a checkpoint. */
-typedef struct {
-  ckpt_entry *entries; /* one per tensor, in file order */
-  int count, max;
-  int64_t step;
-  const char *expected_model; /* the loading model's name */
-  char model[160];            /* the checkpoint's, when it is another */
-  int wrong_model;
-} ckpt_header;
-
-/* "__metadata__": {"format":..,"model":..,"step":"N"}. Stops at a model name
- * other than the expected one. */
-static int read_metadata(json *j, ckpt_header *h) {
-  int ok = take(j, '{');
-  char key[64], value[160];
-  while (ok && !take(j, '}')) {
-    ok = string(j, key, sizeof key) && take(j, ':') && string(j, value, sizeof value);
-    if (ok && strcmp(key, "step") == 0) h->step = strtoll(value, NULL, 10);
-    if (ok && strcmp(key, "model") == 0 && strcmp(value, h->expected_model) != 0) {
-      snprintf(h->model, sizeof h->model, "%s", value);
-      h->wrong_model = 1;
-      return 0;
-    }
-    if (ok) take(j, ',');
-  }
-  return ok;
-}
-
-/* The header object: the metadata and one entry per tensor. */
-static int read_header(json *j, ckpt_header *h) {
-  char key[160];
-  if (!take(j, '{')) return 0;
-  if (take(j, '}')) return 1;
-  int ok;
-  do {
-    ok = string(j, key, sizeof key) && take(j, ':');
-    if (!ok) break;
-    if (strcmp(key, "__metadata__") == 0) {
-      ok = read_metadata(j, h);
-    } else {
-      if (h->count >= h->max) return 0;
-      ckpt_entry *e = &h->entries[h->count++];
-      snprintf(e->name, sizeof e->name, "%s", key);
-      ok = tensor_entry(j, e);
-    }
-  } while (ok && take(j, ','));
-  return ok && take(j, '}');
-}
-
-/* The whole file, or NULL (with *size -1 when it cannot be read). */
-static char *read_file(const char *path, long *size) {
-  FILE *f = fopen(path, "rb");
-  *size = -1;
-  if (!f) return NULL;
-  char *bytes = NULL;
-  if (fseek(f, 0, SEEK_END) == 0) *size = ftell(f);
-  if (*size >= 0 && fseek(f, 0, SEEK_SET) == 0) bytes = (char *)malloc((size_t)*size + 1);
-  int ok = bytes && fread(bytes, 1, (size_t)*size, f) == (size_t)*size;
-  fclose(f);
-  if (!ok) {
-    free(bytes);
-    return NULL;
-  }
-  return bytes;
-}
-
-/* Copies the checkpoint's data of `item` into `staged` after checking its
- * dtype, shape and extent; an absent optimizer state starts at zero. */
-static dlc_status stage_item(dlc_model *m, const char *path, const ckpt_item *item, const ckpt_header *h,
-                             const char *data, uint64_t data_size, float *staged) {
-  const dlc_tensor_info *info = &m->desc->api->tensors[item->tensor];
-  const ckpt_entry *e = NULL;
-  for (int i = 0; i < h->count && !e; ++i)
-    if (strcmp(h->entries[i].name, item->name) == 0) e = &h->entries[i];
-  int is_state = strcmp(item->name, info->name) != 0;
-  if (!e && is_state) { /* a checkpoint without optimizer state */
-    memset(staged + item->offset, 0, (size_t)item->count * sizeof(float));
-    return DLC_OK;
-  }
-  if (!e) return fail(m, DLC_ERR_FORMAT, "load: '%s' has no tensor '%s'", path, item->name);
-  int same = e->f32 && e->rank == info->rank;
-  for (int r = 0; same && r < info->rank; ++r) same = e->shape[r] == info->dims[r];
-  if (!same) return fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' has the wrong dtype or shape", item->name, path);
-  if (e->begin < 0 || e->end < e->begin || (uint64_t)e->end > data_size || e->end - e->begin != 4 * item->count)
-    return fail(m, DLC_ERR_FORMAT, "load: tensor '%s' in '%s' points outside the file", item->name, path);
-  memcpy(staged + item->offset, data + e->begin, (size_t)item->count * sizeof(float));
-  return DLC_OK;
-}
-
-/* Reads the file, parses its header, stages every param and optimizer state
- * in a copy of the arena, and only when all of them are there and right
- * replaces the arena and the step count. */
-dlc_status dlc_rt_load(dlc_model *m, const char *path) {
-  if (!m) return fail(NULL, DLC_ERR_NULL, "load: the model is null");
-  if (!path) return fail(m, DLC_ERR_NULL, "load: the path is null");
-  long size;
-  char *bytes = read_file(path, &size);
-  if (!bytes) return fail(m, DLC_ERR_IO, "load: cannot read '%s'", path);
-  dlc_status status = DLC_OK;
-  const dlc_rt_model *d = m->desc;
-  int max = 3 * d->api->tensor_count + 1;
-  ckpt_item *items = (ckpt_item *)calloc((size_t)max, sizeof(ckpt_item));
-  ckpt_header h = {(ckpt_entry *)calloc((size_t)max + 64, sizeof(ckpt_entry)), 0, max + 64, 0, d->api->model_name, "", 0};
-  float *staged = (float *)malloc((size_t)d->arena_size * sizeof(float));
-  int count = items ? checkpoint_items(m, items, max) : 0;
-  uint64_t hlen = 0;
-  for (int b = 0; size >= 8 && b < 8; ++b) hlen |= (uint64_t)(unsigned char)bytes[b] << (8 * b);
-  if (!items || !h.entries || !staged) {
-    status = fail(m, DLC_ERR_NOMEM, "load: out of memory");
-  } else if (size < 8 || hlen > (uint64_t)size - 8) {
-    status = fail(m, DLC_ERR_FORMAT, "load: '%s' is not a safetensors checkpoint (bad header size)", path);
-  } else {
-    json j = {bytes + 8, bytes + 8 + hlen};
-    int ok = read_header(&j, &h);
-    if (h.wrong_model)
-      status = fail(m, DLC_ERR_FORMAT, "load: '%s' is a checkpoint of model '%s', not '%s'", path, h.model,
-                    d->api->model_name);
-    else if (!ok)
-      status = fail(m, DLC_ERR_FORMAT, "load: '%s' has a malformed header", path);
-  }
-  if (status == DLC_OK) {
-    memcpy(staged, m->arena, (size_t)d->arena_size * sizeof(float));
-    for (int k = 0; k < count && status == DLC_OK; ++k)
-      status = stage_item(m, path, &items[k], &h, bytes + 8 + hlen, (uint64_t)size - 8 - hlen, staged);
-  }
-  if (status == DLC_OK) {
-    memcpy(m->arena, staged, (size_t)d->arena_size * sizeof(float));
-    m->step = h.step;
-  }
-  free(bytes);
-  free(items);
-  free(h.entries);
-  free(staged);
-  return status;
 }

@@ -13,6 +13,7 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler   # dlc import / --emit=onnx (onnx.proto, libonnx_proto)
   libonnx-testdata python3-onnx python3-torch     # ONNX tests: backend test data, the checker, PyTorch exports
   pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module (python/) and its tests
+  clang-19 libclang-rt-19-dev   # the ASan + UBSan + libFuzzer build (scripts/fuzz.sh)
 )
 
 missing=()

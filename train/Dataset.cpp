@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -137,7 +138,15 @@ std::optional<Dataset> loadCSV(const std::string &path, std::string &error, int6
       std::string field = b < end && e != std::string::npos && e >= b ? line.substr(b, e - b + 1) : "";
       double v = 0;
       auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
-      if (field.empty() || ec != std::errc() || ptr != field.data() + field.size() || !std::isfinite(v)) {
+      bool numeric = !field.empty() && ptr == field.data() + field.size() &&
+                     (ec == std::errc() || ec == std::errc::result_out_of_range);
+      if (numeric && !(ec == std::errc() && std::fabs(v) <= std::numeric_limits<float>::max())) {
+        // nan, inf and 1e39 are numbers, but not features a float model can train on.
+        error = path + ":" + std::to_string(lineNo) + ":" + std::to_string(at + 1) + ": '" + field +
+                "' is not a finite float";
+        return std::nullopt;
+      }
+      if (!numeric) {
         if (columns < 0 && d.count == 0 && !field.empty()) header = true; // a header row names the columns
         else {
           error = path + ":" + std::to_string(lineNo) + ":" + std::to_string(at + 1) + ": '" + field +

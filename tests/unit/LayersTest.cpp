@@ -355,7 +355,7 @@ TEST_CASE("dropout: forward is the identity, training draws the interpreter's ma
   CHECK(sum / double(mask.size()) == Approx(1).margin(0.08));
 }
 
-TEST_CASE("dropout's p must be a constant in [0, 1), and p = 0 is no dropout", "[frontend][diag][dropout]") {
+TEST_CASE("dropout's p must be a constant with 0 <= p < 1, and p = 0 is no dropout", "[frontend][diag][dropout]") {
   CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(dropout(a * x, 1))") ==
         "3:25: dropout's p must be a constant in [0, 1) (the probability of dropping)");
   CHECK(errorOf("input x : [3]\nparam a : [3] ~ ones\nloss sum(dropout(a * x, -0.1))") ==

@@ -124,7 +124,7 @@ TEST_CASE("one hidden layer: 1 + L + I regions in any box, r(N, 2) in the defaul
   CHECK(maxRegionsOneLayer(5, 1) == 6);
 }
 
-TEST_CASE("the tent map composed L times has 2^L pieces on [0, 1]", "[regions]") {
+TEST_CASE("the tent map composed L times has 2^L pieces on the unit interval", "[regions]") {
   for (int L : {1, 2, 5, 10}) {
     std::string text = "model tent {\n  input x : [1]\n  fn t(u) = 2 * relu(u) - 4 * relu(u - 0.5)\n  output y = ";
     std::string call = "x";

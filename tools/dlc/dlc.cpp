@@ -25,6 +25,7 @@
 #include "ir/Dataflow.h"
 #include "ir/Dot.h"
 #include "ir/IRParser.h"
+#include "ir/Limits.h"
 #include "ir/Printer.h"
 #include "codegen/AOT.h"
 #include "codegen/Explain.h"
@@ -147,6 +148,9 @@ cl::opt<int> simulateRanks("simulate-ranks",
                            cl::desc("One process computes each global batch as K ranks would, summing their shards' "
                                     "gradients in rank order"),
                            cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
+cl::opt<bool> checkNumerics("check-numerics",
+                            cl::desc("Stop at the first NaN or Inf of a step, naming the value (e.g. dL/dA1)"),
+                            cl::sub(trainCommand), cl::cat(category));
 cl::opt<int64_t> kFolds("kfold", cl::desc("K-fold cross-validation on the training data: K runs, mean and spread"),
                         cl::init(0), cl::value_desc("K"), cl::sub(trainCommand), cl::cat(category));
 cl::opt<std::string> plotFile("plot", cl::desc("Write the loss and accuracy curves to this PNG (needs gnuplot)"),
@@ -247,8 +251,10 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
   std::string cpu = cpuName.empty() ? "native" : cpuName.getValue();
   auto tm = createTargetMachine({targetTriple, cpu}, error);
   if (!tm) return usageError(error);
-  ModelLayout layout = planLayout(g, capacity, optimizer, gemmConfigFor(*tm, cpu == "native"));
-  auto module = lowerModel(g, layout, g.name, ctx, diags);
+  GemmConfig gemm = gemmConfigFor(*tm, cpu == "native");
+  ModelLayout layout;
+  if (checkLayoutLimits(g, capacity, diags, gemm)) layout = planLayout(g, capacity, optimizer, gemm);
+  auto module = diags.hasErrors() ? nullptr : lowerModel(g, layout, g.name, ctx, diags);
   if (!module) {
     llvm::errs() << renderDiagnostics(diags, llvm::errs().has_colors());
     return 1;
@@ -282,6 +288,7 @@ int crossValidate(CompileResult &first, const CompileOptions &options, const Dat
   const Dataset none = all.emptyLike();
   for (int64_t fold = 0; fold < kFolds; ++fold) {
     CompileResult fresh = fold == 0 ? std::move(first) : compileFile(trainFile, options);
+    if (fresh && checkNumerics) fresh.model->setHyper("check_numerics", 1);
     if (!fresh) {
       llvm::errs() << fresh.rendered;
       return 1;
@@ -394,6 +401,7 @@ int trainMain(ProcessGroup *group) {
     if (writer) llvm::errs() << r.rendered;
     return fail("cannot compile " + trainFile);
   }
+  if (checkNumerics) r.model->setHyper("check_numerics", 1);
   if (given(trainThreads) && r.model->setHyper("threads", trainThreads) != DLC_OK)
     return fail(fmt::format("--threads {}: {}", trainThreads.getValue(), r.model->lastError()));
   // The model's label says what the data holds: class labels or float targets.
@@ -634,7 +642,9 @@ int compileMain() {
       diags.error(g->loc, "model '{}' has no loss: --emit=grad differentiates the loss (add `loss EXPR`; --emit=opt shows the forward graph)", g->name);
       return fail();
     }
-    if (nominalBatch < 0) return usageError("--batch must be positive");
+    if (nominalBatch < 0 || nominalBatch > kMaxBatch)
+      return usageError(fmt::format("--batch={} is outside 1..{}", nominalBatch.getValue(), kMaxBatch));
+    if (optLevel < 0 || optLevel > 3) return usageError("-O takes 0, 1, 2 or 3");
     PassContext ctx(diags);
     ctx.nominalBatch = nominalBatch;
     ctx.verifyEach = verifyEach;
@@ -647,6 +657,10 @@ int compileMain() {
     if (printAfterAllFlag()) ctx.printAfterEach = &std::cerr;
     if (!runPipeline(g, pipeline, ctx)) return fail();
     if (passStats) llvm::errs() << formatStats(ctx);
+    if (emit == Emit::LLVM || emit == Emit::Obj || emit == Emit::Kernels || buildLibrary || explain) {
+      int64_t capacity = nominalBatch > 0 ? nominalBatch.getValue() : g->train.getInt("batch", 64);
+      if (!checkLayoutLimits(*g, capacity, diags)) return fail();
+    }
     if (explain) {
       int64_t capacity = nominalBatch > 0 ? nominalBatch.getValue() : g->train.getInt("batch", 64);
       Optimizer optimizer = g->train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;

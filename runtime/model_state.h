@@ -1,0 +1,28 @@
+/*===- runtime/model_state.h - A model instance, inside the glue ----------===*
+ *
+ * What model_runtime.c and checkpoint.c share about a dlc_model (opaque to
+ * hosts): its descriptor, arena, optimizer settings and step count, and the
+ * error of its last failed call.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef DLC_MODEL_STATE_H
+#define DLC_MODEL_STATE_H
+
+#include "model_runtime.h"
+
+struct dlc_model {
+  const dlc_rt_model *desc;
+  float *arena;
+  double hyper[DLC_HYPER_COUNT];
+  int64_t step;
+  uint64_t seed;      /* create's: with the step, it keys the dropout masks */
+  int check_numerics; /* set_hyper("check_numerics", 1) */
+  char error[256];
+};
+
+/* Records the message as the last error of `m` (of create when `m` is null)
+ * and returns `s`. */
+dlc_status dlc_rt_fail(dlc_model *m, dlc_status s, const char *fmt, ...);
+#define fail dlc_rt_fail
+
+#endif
