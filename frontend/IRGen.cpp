@@ -39,6 +39,7 @@ public:
     for (const Decl &d : model.decls)
       if (d.kind == Decl::Kind::Fn && !d.broken) declareFn(d);
     findRecursion();
+    measureExpansions();
     for (const Decl &d : model.decls) lowerDecl(d);
     finishResults(model);
   }
@@ -130,6 +131,45 @@ private:
       diags_.error(fns_[m[0]]->nameLoc, "function '{}' is recursive ({}); functions are inlined and "
                    "cannot call themselves", fns_[m[0]]->name, cycle);
       for (size_t i : m) recursive_.insert(fns_[i]);
+    }
+  }
+
+  /// Expression nodes under `e`, fn calls not expanded (the tree is at most
+  /// kMaxNesting deep, so the recursion is shallow).
+  static int64_t treeSize(const Expr &e) {
+    int64_t n = 1;
+    for (const auto &a : e.args)
+      if (a) n = std::min(n + treeSize(*a), int64_t(kMaxOps) + 1);
+    return n;
+  }
+
+  /// How many expression nodes lowering visits to inline each fn, every call
+  /// inside it expanded (saturating just past kMaxOps). Inlining copies a body
+  /// per call, so f(x) = g(g(x)) doubles per level; knowing the size before
+  /// lowering stops such a model at once instead of after kMaxOps ops of work.
+  /// Callees first: a fn's size needs its callees', and the calls of the
+  /// non-recursive fns form a DAG (a Kahn order, no recursion on fn chains).
+  void measureExpansions() {
+    std::unordered_map<const Decl *, std::vector<const Decl *>> calls;
+    std::unordered_map<const Decl *, size_t> pending; // callees not yet measured
+    std::unordered_map<const Decl *, std::vector<const Decl *>> callers;
+    std::vector<const Decl *> ready;
+    for (const Decl *f : fns_) {
+      if (recursive_.count(f)) continue;
+      callees(*f->value, *f, calls[f]);
+      std::set<const Decl *> distinct(calls[f].begin(), calls[f].end());
+      for (const Decl *c : distinct)
+        if (!recursive_.count(c)) ++pending[f], callers[c].push_back(f);
+      if (!pending[f]) ready.push_back(f);
+    }
+    while (!ready.empty()) {
+      const Decl *f = ready.back();
+      ready.pop_back();
+      int64_t n = treeSize(*f->value);
+      for (const Decl *c : calls[f]) n = std::min(n + expanded_[c], int64_t(kMaxOps) + 1);
+      expanded_[f] = n;
+      for (const Decl *caller : callers[f])
+        if (--pending[caller] == 0) ready.push_back(caller);
     }
   }
 
@@ -288,6 +328,11 @@ private:
 
   Node *inlineCall(const Expr &e, const Decl &fn) {
     if (recursive_.count(&fn)) return nullptr; // reported at the definition
+    if (auto it = expanded_.find(&fn); it != expanded_.end() && it->second > int64_t(kMaxOps)) {
+      diags_.error(e.loc, "inlining fn '{}' makes the graph larger than {} ops (its body, every fn call in it "
+                   "inlined, has more than {} expression nodes)", fn.name, kMaxOps, kMaxOps);
+      return nullptr;
+    }
     if (e.args.size() != fn.fnParams.size()) {
       diags_.error(e.loc, "function '{}' takes {} argument{}, got {}", fn.name, fn.fnParams.size(),
                    fn.fnParams.size() == 1 ? "" : "s", e.args.size());
@@ -348,6 +393,7 @@ private:
   std::vector<std::unordered_map<std::string, Symbol>> scopes_;
   std::vector<const Decl *> fns_;
   std::set<const Decl *> recursive_;
+  std::unordered_map<const Decl *, int64_t> expanded_; ///< measureExpansions: inlined size per fn
   Node *loss_ = nullptr;
   const Decl *lossDecl_ = nullptr;
   std::vector<std::pair<Node *, const Decl *>> penalties_;

@@ -44,6 +44,7 @@ struct Diagnostic {
   Severity severity = Severity::Error;
   SourceLoc loc;
   std::string message;
+  bool compilerBug = false; ///< dlc broke its own invariant (never the input's fault)
 };
 
 /// Collects diagnostics in order; stages keep going after an error where
@@ -53,6 +54,14 @@ public:
   template <typename... Args>
   void error(const SourceLoc &loc, fmt::format_string<Args...> f, Args &&...args) {
     report(Severity::Error, loc, fmt::format(f, std::forward<Args>(args)...));
+  }
+  /// An error that is dlc's fault, not the input's: said so in the message,
+  /// and marked, so that tests and fuzzers can tell it from a user error.
+  template <typename... Args>
+  void bug(const SourceLoc &loc, fmt::format_string<Args...> f, Args &&...args) {
+    size_t before = diags_.size();
+    report(Severity::Error, loc, fmt::format(f, std::forward<Args>(args)...) + " (a compiler bug)");
+    if (diags_.size() > before) diags_.back().compilerBug = true;
   }
   template <typename... Args>
   void note(const SourceLoc &loc, fmt::format_string<Args...> f, Args &&...args) {

@@ -318,7 +318,7 @@ PassResult runDerive(std::unique_ptr<Graph> &g, PassContext &ctx) {
     Node *r = expand(gb, *out, ctx, n, ops);
     if (!r || ctx.diags.errorCount() > errors) return PassResult::Failed;
     if (r->type != n.type) {
-      ctx.diags.error(n.loc, "derive: the expansion of {} has type {} instead of {} (a compiler bug)",
+      ctx.diags.bug(n.loc, "derive: the expansion of {} has type {} instead of {}",
                       n.info().mnemonic, r->type.str(), n.type.str());
       return PassResult::Failed;
     }

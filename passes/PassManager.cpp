@@ -79,12 +79,12 @@ PassResult runPass(const PassInfo &p, std::unique_ptr<Graph> &g, PassContext &ct
   try {
     result = p.run(g, ctx);
   } catch (const std::exception &e) { // a compiler bug: a diagnostic, never an abort of the host
-    ctx.diags.error({}, "internal: pass '{}' failed: {}", p.name, e.what());
+    ctx.diags.bug({}, "internal: pass '{}' failed: {}", p.name, e.what());
     return PassResult::Failed;
   }
   bool reported = ctx.diags.errorCount() > errors;
   if (result == PassResult::Failed || reported) {
-    if (!reported) ctx.diags.error({}, "pass '{}' failed without saying why (a compiler bug)", p.name);
+    if (!reported) ctx.diags.bug({}, "pass '{}' failed without saying why", p.name);
     return PassResult::Failed;
   }
 #ifndef NDEBUG
@@ -93,7 +93,7 @@ PassResult runPass(const PassInfo &p, std::unique_ptr<Graph> &g, PassContext &ct
   bool verifyNow = ctx.verifyEach && result == PassResult::Changed;
 #endif
   if (verifyNow && !verify(*g, ctx.diags)) {
-    ctx.diags.error({}, "the IR after pass '{}' does not verify (a compiler bug)", p.name);
+    ctx.diags.bug({}, "the IR after pass '{}' does not verify", p.name);
     return PassResult::Failed;
   }
   if (ctx.printAfterEach) *ctx.printAfterEach << "# IR after " << p.name << "\n" << printGraph(*g);

@@ -63,7 +63,7 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) {
-    diags.error({}, "codegen produced invalid LLVM IR (a compiler bug): {}", os.str());
+    diags.bug({}, "codegen produced invalid LLVM IR: {}", os.str());
     return nullptr;
   }
   return m;

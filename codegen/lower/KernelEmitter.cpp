@@ -59,7 +59,7 @@ bool KernelEmitter::emit(const std::vector<const Node *> &nodes, const std::vect
       if (!lower(n)) return false;
       endKernel();
     } catch (const std::exception &e) { // a compiler bug: say where, do not abort the host
-      diags_.error(n.loc, "internal: lowering '{}' failed: {}", n.info().mnemonic, e.what());
+      diags_.bug(n.loc, "internal: lowering '{}' failed: {}", n.info().mnemonic, e.what());
       return false;
     }
   }
@@ -110,7 +110,7 @@ bool KernelEmitter::checkPlaces(const std::vector<const Node *> &nodes) {
   for (const Node *n : nodes)
     if (!layout_.slots.count(n) && !plan_->fused.count(n) && !plan_->epilogues.count(n) &&
         !(n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param)) {
-      diags_.error(n->loc, "codegen: value {} has no place in the arena (a compiler bug)", nameOf_.at(n));
+      diags_.bug(n->loc, "codegen: value {} has no place in the arena", nameOf_.at(n));
       return false;
     }
   return true;

@@ -112,6 +112,7 @@ TEST_CASE("only a pass that changed the graph has its output verified", "[passes
   addConst(*g, "unused", 1.0);
   CHECK_FALSE(runPipeline(g, {"dce"}, ctx)); // changed: verified, and the old fault is found
   CHECK(diags.diagnostics().back().message == "the IR after pass 'dce' does not verify (a compiler bug)");
+  CHECK(diags.diagnostics().back().compilerBug);
 }
 
 TEST_CASE("fix(...) runs a group of passes until a round changes nothing", "[passes]") {
