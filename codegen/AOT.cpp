@@ -373,7 +373,8 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   auto module = lowerModel(g, layout, kernelPrefix, ctx, diags);
   if (!module) return false;
   for (llvm::Function &f : *module)
-    if (!f.isDeclaration()) f.setVisibility(llvm::GlobalValue::HiddenVisibility);
+    if (!f.isDeclaration() && !f.hasLocalLinkage()) // internal kernels have no visibility to set
+      f.setVisibility(llvm::GlobalValue::HiddenVisibility);
   optimizeModule(*module, *tm, opts.optLevel);
   LibraryTarget target{tm->getTargetTriple().str(), tm->getTargetCPU().str(), requiredCpuFeatures(*tm)};
 
