@@ -39,11 +39,12 @@ run_target() {
   mkdir -p "$work" "$findings" "$(dirname "$log")"
   local bound=(-max_total_time="$seconds")
   [ -n "${DLC_FUZZ_RUNS:-}" ] && bound=(-runs="$DLC_FUZZ_RUNS")
+  local seeds=() dir # libFuzzer stops at a corpus directory that does not exist
+  for dir in "$root/fuzz/corpus/$t" "$root/fuzz/regressions/$t"; do [ -d "$dir" ] && seeds+=("$dir"); done
   local dict=()
   [ -f "$root/fuzz/dict/$t.dict" ] && dict=(-dict="$root/fuzz/dict/$t.dict")
   "$build/fuzz/dlc_fuzz_$t" "${bound[@]}" "${dict[@]}" -timeout=10 -rss_limit_mb=2560 -max_len=8192 \
-    -print_final_stats=1 -artifact_prefix="$findings/" "$work" "$root/fuzz/corpus/$t" "$root/fuzz/regressions/$t" \
-    >"$log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$findings/" "$work" "${seeds[@]}" >"$log" 2>&1
 }
 
 pids=()
