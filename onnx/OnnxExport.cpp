@@ -32,7 +32,6 @@ private:
   NodeProto &node(const std::string &op, std::vector<std::string> inputs, const std::string &output);
   std::string constInts(const std::vector<int64_t> &v);
   std::string constFloat(double v);
-  llvm::Expected<std::string> pool(const Node *reduce, const Node *windows);
   template <typename... Args> llvm::Error fail(const Node *n, fmt::format_string<Args...> f, Args &&...args) {
     std::string where = n->loc.file ? fmt::format("{}:{}:{}: ", n->loc.file->name, n->loc.line, n->loc.col) : "";
     return makeError(fmt::format("{}error: --emit=onnx: {}", where, fmt::format(f, std::forward<Args>(args)...)));
@@ -118,36 +117,6 @@ llvm::Expected<std::string> Exporter::valueOf(const Node *n) {
   return *name;
 }
 
-/// reduce(reshape(x : [N, C, H, W], [N, C, H/s, s, W/s, s]), axes [3, 5]):
-/// the front end's s x s pooling; nullptr when `reduce` is not that.
-const Node *poolWindows(const Node *reduce) {
-  if (reduce->kind != OpKind::ReduceMax && reduce->kind != OpKind::ReduceSum) return nullptr;
-  if (reduce->attrs.getInts("axes") != std::vector<int64_t>{3, 5}) return nullptr;
-  const Node *r = reduce->operands[0];
-  if (r->kind != OpKind::Reshape || r->shape().size() != 6) return nullptr;
-  const Shape &in = r->operands[0]->shape(), &out = r->shape();
-  if (in.size() != 4 || !in[1].isKnown() || !in[2].isKnown() || !in[3].isKnown()) return nullptr;
-  int64_t s = out[3].isKnown() ? out[3].value() : 0;
-  if (s < 1 || out[5] != Dim(s) || out[0] != in[0] || out[1] != in[1] || out[2] != Dim(in[2].value() / s) ||
-      out[4] != Dim(in[3].value() / s) || in[2].value() % s || in[3].value() % s)
-    return nullptr;
-  return r;
-}
-
-llvm::Expected<std::string> Exporter::pool(const Node *reduce, const Node *windows) {
-  auto x = valueOf(windows->operands[0]);
-  if (!x) return x.takeError();
-  int64_t s = windows->shape()[3].value();
-  std::string out = nameFor(reduce);
-  bool max = reduce->kind == OpKind::ReduceMax;
-  std::string pooled = max ? out : fmt::format("{}_mean", out);
-  NodeProto &p = node(max ? "MaxPool" : "AveragePool", {*x}, pooled);
-  addInts(p, "kernel_shape", {s, s});
-  addInts(p, "strides", {s, s});
-  if (!max) node("Mul", {pooled, constFloat(double(s * s))}, out); // a window sum = mean * s^2
-  return out;
-}
-
 std::vector<int64_t> reshapeTarget(const Shape &shape, bool &ok) {
   std::vector<int64_t> out;
   int symbolic = 0;
@@ -187,7 +156,6 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
     if (!n->type.isScalar()) return fail(n, "a non-scalar const is not exported");
     return constFloat(n->attrs.getFloat("value"));
   }
-  if (const Node *windows = poolWindows(n)) return pool(n, windows);
   std::vector<std::string> in;
   for (const Node *o : n->operands) {
     auto v = valueOf(o);
@@ -255,6 +223,16 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
     addInts(c, "kernel_shape", {k[2].value(), k[3].value()});
     addInts(c, "strides", stride);
     addInts(c, "pads", {pad[0], pad[1], pad[0], pad[1]});
+    return out;
+  }
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D: {
+    if (n->operands[0]->type.rank() != 4) return fail(n, "pooling of an unbatched image is not exported");
+    NodeProto &p = node(n->kind == OpKind::MaxPool2D ? "MaxPool" : "AveragePool", in, out);
+    addInts(p, "kernel_shape", n->attrs.getInts("kernel"));
+    addInts(p, "strides", n->attrs.getInts("stride"));
+    addInts(p, "pads", n->attrs.getInts("pad")); // [top, left, bottom, right], ONNX's order too
+    if (n->attrs.getBool("count_include_pad")) addInt(p, "count_include_pad", 1);
     return out;
   }
   default:

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include "ir/PoolGeometry.h"
 #include "onnx/TensorData.h"
 
 namespace dlc::onnx_import {
@@ -47,6 +48,11 @@ struct Value {
   std::string onnxName;
   std::string declaredAs; ///< for an initializer: the param's .net name once declared
   Dims declaredDims;
+  /// A Pad of zeros around the image `padded` (torch's export of an average
+  /// pool that counts its padding): [top, left, bottom, right]; it becomes
+  /// the pool's own padding, and any other use is an error.
+  std::string padded;
+  Dims zeroPads;
 };
 
 /// Names .net may not use for a value (statement keywords and built-ins).
@@ -120,6 +126,8 @@ private:
     auto it = values_.find(n.input(i));
     if (it == values_.end())
       return nodeFail(n, "uses '{}', which no earlier node, graph input or initializer defines", n.input(i));
+  if (!it->second.padded.empty() && n.op_type() != "AveragePool")
+    return nodeFail(n, "uses the Pad output '{}'; dlc imports Pad only before an AveragePool (as its padding)", n.input(i));
     return &it->second;
   }
   bool hasInput(const NodeProto &n, int i) const { return i < n.input_size() && !n.input(i).empty(); }
@@ -144,6 +152,8 @@ private:
   llvm::Error gemm(const NodeProto &n);
   llvm::Error conv(const NodeProto &n);
   llvm::Error pool(const NodeProto &n);
+  llvm::Error globalPool(const NodeProto &n);
+  llvm::Error pad(const NodeProto &n);
   llvm::Error flatten(const NodeProto &n);
   llvm::Error reshape(const NodeProto &n);
   llvm::Error softmax(const NodeProto &n);
@@ -190,6 +200,9 @@ const std::map<std::string, Importer::OpRule> &Importer::rules() {
       {"Conv", {&Importer::conv, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}}},
       {"MaxPool", {&Importer::pool, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}}},
       {"AveragePool", {&Importer::pool, {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}}},
+      {"Pad", {&Importer::pad, {"mode", "pads", "value"}}},
+      {"GlobalMaxPool", {&Importer::globalPool, {}}},
+      {"GlobalAveragePool", {&Importer::globalPool, {}}},
       {"Flatten", {&Importer::flatten, {"axis"}}},
       {"Reshape", {&Importer::reshape, {"allowzero"}}},
       {"Softmax", {&Importer::softmax, {"axis"}}},
@@ -491,32 +504,120 @@ llvm::Error Importer::conv(const NodeProto &n) {
   return llvm::Error::success();
 }
 
+/// One value when all of `v` are equal, else the list: `3` or `[3, 2]`.
+std::string poolArg(const Dims &v) {
+  if (std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; })) return std::to_string(v[0]);
+  return fmt::format("[{}]", fmt::join(v, ", "));
+}
+
+/// The explicit pads [top, left, bottom, right] of auto_pad SAME_UPPER or
+/// SAME_LOWER: the output keeps ceil(in / stride) pixels per axis, the odd
+/// pixel of padding at the end (UPPER) or the beginning (LOWER).
+Dims samePads(const Dims &in, const Dims &kernel, const Dims &strides, bool upper) {
+  Dims pads(4);
+  for (size_t i = 0; i < 2; ++i) {
+    int64_t out = (in[i] + strides[i] - 1) / strides[i];
+    int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + kernel[i] - in[i]);
+    pads[i] = upper ? total / 2 : total - total / 2;
+    pads[i + 2] = total - pads[i];
+  }
+  return pads;
+}
+
 llvm::Error Importer::pool(const NodeProto &n) {
   auto xv = input(n, 0);
   if (!xv) return xv.takeError();
-  Value &x = **xv;
+  Value *source = *xv;
+  if (!source->padded.empty()) source = &values_.at(source->padded); // the Pad's zeros become the pool's padding
+  Value &x = *source;
   if (n.output_size() > 1) return nodeFail(n, "the Indices output is not supported");
-  if (!x.batched || x.dims.size() != 3) return nodeFail(n, "dlc pools a batch of [C, H, W] images");
+  if (!x.batched || x.dims.size() != 3) return nodeFail(n, "dlc pools a batch of [C, H, W] images (2-D pooling)");
   Dims kernel = attrInts(n, "kernel_shape", {});
-  if (kernel.size() != 2 || kernel[0] != kernel[1])
-    return nodeFail(n, "kernel_shape [{}]: dlc pools square 2-D windows", fmt::join(kernel, ", "));
-  int64_t s = kernel[0];
+  if (kernel.size() != 2 || kernel[0] < 1 || kernel[1] < 1)
+    return nodeFail(n, "kernel_shape [{}]: dlc pools 2-D windows", fmt::join(kernel, ", "));
   Dims strides = attrInts(n, "strides", {1, 1});
-  if (strides != Dims{s, s})
-    return nodeFail(n, "strides [{}] with a {}x{} window: dlc pools with the stride equal to the window",
-                    fmt::join(strides, ", "), s, s);
-  for (int64_t p : attrInts(n, "pads", {}))
-    if (p != 0) return nodeFail(n, "pads are not supported");
+  if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1)
+    return nodeFail(n, "strides [{}]: dlc pools with two strides of 1 or more", fmt::join(strides, ", "));
   for (int64_t d : attrInts(n, "dilations", {}))
-    if (d != 1) return nodeFail(n, "dilations other than 1 are not supported");
-  if (attrInt(n, "ceil_mode", 0) != 0) return nodeFail(n, "ceil_mode = 1 is not supported");
+    if (d != 1) return nodeFail(n, "dilations [{}]: dilated pooling is not supported", fmt::join(attrInts(n, "dilations", {}), ", "));
+  if (attrInt(n, "ceil_mode", 0) != 0)
+    return nodeFail(n, "ceil_mode = 1 is not supported (dlc's windows stay inside the padded image, ceil_mode 0)");
   if (attrInt(n, "storage_order", 0) != 0) return nodeFail(n, "storage_order = 1 is not supported");
   std::string autoPad = attrString(n, "auto_pad", "NOTSET");
-  if (autoPad != "NOTSET" && autoPad != "VALID") return nodeFail(n, "auto_pad = {} is not supported", autoPad);
-  if (x.dims[1] % s || x.dims[2] % s)
-    return nodeFail(n, "a {}x{} image does not divide into {}x{} windows", x.dims[1], x.dims[2], s, s);
-  std::string fn = n.op_type() == "MaxPool" ? "maxpool2d" : "avgpool2d";
-  define(n, fmt::format("{}({}, {})", fn, use(x), s), true, {x.dims[0], x.dims[1] / s, x.dims[2] / s});
+  Dims image{x.dims[1], x.dims[2]}, pads = attrInts(n, "pads", {0, 0, 0, 0});
+  if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") pads = samePads(image, kernel, strides, autoPad == "SAME_UPPER");
+  else if (autoPad == "VALID") pads = {0, 0, 0, 0};
+  else if (autoPad != "NOTSET") return nodeFail(n, "auto_pad = {} is not supported", autoPad);
+  if (pads.size() != 4) return nodeFail(n, "pads [{}]: 2-D pooling takes 4 pads", fmt::join(pads, ", "));
+  bool countPad = n.op_type() == "AveragePool" && attrInt(n, "count_include_pad", 0) != 0;
+  if (const Dims &zeros = (*xv)->zeroPads; !zeros.empty()) {
+    if (pads != Dims{0, 0, 0, 0} && !countPad)
+      return nodeFail(n, "pads its input with zeros (a Pad) and pads [{}] without counting them", fmt::join(pads, ", "));
+    for (size_t i = 0; i < 4; ++i) pads[i] += zeros[i];
+    countPad = true;
+  }
+  for (size_t i = 0; i < 4; ++i)
+    if (pads[i] < 0 || pads[i] >= kernel[i % 2])
+      return nodeFail(n, "pads [{}]: each pad must be 0 or more and smaller than the {}x{} window", fmt::join(pads, ", "),
+                      kernel[0], kernel[1]);
+  Dims out{x.dims[0], 0, 0};
+  for (size_t i = 0; i < 2; ++i) {
+    auto extent = poolOutExtent(image[i], kernel[i], strides[i], pads[i], pads[i + 2]);
+    if (!extent) return nodeFail(n, "the {}x{} window does not fit the {}x{} image", kernel[0], kernel[1], image[0], image[1]);
+    out[i + 1] = *extent;
+  }
+  bool average = n.op_type() == "AveragePool";
+  std::string expr = fmt::format("{}({}, {}", average ? "avgpool2d" : "maxpool2d", use(x), poolArg(kernel));
+  if (strides != kernel) expr += fmt::format(", stride = {}", poolArg(strides));
+  bool symmetric = pads[0] == pads[2] && pads[1] == pads[3];
+  if (pads != Dims{0, 0, 0, 0})
+    expr += fmt::format(", pad = {}", symmetric ? poolArg({pads[0], pads[1]}) : fmt::format("[{}]", fmt::join(pads, ", ")));
+  if (average && countPad) expr += ", count_include_pad = 1";
+  define(n, expr + ")", true, out);
+  return llvm::Error::success();
+}
+
+// Pad with zeros around the height and width of a batch of images: kept
+// aside (not a statement) for the AveragePool that reads it, which counts
+// the zeros (torch exports AvgPool2d(padding = p) so).
+llvm::Error Importer::pad(const NodeProto &n) {
+  auto xv = input(n, 0);
+  if (!xv) return xv.takeError();
+  Value &x = **xv;
+  if (attrString(n, "mode", "constant") != "constant") return nodeFail(n, "mode = {} is not supported", attrString(n, "mode", ""));
+  Dims pads = attrInts(n, "pads", {});
+  double value = attrFloat(n, "value", 0);
+  if (opset_ >= 11) {
+    auto given = knownInts(n, 1);
+    if (!given) return given.takeError();
+    pads = *given;
+    if (hasInput(n, 2)) {
+      auto v = input(n, 2);
+      if (!v) return v.takeError();
+      if (!(*v)->known || (*v)->data.size() != 1) return nodeFail(n, "the pad value must be a constant number");
+      value = (*v)->data[0];
+    }
+  }
+  if (!x.batched || x.dims.size() != 3 || pads.size() != 8 || value != 0 || pads[0] || pads[1] || pads[4] || pads[5])
+    return nodeFail(n, "dlc imports a Pad of zeros around the height and width of a batch of images, before an AveragePool");
+  Value v;
+  v.batched = true;
+  v.onnxName = n.output(0);
+  v.padded = n.input(0);
+  v.zeroPads = {pads[2], pads[3], pads[6], pads[7]};
+  v.dims = {x.dims[0], x.dims[1] + pads[2] + pads[6], x.dims[2] + pads[3] + pads[7]};
+  values_[n.output(0)] = std::move(v);
+  return llvm::Error::success();
+}
+
+// GlobalMaxPool, GlobalAveragePool: one window over the whole image.
+llvm::Error Importer::globalPool(const NodeProto &n) {
+  auto xv = input(n, 0);
+  if (!xv) return xv.takeError();
+  Value &x = **xv;
+  if (!x.batched || x.dims.size() != 3) return nodeFail(n, "dlc pools a batch of [C, H, W] images (2-D pooling)");
+  std::string fn = n.op_type() == "GlobalMaxPool" ? "maxpool2d" : "avgpool2d";
+  define(n, fmt::format("{}({}, {})", fn, use(x), poolArg({x.dims[1], x.dims[2]})), true, {x.dims[0], 1, 1});
   return llvm::Error::success();
 }
 
@@ -696,6 +797,7 @@ llvm::Error Importer::declareOutputs() {
     if (it == values_.end()) return fail("graph output '{}' is not computed by any node", out.name());
     Value &v = it->second;
     if (!v.batched) return fail("graph output '{}' does not depend on the input", out.name());
+    if (!v.padded.empty()) return fail("graph output '{}' is a Pad; dlc imports Pad only before an AveragePool", out.name());
     outputs_.push_back({out.name(), &v});
     tail_ += v.expr == out.name() ? fmt::format("  output {}\n", v.expr)
                                   : fmt::format("  output {} = {}\n", freshName(out.name()), v.expr);
