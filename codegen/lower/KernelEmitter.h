@@ -13,6 +13,7 @@
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
 //   Pooling.cpp          max and average pooling and their gradient ops
+//   PoolRows.cpp         the same for a row of windows in vectors
 //   OptimizerUpdate.cpp  the fused SGD and Adam updates of train_step
 //   Outlining.cpp        a loop body outlined for the thread pool
 //
@@ -160,6 +161,13 @@ private:
   llvm::Value *windowVariable(llvm::Type *type);
   void averageWindow(const Node &n, const PoolGeometry &g, const PoolWindow &w, bool disjoint);
   void maxWindow(const Node &n, const PoolGeometry &g, const PoolWindow &w, bool disjoint);
+  // PoolRows.cpp
+  struct PoolChunk;
+  bool poolRowsApply(const Node &n, const PoolGeometry &g);
+  void lowerPoolRows(const Node &n, const PoolGeometry &g);
+  void poolChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
+  llvm::Value *chunkLoad(const Node *n, llvm::Value *at, int64_t width, int64_t valid);
+  void chunkStore(const Node *n, llvm::Value *at, llvm::Value *v, int64_t valid);
 
   // OptimizerUpdate.cpp
   void updateSGD(const Node *param, const Node *grad);

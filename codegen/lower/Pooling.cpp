@@ -114,6 +114,7 @@ void KernelEmitter::lowerPool(const Node &n) {
   bool tiles = disjoint && g.strideH == g.KH && g.strideW == g.KW && g.OH * g.KH == g.H && g.OW * g.KW == g.W &&
                g.padTop + g.padLeft + g.padBottom + g.padRight == 0;
   if (gradient && !tiles) loops({product(shape(&n))}, [&](const Index &i) { store(&n, i[0], cf(0)); });
+  if (poolRowsApply(n, g)) return lowerPoolRows(n, g);
   const Node *image = n.kind == OpKind::AvgPool2DBwd ? &n : n.operands[0];
   forEachPoolWindow(g, image, [&](const PoolWindow &w) {
     if (n.kind == OpKind::AvgPool2D || n.kind == OpKind::AvgPool2DBwd) averageWindow(n, g, w, disjoint);
