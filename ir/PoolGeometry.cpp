@@ -8,15 +8,15 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "ir/Limits.h"
+
 namespace dlc {
 
 namespace {
 
-/// Extents and attributes past this cannot make a valid value (and keep
-/// in + pads - k exact in int64, whatever the IR text says).
-constexpr int64_t kLargestExtent = int64_t(1) << 40;
-
-bool inRange(int64_t v, int64_t lo) { return v >= lo && v <= kLargestExtent; }
+/// Extents and attributes past the element limit cannot make a valid value,
+/// and below it in + pads - k is exact in int64 whatever the IR text says.
+bool inRange(int64_t v, int64_t lo) { return v >= lo && v <= kMaxElements; }
 
 } // namespace
 

@@ -20,9 +20,9 @@ void forRange(llvm::IRBuilder<> &b, llvm::Value *begin, llvm::Value *end, const 
   llvm::Value *next = b.CreateAdd(i, b.getInt64(options.step), "", true, true);
   i->addIncoming(next, b.GetInsertBlock());
   llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
-  if (options.scalar || options.vector) {
+  if (options.scalar) {
     llvm::Metadata *off[] = {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
-                             llvm::ConstantAsMetadata::get(options.vector ? b.getTrue() : b.getFalse())};
+                             llvm::ConstantAsMetadata::get(b.getFalse())};
     llvm::MDNode *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, off)});
     self->replaceOperandWith(0, self);
     latch->setMetadata(llvm::LLVMContext::MD_loop, self);

@@ -22,10 +22,6 @@ struct LoopOptions {
   const char *name = "loop"; ///< names the loop's blocks
   /// Keep the vectorizer off this loop (llvm.loop.vectorize.enable = false).
   bool scalar = false;
-  /// Vectorize this loop whatever the cost model says of its trip count
-  /// (llvm.loop.vectorize.enable = true): a short row of independent
-  /// windows, each of a few strided loads.
-  bool vector = false;
 };
 
 /// Emits `for (i = begin; i < end; i += step) body(i)` at the builder's

@@ -14,10 +14,11 @@
 // order, as the interpreter picks it. Along an axis without padding every
 // window lies in the image and its taps are the constants [0, k), so the
 // small tap loops unroll; along a padded axis they are clamped per window.
+// A pooling without padding at the sides goes a row of windows at a time,
+// in vectors, instead (PoolRows.cpp).
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/lower/KernelEmitter.h"
-#include "codegen/lower/Loops.h"
 
 #include <cmath>
 
@@ -54,9 +55,7 @@ void KernelEmitter::forEachPoolWindow(const PoolGeometry &g, const Node *image,
     out[0] = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, c(0), b_.CreateNeg(start));
     out[1] = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, c(k), b_.CreateSub(c(extent), start));
   };
-  loops({planes, c(g.OH)}, [&](const Index &row) {
-   forRange(b_, c(0), c(g.OW), {.name = "windows", .vector = true}, [&](llvm::Value *ox) {
-    Index i{row[0], row[1], ox};
+  loops({planes, c(g.OH), c(g.OW)}, [&](const Index &i) {
     PoolWindow w{};
     w.plane = b_.CreateMul(i[0], c(g.H * g.W));
     w.out = offset(i, {c(g.OH * g.OW), c(g.OW), c(1)});
@@ -65,13 +64,11 @@ void KernelEmitter::forEachPoolWindow(const PoolGeometry &g, const Node *image,
     taps(w.rowStart, g.KH, g.H, padded(g.padTop, g.padBottom), w.rowTaps);
     taps(w.colStart, g.KW, g.W, padded(g.padLeft, g.padRight), w.colTaps);
     body(w);
-   });
   });
 }
 
 /// Windows of at most this many taps, along unpadded axes, are written out
-/// tap by tap: the loop over a row of windows is then straight-line code
-/// that vectorizes (the 2x2 windows of a CNN).
+/// tap by tap (straight-line code, no loop per window).
 constexpr int64_t kUnrolledTaps = 16;
 
 /// Along an axis without padding the taps are [0, k) for every window.
