@@ -32,6 +32,7 @@ private:
   NodeProto &node(const std::string &op, std::vector<std::string> inputs, const std::string &output);
   std::string constInts(const std::vector<int64_t> &v);
   std::string constFloat(double v);
+  std::string constTensor(const std::string &name, const std::vector<int64_t> &dims, const std::vector<float> &values);
   template <typename... Args> llvm::Error fail(const Node *n, fmt::format_string<Args...> f, Args &&...args) {
     std::string where = n->loc.file ? fmt::format("{}:{}:{}: ", n->loc.file->name, n->loc.line, n->loc.col) : "";
     return makeError(fmt::format("{}error: --emit=onnx: {}", where, fmt::format(f, std::forward<Args>(args)...)));
@@ -98,13 +99,14 @@ std::string Exporter::constInts(const std::vector<int64_t> &v) {
   return name;
 }
 
-std::string Exporter::constFloat(double v) {
-  std::string name = fmt::format("const{}", temps_++);
+std::string Exporter::constFloat(double v) { return constTensor(fmt::format("const{}", temps_++), {}, {float(v)}); }
+
+std::string Exporter::constTensor(const std::string &name, const std::vector<int64_t> &dims, const std::vector<float> &values) {
   NodeProto &c = node("Constant", {}, name);
   auto *a = c.add_attribute();
   a->set_name("value");
   a->set_type(::onnx::AttributeProto::TENSOR);
-  onnx_import::fillTensor(*a->mutable_t(), name, {}, {float(v)});
+  onnx_import::fillTensor(*a->mutable_t(), name, dims, values);
   return name;
 }
 
@@ -152,9 +154,27 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
     onnx_import::fillTensor(*graph_->add_initializer(), name, dims, it->second);
     return name;
   }
-  if (n->kind == OpKind::Const) {
-    if (!n->type.isScalar()) return fail(n, "a non-scalar const is not exported");
-    return constFloat(n->attrs.getFloat("value"));
+  if (n->kind == OpKind::Const || n->kind == OpKind::Literal) { // a Constant tensor
+    if (n->type.isScalar() && n->kind == OpKind::Const) return constFloat(n->attrs.getFloat("value"));
+    auto count = numElements(n->shape());
+    if (!count) return fail(n, "a constant of a symbolic shape is not exported");
+    std::vector<int64_t> dims;
+    for (const Dim &d : n->shape()) dims.push_back(d.value());
+    std::vector<float> values(size_t(*count), float(n->attrs.getFloat("value")));
+    if (n->kind == OpKind::Literal) {
+      std::vector<double> given = n->attrs.getFloats("values");
+      values.assign(given.begin(), given.end());
+    }
+    return constTensor(nameFor(n), dims, values);
+  }
+  if (n->kind == OpKind::DropoutMask) return fail(n, "a dropout mask outside x * mask is not exported");
+  // dropout(x, p) = x * mask is the identity at inference, which is what ONNX runs.
+  if (n->kind == OpKind::Mul && (n->operands[0]->kind == OpKind::DropoutMask || n->operands[1]->kind == OpKind::DropoutMask)) {
+    auto x = valueOf(n->operands[n->operands[0]->kind == OpKind::DropoutMask ? 1 : 0]);
+    if (!x) return x.takeError();
+    std::string out = nameFor(n);
+    node("Identity", {*x}, out);
+    return out;
   }
   std::vector<std::string> in;
   for (const Node *o : n->operands) {
@@ -193,6 +213,17 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
   }
   case OpKind::Transpose:
     addInts(node("Transpose", in, out), "perm", n->attrs.getInts("perm"));
+    return out;
+  case OpKind::Slice: {
+    const Attrs &a = n->attrs;
+    node("Slice", {in[0], constInts({a.getInt("start")}), constInts({a.getInt("end")}), constInts({a.getInt("axis")})}, out);
+    return out;
+  }
+  case OpKind::Broadcast: // ONNX's Expand would need the batch's extent as a tensor
+    return fail(n, "a value shared by every sample, repeated over the batch (a concat of a per-sample value with a "
+                   "constant), is not exported");
+  case OpKind::Concat:
+    addInt(node("Concat", in, out), "axis", n->attrs.getInt("axis"));
     return out;
   case OpKind::Reshape: {
     bool ok = false;

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "onnx/OnnxImport.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -61,7 +62,8 @@ const std::set<std::string> &reservedNames() {
       "model", "input", "label", "param", "const", "fn", "output", "loss", "penalty", "train", "class",
       "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sum", "mean", "max", "softmax", "log_softmax",
       "transpose", "flatten", "reshape", "conv2d", "conv1d", "maxpool2d", "avgpool2d", "cross_entropy",
-      "square_loss", "hinge", "binary_cross_entropy", "T", "N", "L"};
+      "square_loss", "hinge", "binary_cross_entropy", "concat", "layer_norm", "dropout", "one_hot", "jvp", "hvp",
+      "jacobian", "T", "N", "L"};
   return names;
 }
 
@@ -154,6 +156,8 @@ private:
   llvm::Error pool(const NodeProto &n);
   llvm::Error globalPool(const NodeProto &n);
   llvm::Error pad(const NodeProto &n);
+  llvm::Error slice(const NodeProto &n);
+  llvm::Error concat(const NodeProto &n);
   llvm::Error flatten(const NodeProto &n);
   llvm::Error reshape(const NodeProto &n);
   llvm::Error softmax(const NodeProto &n);
@@ -211,6 +215,8 @@ const std::map<std::string, Importer::OpRule> &Importer::rules() {
       {"ReduceMax", {&Importer::reduce, {"axes", "keepdims"}}},
       {"ReduceMean", {&Importer::reduce, {"axes", "keepdims"}}},
       {"Transpose", {&Importer::transpose, {"perm"}}},
+      {"Slice", {&Importer::slice, {"axes", "ends", "starts"}}},
+      {"Concat", {&Importer::concat, {"axis"}}},
   };
   return table;
 }
@@ -745,6 +751,83 @@ llvm::Error Importer::transpose(const NodeProto &n) {
   }
   if (perm != Dims{1, 0}) return nodeFail(n, "perm [{}]: dlc transposes matrices only", fmt::join(perm, ", "));
   define(n, fmt::format("transpose({})", use(x)), x.batched, {x.dims[1], x.dims[0]});
+  return llvm::Error::success();
+}
+
+// Slice with constant starts, ends, axes and unit steps: x[a:b] on each
+// sliced per-sample axis (ends past the extent, as exporters write
+// INT64_MAX, mean the end).
+llvm::Error Importer::slice(const NodeProto &n) {
+  auto xv = input(n, 0);
+  if (!xv) return xv.takeError();
+  Value &x = **xv;
+  Dims starts = attrInts(n, "starts", {}), ends = attrInts(n, "ends", {}), axes = attrInts(n, "axes", {}), steps;
+  if (opset_ >= 10) {
+    for (int i = 1; i <= 4; ++i) {
+      if (!hasInput(n, i)) continue;
+      auto v = knownInts(n, i);
+      if (!v) return v.takeError();
+      (i == 1 ? starts : i == 2 ? ends : i == 3 ? axes : steps) = *v;
+    }
+  }
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
+  if (starts.size() != ends.size() || starts.size() != axes.size() || (!steps.empty() && steps.size() != axes.size()))
+    return nodeFail(n, "starts, ends and axes must have one entry per sliced axis");
+  for (int64_t step : steps)
+    if (step != 1) return nodeFail(n, "steps other than 1 are not supported");
+  std::vector<std::string> items(x.dims.size(), ":");
+  Dims out = x.dims;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    auto a = sampleAxis(n, axes[i], x, "axis");
+    if (!a) return a.takeError();
+    int64_t extent = x.dims[size_t(*a)];
+    auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + extent : v, 0, extent); };
+    int64_t from = clamp(starts[i]), to = clamp(ends[i]);
+    if (from >= to) return nodeFail(n, "the slice [{}, {}) of axis {} is empty", starts[i], ends[i], axes[i]);
+    items[size_t(*a)] = fmt::format("{}:{}", from, to);
+    out[size_t(*a)] = to - from;
+  }
+  while (!items.empty() && items.back() == ":") items.pop_back();
+  std::string e = use(x);
+  bool plainName = std::all_of(e.begin(), e.end(), [](char c) { return std::isalnum((unsigned char)c) || c == '_'; });
+  define(n, items.empty() ? e : fmt::format("{}[{}]", plainName ? e : "(" + e + ")", fmt::join(items, ", ")), x.batched, out);
+  return llvm::Error::success();
+}
+
+// Concat along a per-sample axis: concat(a, b, ..., axis = k); a constant
+// operand is the same for every sample.
+llvm::Error Importer::concat(const NodeProto &n) {
+  if (n.input_size() < 2) return nodeFail(n, "takes two or more inputs here, got {}", n.input_size());
+  std::vector<Value *> parts;
+  const Value *batched = nullptr;
+  for (int i = 0; i < n.input_size(); ++i) {
+    auto v = input(n, i);
+    if (!v) return v.takeError();
+    parts.push_back(*v);
+    if ((*v)->batched && !batched) batched = *v;
+  }
+  const Value &ref = batched ? *batched : *parts[0];
+  auto a = sampleAxis(n, attrInt(n, "axis", 0), ref, "axis");
+  if (!a) return a.takeError();
+  Dims out = ref.dims;
+  out[size_t(*a)] = 0;
+  std::vector<std::string> exprs;
+  for (Value *p : parts) {
+    Dims d = p->dims;
+    if (batched && !p->batched) {
+      if (d.size() != ref.dims.size() + 1 || d[0] != 1)
+        return nodeFail(n, "a constant operand of shape [{}] would be concatenated with the batch dim", fmt::join(d, ", "));
+      d.erase(d.begin());
+      exprs.push_back(p->fromInitializer ? use(*p, &d) : fmt::format("reshape({}, [{}])", use(*p), fmt::join(d, ", ")));
+    } else {
+      exprs.push_back(use(*p));
+    }
+    if (d.size() != ref.dims.size()) return nodeFail(n, "inputs of different ranks");
+    out[size_t(*a)] += d[size_t(*a)];
+  }
+  std::string axis = *a == 0 ? "" : fmt::format(", axis = {}", *a);
+  define(n, fmt::format("concat({}{})", fmt::join(exprs, ", "), axis), batched != nullptr, out);
   return llvm::Error::success();
 }
 

@@ -318,11 +318,23 @@ const char *kPoolsModel = R"(model pools {
 }
 )";
 
+/// Dropout (the identity at inference: ONNX Identity), a layer norm, a
+/// slice of a hidden layer scaled by a tensor literal, and a concat.
+const char *kLayersModel = R"(model layers2 {
+  input x : [2, 5]
+  param A : [4, 5] ~ he
+  h = dropout(relu(A @ layer_norm(x[0])), 0.5)
+  output y = concat(h[1:3] * [2, 3], h)
+  output z = concat(x[:, 1:4] * [[1, 2, 3], [4, 5, 6]], x, axis = 1)
+}
+)";
+
 TEST_CASE("Export -> import round trips preserve the outputs of dlc's examples", "[onnx][export]") {
-  for (const char *example : {"mnist_mlp.net", "mnist_cnn.net", "residual.net", "pools"}) {
+  for (const char *example : {"mnist_mlp.net", "mnist_cnn.net", "residual.net", "layers.net", "pools", "layers2"}) {
     INFO(example);
     std::stringstream ss;
     if (std::string(example) == "pools") ss << kPoolsModel;
+    else if (std::string(example) == "layers2") ss << kLayersModel;
     else ss << std::ifstream(fs::path(DLC_EXAMPLES_DIR) / example).rdbuf();
     const int64_t n = 3;
     CompileOptions options;

@@ -28,15 +28,27 @@ model pools {
 }
 NET
 "$dlc" pools.net --emit=onnx -o pools.onnx
+"$dlc" "$src/examples/layers.net" --emit=onnx -o layers.onnx
+cat > dropout.net <<'NET'
+model dropout {
+  input x : [2, 5]
+  param A : [4, 5] ~ he
+  h = dropout(relu(A @ layer_norm(x[0])), 0.5)
+  output y = concat(h[1:3] * [2, 3], h)
+}
+NET
+"$dlc" dropout.net --emit=onnx -o dropout.onnx
 "$dlc" blobs.net --emit=onnx --checkpoint trained.safetensors -o trained.onnx
 "$python" - <<'PY'
 import onnx
-for name in ["mnist_mlp", "mnist_cnn", "residual", "trained", "pools"]:
+for name in ["mnist_mlp", "mnist_cnn", "residual", "trained", "pools", "layers", "dropout"]:
     model = onnx.load(name + ".onnx")
     onnx.checker.check_model(model, full_check=True)
     ops = sorted({n.op_type for n in model.graph.node})
     print(f"{name}.onnx: checker ok, opset {model.opset_import[0].version}, ops {' '.join(ops)}")
     if name == "mnist_cnn": assert "MaxPool" in ops and "Conv" in ops, ops
+    if name == "layers": assert {"Concat", "Slice", "Constant"} <= set(ops), ops
+    if name == "dropout": assert "Identity" in ops and {"Concat", "Slice", "ReduceSum"} <= set(ops), ops
     if name == "pools":
         attrs = {n.op_type: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in model.graph.node}
         assert attrs["MaxPool"] == {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, attrs
