@@ -226,7 +226,9 @@ Node *pool(IRBuilder &b, const BuiltinCall &c, OpKind kind) {
     const Expr &e = *c.keywordExprs.at("pad");
     auto p = intsArg(b, c.keywords.at("pad"), e, "'pad'", {2, 4}, 0);
     if (!p) return nullptr;
-    pad = p->size() == 1 ? std::vector<int64_t>(4, p->at(0)) : p->size() == 2 ? std::vector<int64_t>{(*p)[0], (*p)[1], (*p)[0], (*p)[1]} : *p;
+    if (p->size() == 4) pad = *p;
+    else if (p->size() == 2) pad = {(*p)[0], (*p)[1], (*p)[0], (*p)[1]}; // [h, w]: top and bottom, left and right
+    else pad.assign(4, p->front());
     for (size_t i = 0; i < 4; ++i)
       if (pad[i] >= (*window)[i % 2]) {
         b.diags.error(e.loc, "'pad' {} must be smaller than the {}x{} window", pad[i], (*window)[0], (*window)[1]);

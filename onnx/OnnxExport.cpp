@@ -101,7 +101,8 @@ std::string Exporter::constInts(const std::vector<int64_t> &v) {
 
 std::string Exporter::constFloat(double v) { return constTensor(fmt::format("const{}", temps_++), {}, {float(v)}); }
 
-std::string Exporter::constTensor(const std::string &name, const std::vector<int64_t> &dims, const std::vector<float> &values) {
+std::string Exporter::constTensor(const std::string &name, const std::vector<int64_t> &dims,
+                                  const std::vector<float> &values) {
   NodeProto &c = node("Constant", {}, name);
   auto *a = c.add_attribute();
   a->set_name("value");
@@ -169,8 +170,9 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
   }
   if (n->kind == OpKind::DropoutMask) return fail(n, "a dropout mask outside x * mask is not exported");
   // dropout(x, p) = x * mask is the identity at inference, which is what ONNX runs.
-  if (n->kind == OpKind::Mul && (n->operands[0]->kind == OpKind::DropoutMask || n->operands[1]->kind == OpKind::DropoutMask)) {
-    auto x = valueOf(n->operands[n->operands[0]->kind == OpKind::DropoutMask ? 1 : 0]);
+  auto isMask = [](const Node *o) { return o->kind == OpKind::DropoutMask; };
+  if (n->kind == OpKind::Mul && (isMask(n->operands[0]) || isMask(n->operands[1]))) {
+    auto x = valueOf(n->operands[isMask(n->operands[0]) ? 1 : 0]);
     if (!x) return x.takeError();
     std::string out = nameFor(n);
     node("Identity", {*x}, out);
@@ -216,7 +218,8 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
     return out;
   case OpKind::Slice: {
     const Attrs &a = n->attrs;
-    node("Slice", {in[0], constInts({a.getInt("start")}), constInts({a.getInt("end")}), constInts({a.getInt("axis")})}, out);
+    std::string starts = constInts({a.getInt("start")}), ends = constInts({a.getInt("end")});
+    node("Slice", {in[0], starts, ends, constInts({a.getInt("axis")})}, out);
     return out;
   }
   case OpKind::Broadcast: // ONNX's Expand would need the batch's extent as a tensor

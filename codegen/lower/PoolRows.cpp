@@ -84,7 +84,8 @@ llvm::Value *KernelEmitter::chunkLoad(const Node *n, llvm::Value *at, int64_t wi
   auto *type = llvm::FixedVectorType::get(f32_, unsigned(width));
   llvm::Value *ptr = b_.CreateGEP(f32_, buffer(n), at);
   if (valid == width) return tagged(b_.CreateAlignedLoad(type, ptr, llvm::Align(4)), n);
-  return tagged(b_.CreateMaskedLoad(type, ptr, llvm::Align(4), firstLanes(b_, valid, width), llvm::Constant::getNullValue(type)), n);
+  llvm::Value *mask = firstLanes(b_, valid, width);
+  return tagged(b_.CreateMaskedLoad(type, ptr, llvm::Align(4), mask, llvm::Constant::getNullValue(type)), n);
 }
 
 void KernelEmitter::chunkStore(const Node *n, llvm::Value *at, llvm::Value *v, int64_t valid) {
@@ -143,7 +144,8 @@ void KernelEmitter::poolChunk(const Node &n, const PoolGeometry &g, const PoolCh
   if (n.kind == OpKind::AvgPool2D || n.kind == OpKind::AvgPool2DBwd) {
     if (n.kind == OpKind::AvgPool2DBwd) {
       llvm::Value *share = b_.CreateFDiv(chunkLoad(n.operands[0], chunk.out, kLanes, chunk.lanes), count());
-      forEachTapRow([&](llvm::Value *at) { chunkStore(&n, at, spanOf(b_, std::vector<llvm::Value *>(size_t(g.KW), share), g.strideW, span), valid); });
+      std::vector<llvm::Value *> taps(size_t(g.KW), share);
+      forEachTapRow([&](llvm::Value *at) { chunkStore(&n, at, spanOf(b_, taps, g.strideW, span), valid); });
       return;
     }
     llvm::Value *sum = windowVariable(vec);
@@ -158,16 +160,19 @@ void KernelEmitter::poolChunk(const Node &n, const PoolGeometry &g, const PoolCh
   }
   // Max pooling: the running maximum (and, for gather, h where it was taken).
   llvm::Value *best = windowVariable(vec), *picked = windowVariable(vec);
-  llvm::Value *firstRow = b_.CreateAdd(b_.CreateAdd(chunk.plane, b_.CreateMul(b_.CreateAdd(chunk.rowStart, chunk.rowTaps[0]), c(g.W))), chunk.col);
+  llvm::Value *firstImageRow = b_.CreateAdd(chunk.rowStart, chunk.rowTaps[0]);
+  llvm::Value *firstRow = b_.CreateAdd(b_.CreateAdd(chunk.plane, b_.CreateMul(firstImageRow, c(g.W))), chunk.col);
   b_.CreateStore(tapLanes(b_, chunkLoad(x, firstRow, span, valid), 0, g.strideW), best);
   bool gather = n.kind == OpKind::MaxPool2DGather;
   if (gather) b_.CreateStore(tapLanes(b_, chunkLoad(n.operands[1], firstRow, span, valid), 0, g.strideW), picked);
   forEachTapRow([&](llvm::Value *at) {
-    llvm::Value *row = chunkLoad(x, at, span, valid), *hRow = gather ? chunkLoad(n.operands[1], at, span, valid) : nullptr;
+    llvm::Value *row = chunkLoad(x, at, span, valid);
+    llvm::Value *hRow = gather ? chunkLoad(n.operands[1], at, span, valid) : nullptr;
     llvm::Value *cur = b_.CreateLoad(vec, best), *h = gather ? b_.CreateLoad(vec, picked) : nullptr;
     for (int64_t kx = 0; kx < g.KW; ++kx) {
       llvm::Value *v = tapLanes(b_, row, kx, g.strideW);
-      llvm::Value *take = b_.CreateOr(b_.CreateFCmpOGT(v, cur), b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(cur, cur)));
+      llvm::Value *nan = b_.CreateAnd(b_.CreateFCmpUNO(v, v), b_.CreateFCmpORD(cur, cur));
+      llvm::Value *take = b_.CreateOr(b_.CreateFCmpOGT(v, cur), nan);
       cur = b_.CreateSelect(take, v, cur);
       if (gather) h = b_.CreateSelect(take, tapLanes(b_, hRow, kx, g.strideW), h);
     }

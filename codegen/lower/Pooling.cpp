@@ -130,12 +130,16 @@ llvm::Value *KernelEmitter::windowVariable(llvm::Type *type) {
 void KernelEmitter::averageWindow(const Node &n, const PoolGeometry &g, const PoolWindow &w, bool disjoint) {
   if (n.kind == OpKind::AvgPool2DBwd) {
     llvm::Value *share = b_.CreateFDiv(load(n.operands[0], w.out), poolCount(g, w));
-    forEachPoolTap(g, w, [&](llvm::Value *tap) { store(&n, tap, disjoint ? share : b_.CreateFAdd(load(&n, tap), share)); });
+    forEachPoolTap(g, w, [&](llvm::Value *tap) {
+      store(&n, tap, disjoint ? share : b_.CreateFAdd(load(&n, tap), share));
+    });
     return;
   }
   llvm::Value *sum = windowVariable(f32_);
   b_.CreateStore(cf(0), sum);
-  forEachPoolTap(g, w, [&](llvm::Value *tap) { b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sum), load(n.operands[0], tap)), sum); });
+  forEachPoolTap(g, w, [&](llvm::Value *tap) {
+    b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sum), load(n.operands[0], tap)), sum);
+  });
   store(&n, w.out, b_.CreateFDiv(b_.CreateLoad(f32_, sum), poolCount(g, w)));
 }
 
