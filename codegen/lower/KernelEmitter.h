@@ -166,6 +166,9 @@ private:
   bool poolRowsApply(const Node &n, const PoolGeometry &g);
   void lowerPoolRows(const Node &n, const PoolGeometry &g);
   void poolChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
+  void forEachChunkRow(const PoolGeometry &g, const PoolChunk &chunk, const std::function<void(llvm::Value *)> &body);
+  void averageChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
+  void maxChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
   llvm::Value *chunkLoad(const Node *n, llvm::Value *at, int64_t width, int64_t valid);
   void chunkStore(const Node *n, llvm::Value *at, llvm::Value *v, int64_t valid);
 

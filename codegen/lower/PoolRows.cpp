@@ -39,6 +39,7 @@ struct KernelEmitter::PoolChunk {
   llvm::Value *rowTaps[2];   ///< tap rows [first, last) inside the image
   llvm::Value *col;          ///< image column of the first window's first tap
   int64_t lanes;             ///< windows in the chunk: kLanes, or fewer at the row's end
+  int64_t span, valid;       ///< floats of a tap row the vectors hold, and of them in the image row
 };
 
 bool KernelEmitter::poolRowsApply(const Node &n, const PoolGeometry &g) {
@@ -66,6 +67,7 @@ void KernelEmitter::lowerPoolRows(const Node &n, const PoolGeometry &g) {
       chunk.out = b_.CreateAdd(rowOut, first);
       chunk.col = b_.CreateMul(first, c(g.strideW));
       chunk.lanes = lanes;
+      chunk.span = (kLanes - 1) * g.strideW + g.KW, chunk.valid = (lanes - 1) * g.strideW + g.KW;
       poolChunk(n, g, chunk);
     };
     range(c(0), c(g.OW / kLanes), [&](llvm::Value *q) { at(b_.CreateMul(q, c(kLanes)), kLanes); });
@@ -126,48 +128,57 @@ static llvm::Value *spanOf(llvm::IRBuilder<> &b, const std::vector<llvm::Value *
   return b.CreateShuffleVector(parts[0], mask);
 }
 
+/// body(offset of the tap row's span in the image) for each tap row inside the image.
+void KernelEmitter::forEachChunkRow(const PoolGeometry &g, const PoolChunk &chunk,
+                                    const std::function<void(llvm::Value *)> &body) {
+  range(chunk.rowTaps[0], chunk.rowTaps[1], [&](llvm::Value *ky) {
+    llvm::Value *row = b_.CreateAdd(chunk.plane, b_.CreateMul(b_.CreateAdd(chunk.rowStart, ky), c(g.W)));
+    body(b_.CreateAdd(row, chunk.col));
+  });
+}
+
 void KernelEmitter::poolChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk) {
-  const int64_t span = (kLanes - 1) * g.strideW + g.KW, valid = (chunk.lanes - 1) * g.strideW + g.KW;
-  const Node *x = n.kind == OpKind::AvgPool2DBwd ? nullptr : n.operands[0];
+  if (n.kind == OpKind::AvgPool2D || n.kind == OpKind::AvgPool2DBwd) averageChunk(n, g, chunk);
+  else maxChunk(n, g, chunk);
+}
+
+// avgpool2d: the taps' sums / counts; avgpool2d_bwd: each tap row's span of g / count.
+void KernelEmitter::averageChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk) {
   auto *vec = llvm::FixedVectorType::get(f32_, kLanes);
-  // body(offset of the tap row's span in the image) for each tap row inside the image.
-  auto forEachTapRow = [&](const std::function<void(llvm::Value *)> &body) {
-    range(chunk.rowTaps[0], chunk.rowTaps[1], [&](llvm::Value *ky) {
-      llvm::Value *row = b_.CreateAdd(chunk.plane, b_.CreateMul(b_.CreateAdd(chunk.rowStart, ky), c(g.W)));
-      body(b_.CreateAdd(row, chunk.col));
-    });
-  };
-  auto count = [&] { // each window's divisor, a splat
-    llvm::Value *rows = g.countIncludePad ? c(g.KH) : b_.CreateSub(chunk.rowTaps[1], chunk.rowTaps[0]);
-    return b_.CreateVectorSplat(kLanes, b_.CreateSIToFP(b_.CreateMul(rows, c(g.KW)), f32_));
-  };
-  if (n.kind == OpKind::AvgPool2D || n.kind == OpKind::AvgPool2DBwd) {
-    if (n.kind == OpKind::AvgPool2DBwd) {
-      llvm::Value *share = b_.CreateFDiv(chunkLoad(n.operands[0], chunk.out, kLanes, chunk.lanes), count());
-      std::vector<llvm::Value *> taps(size_t(g.KW), share);
-      forEachTapRow([&](llvm::Value *at) { chunkStore(&n, at, spanOf(b_, taps, g.strideW, span), valid); });
-      return;
-    }
-    llvm::Value *sum = windowVariable(vec);
-    b_.CreateStore(llvm::Constant::getNullValue(vec), sum);
-    forEachTapRow([&](llvm::Value *at) {
-      llvm::Value *row = chunkLoad(x, at, span, valid), *s = b_.CreateLoad(vec, sum);
-      for (int64_t kx = 0; kx < g.KW; ++kx) s = b_.CreateFAdd(s, tapLanes(b_, row, kx, g.strideW));
-      b_.CreateStore(s, sum);
-    });
-    chunkStore(&n, chunk.out, b_.CreateFDiv(b_.CreateLoad(vec, sum), count()), chunk.lanes);
+  llvm::Value *rows = g.countIncludePad ? c(g.KH) : b_.CreateSub(chunk.rowTaps[1], chunk.rowTaps[0]);
+  llvm::Value *count = b_.CreateVectorSplat(kLanes, b_.CreateSIToFP(b_.CreateMul(rows, c(g.KW)), f32_));
+  if (n.kind == OpKind::AvgPool2DBwd) {
+    llvm::Value *share = b_.CreateFDiv(chunkLoad(n.operands[0], chunk.out, kLanes, chunk.lanes), count);
+    std::vector<llvm::Value *> taps(size_t(g.KW), share);
+    llvm::Value *span = spanOf(b_, taps, g.strideW, chunk.span);
+    forEachChunkRow(g, chunk, [&](llvm::Value *at) { chunkStore(&n, at, span, chunk.valid); });
     return;
   }
-  // Max pooling: the running maximum (and, for gather, h where it was taken).
+  llvm::Value *sum = windowVariable(vec);
+  b_.CreateStore(llvm::Constant::getNullValue(vec), sum);
+  forEachChunkRow(g, chunk, [&](llvm::Value *at) {
+    llvm::Value *row = chunkLoad(n.operands[0], at, chunk.span, chunk.valid), *s = b_.CreateLoad(vec, sum);
+    for (int64_t kx = 0; kx < g.KW; ++kx) s = b_.CreateFAdd(s, tapLanes(b_, row, kx, g.strideW));
+    b_.CreateStore(s, sum);
+  });
+  chunkStore(&n, chunk.out, b_.CreateFDiv(b_.CreateLoad(vec, sum), count), chunk.lanes);
+}
+
+// The running maximum of each window (and, for gather, h where it was
+// taken); maxpool2d_bwd of disjoint windows then stores g at the first tap
+// equal to the maximum, 0 at the others.
+void KernelEmitter::maxChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk) {
+  const Node *x = n.operands[0];
+  auto *vec = llvm::FixedVectorType::get(f32_, kLanes);
+  auto taps = [&](const Node *of, llvm::Value *at) { return chunkLoad(of, at, chunk.span, chunk.valid); };
+  bool gather = n.kind == OpKind::MaxPool2DGather;
   llvm::Value *best = windowVariable(vec), *picked = windowVariable(vec);
   llvm::Value *firstImageRow = b_.CreateAdd(chunk.rowStart, chunk.rowTaps[0]);
   llvm::Value *firstRow = b_.CreateAdd(b_.CreateAdd(chunk.plane, b_.CreateMul(firstImageRow, c(g.W))), chunk.col);
-  b_.CreateStore(tapLanes(b_, chunkLoad(x, firstRow, span, valid), 0, g.strideW), best);
-  bool gather = n.kind == OpKind::MaxPool2DGather;
-  if (gather) b_.CreateStore(tapLanes(b_, chunkLoad(n.operands[1], firstRow, span, valid), 0, g.strideW), picked);
-  forEachTapRow([&](llvm::Value *at) {
-    llvm::Value *row = chunkLoad(x, at, span, valid);
-    llvm::Value *hRow = gather ? chunkLoad(n.operands[1], at, span, valid) : nullptr;
+  b_.CreateStore(tapLanes(b_, taps(x, firstRow), 0, g.strideW), best);
+  if (gather) b_.CreateStore(tapLanes(b_, taps(n.operands[1], firstRow), 0, g.strideW), picked);
+  forEachChunkRow(g, chunk, [&](llvm::Value *at) {
+    llvm::Value *row = taps(x, at), *hRow = gather ? taps(n.operands[1], at) : nullptr;
     llvm::Value *cur = b_.CreateLoad(vec, best), *h = gather ? b_.CreateLoad(vec, picked) : nullptr;
     for (int64_t kx = 0; kx < g.KW; ++kx) {
       llvm::Value *v = tapLanes(b_, row, kx, g.strideW);
@@ -182,22 +193,21 @@ void KernelEmitter::poolChunk(const Node &n, const PoolGeometry &g, const PoolCh
   llvm::Value *max = b_.CreateLoad(vec, best);
   if (n.kind == OpKind::MaxPool2D) return chunkStore(&n, chunk.out, max, chunk.lanes);
   if (gather) return chunkStore(&n, chunk.out, b_.CreateLoad(vec, picked), chunk.lanes);
-  // maxpool2d_bwd, disjoint windows: g at the first tap equal to the maximum.
   auto *flags = llvm::FixedVectorType::get(b_.getInt1Ty(), kLanes);
   llvm::Value *taken = windowVariable(flags), *grad = chunkLoad(n.operands[1], chunk.out, kLanes, chunk.lanes);
   llvm::Value *maxIsNan = b_.CreateFCmpUNO(max, max), *zero = llvm::Constant::getNullValue(vec);
   b_.CreateStore(llvm::Constant::getNullValue(flags), taken);
-  forEachTapRow([&](llvm::Value *at) {
-    llvm::Value *row = chunkLoad(x, at, span, valid), *before = b_.CreateLoad(flags, taken);
-    std::vector<llvm::Value *> taps;
+  forEachChunkRow(g, chunk, [&](llvm::Value *at) {
+    llvm::Value *row = taps(x, at), *before = b_.CreateLoad(flags, taken);
+    std::vector<llvm::Value *> grads;
     for (int64_t kx = 0; kx < g.KW; ++kx) {
       llvm::Value *v = tapLanes(b_, row, kx, g.strideW);
       llvm::Value *match = b_.CreateOr(b_.CreateFCmpOEQ(v, max), b_.CreateAnd(b_.CreateFCmpUNO(v, v), maxIsNan));
-      taps.push_back(b_.CreateSelect(b_.CreateAnd(match, b_.CreateNot(before)), grad, zero));
+      grads.push_back(b_.CreateSelect(b_.CreateAnd(match, b_.CreateNot(before)), grad, zero));
       before = b_.CreateOr(before, match);
     }
     b_.CreateStore(before, taken);
-    chunkStore(&n, at, spanOf(b_, taps, g.strideW, span), valid);
+    chunkStore(&n, at, spanOf(b_, grads, g.strideW, chunk.span), chunk.valid);
   });
 }
 
