@@ -8,6 +8,9 @@
 //
 //   dlc_step MODELS_DIR [models=tiny,small,mnist,wide,cnn] [min_time=2] [threads=1] [--rss] [--cpu=NAME]
 //
+// `dlc_step examples mnist_cnn,fashion_cnn` times the two example CNNs
+// (pooling layers) the same way.
+//
 // --cpu=NAME compiles for that LLVM CPU instead of the host's (x86-64-v3: the
 // AVX2 kernels on an AVX-512 host), to compare kernels on one machine.
 //
@@ -39,6 +42,11 @@ const BenchModel kModels[] = {
     {"mnist", "mlp_b", "784-256-256-10", 784 * 256 + 256 * 256 + 256 * 10, 784 * 256},
     {"wide", "mlp_c", "784-1024-1024-10", 784 * 1024 + 1024 * 1024 + 1024 * 10, 784 * 1024},
     {"cnn", "conv", "1x28x28-c8k3-10", 28 * 28 * 8 * 9 + 6272 * 10, 28 * 28 * 8 * 9},
+    // examples/ (pass it as MODELS_DIR): two conv + 2x2 max-pool blocks, then dense
+    {"mnist_cnn", "mnist_cnn", "1x28x28-c16k3-p2-c32k3-p2-128-10",
+     28 * 28 * 16 * 9 + 14 * 14 * 32 * 16 * 9 + 1568 * 128 + 128 * 10, 28 * 28 * 16 * 9},
+    {"fashion_cnn", "fashion_cnn", "1x28x28-c16k3-p2-c32k3-p2-128-10",
+     28 * 28 * 16 * 9 + 14 * 14 * 32 * 16 * 9 + 1568 * 128 + 128 * 10, 28 * 28 * 16 * 9},
 };
 
 double percentile(std::vector<double> v, double p) {

@@ -1,6 +1,7 @@
 //===- frontend/Builtins.cpp ----------------------------------------------===//
 #include "frontend/Builtins.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ir/ShapeRules.h"
@@ -174,37 +175,83 @@ Node *lowerConv1D(IRBuilder &b, const BuiltinCall &c) {
   return vector ? reshapeTo(b, y, {ys[2].value()}, loc) : reshapeTo(b, y, {ys[0].value(), ys[2].value()}, loc);
 }
 
-// maxpool2d(x : [C, H, W], s): windows of s x s with stride s, as a reshape
-// to [C, H/s, s, W/s, s] and a reduction over the two window axes.
-Node *pool(IRBuilder &b, const BuiltinCall &c, OpKind reduce) {
-  Node *x = c.args[0];
-  auto size = IRBuilder::constantValue(c.args[1]);
-  if (!x) return nullptr;
-  if (!size || *size != std::floor(*size) || *size < 1 || *size > 1e6) {
-    b.diags.error(c.argExprs[1]->loc, "pool size must be a positive integer constant");
-    return nullptr;
+/// A window, stride or pad argument: an integer constant, or a list of as
+/// many integers as one of `counts` allows ([h, w], or [top, left, bottom,
+/// right]), each at least `min`; `what` names it in errors.
+std::optional<std::vector<int64_t>> intsArg(IRBuilder &b, const Node *v, const Expr &e, const std::string &what,
+                                            std::vector<size_t> counts, int64_t min) {
+  std::vector<double> values;
+  if (auto one = IRBuilder::constantValue(v)) values = {*one};
+  else if (v && v->kind == OpKind::Literal && v->type.rank() == 1) values = v->attrs.getFloats("values");
+  bool countOk = std::find(counts.begin(), counts.end(), values.size()) != counts.end() || values.size() == 1;
+  bool integers = countOk;
+  for (double x : values) integers = integers && x == std::floor(x) && std::fabs(x) <= 1e9;
+  if (!integers) {
+    std::string lists;
+    for (size_t n : counts) lists += fmt::format("{}{}", lists.empty() ? "" : " or ", n);
+    b.diags.error(e.loc, "{} must be an integer constant or a list of {} integers", what, lists);
+    return std::nullopt;
   }
-  int64_t s = int64_t(*size);
-  auto stride = intArg(b, c, "stride", s);
-  if (!stride) return nullptr;
-  if (*stride != s) {
-    b.diags.error(c.keywordExprs.at("stride")->loc, "pooling supports stride equal to the window ({}), got {}", s, *stride);
-    return nullptr;
+  std::vector<int64_t> out;
+  for (double x : values) {
+    if (x < double(min)) {
+      b.diags.error(e.loc, "{} must be {} or more, got {}", what, min, int64_t(x));
+      return std::nullopt;
+    }
+    out.push_back(int64_t(x));
   }
-  const Shape &xs = x->shape();
-  if (xs.size() != 3 || !isKnown(xs) || xs[1].value() % s || xs[2].value() % s) {
-    b.diags.error(locOf(c), "{} needs a [C, H, W] image whose H and W divide by {}, got {}", c.expr.name, s,
-                  shapeStr(xs));
-    return nullptr;
-  }
-  int64_t C = xs[0].value(), H = xs[1].value() / s, W = xs[2].value() / s;
-  Node *windows = reshapeTo(b, x, {C, H, s, W, s}, locOf(c));
-  Node *r = b.op(reduce, {windows}, locOf(c), axesAttr("axes", {2, 4}));
-  if (reduce == OpKind::ReduceSum) r = b.op(OpKind::Mul, {r, b.scalar(1.0 / double(s * s), locOf(c))}, locOf(c));
-  return r;
+  return out;
 }
-Node *lowerMaxPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::ReduceMax); }
-Node *lowerAvgPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::ReduceSum); }
+
+// maxpool2d(x : [C, H, W], k, stride = k, pad = 0), avgpool2d(..., count_include_pad = 0):
+// k x k windows (or [kh, kw]) every `stride` pixels ([sh, sw]) of the image
+// padded by `pad` on every side ([h, w], or [top, left, bottom, right]).
+Node *pool(IRBuilder &b, const BuiltinCall &c, OpKind kind) {
+  Node *x = c.args[0];
+  if (!x) return nullptr;
+  if (x->type.rank() != 3) {
+    b.diags.error(c.argExprs[0]->loc, "{} needs a [C, H, W] image, got {}", c.expr.name, shapeStr(x->shape()));
+    return nullptr;
+  }
+  auto window = intsArg(b, c.args[1], *c.argExprs[1], "the pool window", {2}, 1);
+  if (!window) return nullptr;
+  if (window->size() == 1) window->push_back(window->front());
+  std::vector<int64_t> stride = *window, pad{0, 0, 0, 0};
+  if (c.keywords.count("stride")) {
+    auto s = intsArg(b, c.keywords.at("stride"), *c.keywordExprs.at("stride"), "'stride'", {2}, 1);
+    if (!s) return nullptr;
+    stride = s->size() == 1 ? std::vector<int64_t>{s->at(0), s->at(0)} : *s;
+  }
+  if (c.keywords.count("pad")) {
+    const Expr &e = *c.keywordExprs.at("pad");
+    auto p = intsArg(b, c.keywords.at("pad"), e, "'pad'", {2, 4}, 0);
+    if (!p) return nullptr;
+    if (p->size() == 4) pad = *p;
+    else if (p->size() == 2) pad = {(*p)[0], (*p)[1], (*p)[0], (*p)[1]}; // [h, w]: top and bottom, left and right
+    else pad.assign(4, p->front());
+    for (size_t i = 0; i < 4; ++i)
+      if (pad[i] >= (*window)[i % 2]) {
+        b.diags.error(e.loc, "'pad' {} must be smaller than the {}x{} window", pad[i], (*window)[0], (*window)[1]);
+        return nullptr;
+      }
+  }
+  auto dims = [](const std::vector<int64_t> &v) { return Shape(v.begin(), v.end()); };
+  Attrs a;
+  a.set("kernel", dims(*window));
+  a.set("stride", dims(stride));
+  a.set("pad", dims(pad));
+  if (c.keywords.count("count_include_pad")) {
+    auto v = IRBuilder::constantValue(c.keywords.at("count_include_pad"));
+    if (!v || (*v != 0 && *v != 1)) {
+      b.diags.error(c.keywordExprs.at("count_include_pad")->loc, "'count_include_pad' must be 0 or 1");
+      return nullptr;
+    }
+    if (*v == 1) a.set("count_include_pad", true);
+  }
+  return b.op(kind, {x}, locOf(c), std::move(a));
+}
+Node *lowerMaxPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::MaxPool2D); }
+Node *lowerAvgPool(IRBuilder &b, const BuiltinCall &c) { return pool(b, c, OpKind::AvgPool2D); }
 
 // one_hot(y) for a class label y of K classes: the vector e_y of K entries,
 // a target for losses on class scores (square_loss(w, one_hot(y))).
@@ -380,8 +427,8 @@ const std::vector<Builtin> &builtins() {
       {"reshape", 2, 2, {}, false, lowerReshape},
       {"conv2d", 2, 2, {"stride", "pad"}, false, lowerConv2D},
       {"conv1d", 2, 2, {"stride", "pad"}, false, lowerConv1D},
-      {"maxpool2d", 2, 2, {"stride"}, false, lowerMaxPool},
-      {"avgpool2d", 2, 2, {"stride"}, false, lowerAvgPool},
+      {"maxpool2d", 2, 2, {"stride", "pad"}, false, lowerMaxPool},
+      {"avgpool2d", 2, 2, {"stride", "pad", "count_include_pad"}, false, lowerAvgPool},
       {"one_hot", 1, 1, {}, false, lowerOneHot},
       {"concat", 2, 64, {"axis"}, false, lowerConcat},
       {"layer_norm", 1, 1, {"eps"}, false, lowerLayerNorm},

@@ -1,8 +1,9 @@
 //===- frontend/Builtins.h - Built-in functions and losses of .net --------===//
 //
 // Each built-in lowers to a few IR ops through an IRBuilder that checks
-// shapes as it goes. Losses and pooling are compositions of IR ops, so their
-// gradients come from the ops' own VJP rules.
+// shapes as it goes. Losses, mean and layer_norm are compositions of IR ops,
+// so their gradients come from the ops' own VJP rules; pooling and
+// convolution are ops of their own.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

@@ -9,6 +9,7 @@
 
 #include "ir/ConvGeometry.h"
 #include "ir/DropoutMask.h"
+#include "ir/PoolGeometry.h"
 #include "ir/ScalarOps.h"
 
 namespace dlc {
@@ -244,6 +245,82 @@ Tensor conv2dBwdFilter(const Tensor &x, const Tensor &g, const Attrs &a, const s
   return out;
 }
 
+/// Visits every window of a pooling: f(plane, o, rows, cols) with `plane`
+/// the offset of its [H, W] plane in the image, `o` its output element and
+/// the in-image taps as image rows [rows.first, rows.second) and columns
+/// likewise (the padding is not visited).
+template <typename F> void forEachPoolWindow(const PoolGeometry &g, F f) {
+  using Range = std::pair<int64_t, int64_t>;
+  for (int64_t p = 0; p < g.planes(); ++p)
+    for (int64_t oy = 0; oy < g.OH; ++oy)
+      for (int64_t ox = 0; ox < g.OW; ++ox) {
+        auto [ky0, ky1] = windowTaps(oy, g.strideH, g.padTop, g.KH, g.H);
+        auto [kx0, kx1] = windowTaps(ox, g.strideW, g.padLeft, g.KW, g.W);
+        int64_t y0 = oy * g.strideH - g.padTop, x0 = ox * g.strideW - g.padLeft;
+        f(p * g.H * g.W, (p * g.OH + oy) * g.OW + ox, Range{y0 + ky0, y0 + ky1}, Range{x0 + kx0, x0 + kx1});
+      }
+}
+
+/// The offset in x of a window's argmax: its first NaN, else its first
+/// maximum in row-major order (codegen/lower/Pooling.cpp picks the same).
+int64_t windowArgmax(const Tensor &x, int64_t plane, int64_t W, std::pair<int64_t, int64_t> rows,
+                     std::pair<int64_t, int64_t> cols) {
+  int64_t at = plane + rows.first * W + cols.first;
+  double best = x[size_t(at)];
+  for (int64_t iy = rows.first; iy < rows.second; ++iy)
+    for (int64_t ix = cols.first; ix < cols.second; ++ix) {
+      double v = x[size_t(plane + iy * W + ix)];
+      if (v > best || (std::isnan(v) && !std::isnan(best))) best = v, at = plane + iy * W + ix;
+    }
+  return at;
+}
+
+// The max-pooling family, each through the windows' argmaxes of x:
+//   maxpool2d:        y[o]        = x[argmax_o]
+//   maxpool2d_gather: y[o]        = h[argmax_o]
+//   maxpool2d_bwd:    dx[argmax_o] += g[o]
+Tensor maxPool(OpKind kind, const Tensor &x, const Tensor *other, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  PoolGeometry g = poolGeometry(x.shape, a);
+  forEachPoolWindow(g, [&](int64_t plane, int64_t o, auto rows, auto cols) {
+    int64_t at = windowArgmax(x, plane, g.W, rows, cols);
+    if (kind == OpKind::MaxPool2D) out[size_t(o)] = x[size_t(at)];
+    else if (kind == OpKind::MaxPool2DGather) out[size_t(o)] = (*other)[size_t(at)];
+    else out[size_t(at)] += (*other)[size_t(o)];
+  });
+  return out;
+}
+
+/// A window's divisor: its pixels in the image, or all kh kw with count_include_pad.
+int64_t windowCount(const PoolGeometry &g, std::pair<int64_t, int64_t> rows, std::pair<int64_t, int64_t> cols) {
+  return g.countIncludePad ? g.KH * g.KW : (rows.second - rows.first) * (cols.second - cols.first);
+}
+
+// avgpool2d:     y[o]   = sum of the window's x / count_o
+// avgpool2d_bwd: dx[i] += g[o] / count_o for each window o holding pixel i
+Tensor avgPool(const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  PoolGeometry g = poolGeometry(x.shape, a);
+  forEachPoolWindow(g, [&](int64_t plane, int64_t o, auto rows, auto cols) {
+    double sum = 0;
+    for (int64_t iy = rows.first; iy < rows.second; ++iy)
+      for (int64_t ix = cols.first; ix < cols.second; ++ix) sum += x[size_t(plane + iy * g.W + ix)];
+    out[size_t(o)] = sum / double(windowCount(g, rows, cols));
+  });
+  return out;
+}
+
+Tensor avgPoolBwd(const Tensor &grad, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor out(shape);
+  PoolGeometry g = poolGeometry(shape, a);
+  forEachPoolWindow(g, [&](int64_t plane, int64_t o, auto rows, auto cols) {
+    double share = grad[size_t(o)] / double(windowCount(g, rows, cols));
+    for (int64_t iy = rows.first; iy < rows.second; ++iy)
+      for (int64_t ix = cols.first; ix < cols.second; ++ix) out[size_t(plane + iy * g.W + ix)] += share;
+  });
+  return out;
+}
+
 } // namespace
 
 bool Interpreter::set(const std::string &name, Tensor value) {
@@ -339,6 +416,11 @@ Tensor Interpreter::evaluate(const Node &n, std::string &error) {
   case OpKind::Conv2D: return conv2d(in(0), in(1), a, shape);
   case OpKind::Conv2DBwdData: return conv2dBwdData(in(0), in(1), a, shape);
   case OpKind::Conv2DBwdFilter: return conv2dBwdFilter(in(0), in(1), a, shape);
+  case OpKind::MaxPool2D: return maxPool(n.kind, in(0), nullptr, a, shape);
+  case OpKind::MaxPool2DGather:
+  case OpKind::MaxPool2DBwd: return maxPool(n.kind, in(0), &in(1), a, shape);
+  case OpKind::AvgPool2D: return avgPool(in(0), a, shape);
+  case OpKind::AvgPool2DBwd: return avgPoolBwd(in(0), a, shape);
   default: break;
   }
   error = fmt::format("the interpreter has no rule for '{}'", n.info().mnemonic);

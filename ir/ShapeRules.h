@@ -22,6 +22,10 @@ DLC_SHAPE_RULE(inferOneHot)
 DLC_SHAPE_RULE(inferConv2D)
 DLC_SHAPE_RULE(inferConv2DBwdData)
 DLC_SHAPE_RULE(inferConv2DBwdFilter)
+DLC_SHAPE_RULE(inferPool2D) // PoolShapes.cpp
+DLC_SHAPE_RULE(inferMaxPool2DGather)
+DLC_SHAPE_RULE(inferMaxPool2DBwd)
+DLC_SHAPE_RULE(inferAvgPool2DBwd)
 DLC_SHAPE_RULE(inferJvp) // DerivativeShapes.cpp
 DLC_SHAPE_RULE(inferHvp)
 DLC_SHAPE_RULE(inferJacobian)

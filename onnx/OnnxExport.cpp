@@ -32,7 +32,7 @@ private:
   NodeProto &node(const std::string &op, std::vector<std::string> inputs, const std::string &output);
   std::string constInts(const std::vector<int64_t> &v);
   std::string constFloat(double v);
-  llvm::Expected<std::string> pool(const Node *reduce, const Node *windows);
+  std::string constTensor(const std::string &name, const std::vector<int64_t> &dims, const std::vector<float> &values);
   template <typename... Args> llvm::Error fail(const Node *n, fmt::format_string<Args...> f, Args &&...args) {
     std::string where = n->loc.file ? fmt::format("{}:{}:{}: ", n->loc.file->name, n->loc.line, n->loc.col) : "";
     return makeError(fmt::format("{}error: --emit=onnx: {}", where, fmt::format(f, std::forward<Args>(args)...)));
@@ -99,13 +99,15 @@ std::string Exporter::constInts(const std::vector<int64_t> &v) {
   return name;
 }
 
-std::string Exporter::constFloat(double v) {
-  std::string name = fmt::format("const{}", temps_++);
+std::string Exporter::constFloat(double v) { return constTensor(fmt::format("const{}", temps_++), {}, {float(v)}); }
+
+std::string Exporter::constTensor(const std::string &name, const std::vector<int64_t> &dims,
+                                  const std::vector<float> &values) {
   NodeProto &c = node("Constant", {}, name);
   auto *a = c.add_attribute();
   a->set_name("value");
   a->set_type(::onnx::AttributeProto::TENSOR);
-  onnx_import::fillTensor(*a->mutable_t(), name, {}, {float(v)});
+  onnx_import::fillTensor(*a->mutable_t(), name, dims, values);
   return name;
 }
 
@@ -116,36 +118,6 @@ llvm::Expected<std::string> Exporter::valueOf(const Node *n) {
   if (!name) return name.takeError();
   names_[n] = *name;
   return *name;
-}
-
-/// reduce(reshape(x : [N, C, H, W], [N, C, H/s, s, W/s, s]), axes [3, 5]):
-/// the front end's s x s pooling; nullptr when `reduce` is not that.
-const Node *poolWindows(const Node *reduce) {
-  if (reduce->kind != OpKind::ReduceMax && reduce->kind != OpKind::ReduceSum) return nullptr;
-  if (reduce->attrs.getInts("axes") != std::vector<int64_t>{3, 5}) return nullptr;
-  const Node *r = reduce->operands[0];
-  if (r->kind != OpKind::Reshape || r->shape().size() != 6) return nullptr;
-  const Shape &in = r->operands[0]->shape(), &out = r->shape();
-  if (in.size() != 4 || !in[1].isKnown() || !in[2].isKnown() || !in[3].isKnown()) return nullptr;
-  int64_t s = out[3].isKnown() ? out[3].value() : 0;
-  if (s < 1 || out[5] != Dim(s) || out[0] != in[0] || out[1] != in[1] || out[2] != Dim(in[2].value() / s) ||
-      out[4] != Dim(in[3].value() / s) || in[2].value() % s || in[3].value() % s)
-    return nullptr;
-  return r;
-}
-
-llvm::Expected<std::string> Exporter::pool(const Node *reduce, const Node *windows) {
-  auto x = valueOf(windows->operands[0]);
-  if (!x) return x.takeError();
-  int64_t s = windows->shape()[3].value();
-  std::string out = nameFor(reduce);
-  bool max = reduce->kind == OpKind::ReduceMax;
-  std::string pooled = max ? out : fmt::format("{}_mean", out);
-  NodeProto &p = node(max ? "MaxPool" : "AveragePool", {*x}, pooled);
-  addInts(p, "kernel_shape", {s, s});
-  addInts(p, "strides", {s, s});
-  if (!max) node("Mul", {pooled, constFloat(double(s * s))}, out); // a window sum = mean * s^2
-  return out;
 }
 
 std::vector<int64_t> reshapeTarget(const Shape &shape, bool &ok) {
@@ -183,11 +155,29 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
     onnx_import::fillTensor(*graph_->add_initializer(), name, dims, it->second);
     return name;
   }
-  if (n->kind == OpKind::Const) {
-    if (!n->type.isScalar()) return fail(n, "a non-scalar const is not exported");
-    return constFloat(n->attrs.getFloat("value"));
+  if (n->kind == OpKind::Const || n->kind == OpKind::Literal) { // a Constant tensor
+    if (n->type.isScalar() && n->kind == OpKind::Const) return constFloat(n->attrs.getFloat("value"));
+    auto count = numElements(n->shape());
+    if (!count) return fail(n, "a constant of a symbolic shape is not exported");
+    std::vector<int64_t> dims;
+    for (const Dim &d : n->shape()) dims.push_back(d.value());
+    std::vector<float> values(size_t(*count), float(n->attrs.getFloat("value")));
+    if (n->kind == OpKind::Literal) {
+      std::vector<double> given = n->attrs.getFloats("values");
+      values.assign(given.begin(), given.end());
+    }
+    return constTensor(nameFor(n), dims, values);
   }
-  if (const Node *windows = poolWindows(n)) return pool(n, windows);
+  if (n->kind == OpKind::DropoutMask) return fail(n, "a dropout mask outside x * mask is not exported");
+  // dropout(x, p) = x * mask is the identity at inference, which is what ONNX runs.
+  auto isMask = [](const Node *o) { return o->kind == OpKind::DropoutMask; };
+  if (n->kind == OpKind::Mul && (isMask(n->operands[0]) || isMask(n->operands[1]))) {
+    auto x = valueOf(n->operands[isMask(n->operands[0]) ? 1 : 0]);
+    if (!x) return x.takeError();
+    std::string out = nameFor(n);
+    node("Identity", {*x}, out);
+    return out;
+  }
   std::vector<std::string> in;
   for (const Node *o : n->operands) {
     auto v = valueOf(o);
@@ -226,6 +216,18 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
   case OpKind::Transpose:
     addInts(node("Transpose", in, out), "perm", n->attrs.getInts("perm"));
     return out;
+  case OpKind::Slice: {
+    const Attrs &a = n->attrs;
+    std::string starts = constInts({a.getInt("start")}), ends = constInts({a.getInt("end")});
+    node("Slice", {in[0], starts, ends, constInts({a.getInt("axis")})}, out);
+    return out;
+  }
+  case OpKind::Broadcast: // ONNX's Expand would need the batch's extent as a tensor
+    return fail(n, "a value shared by every sample, repeated over the batch (a concat of a per-sample value with a "
+                   "constant), is not exported");
+  case OpKind::Concat:
+    addInt(node("Concat", in, out), "axis", n->attrs.getInt("axis"));
+    return out;
   case OpKind::Reshape: {
     bool ok = false;
     std::vector<int64_t> target = reshapeTarget(n->shape(), ok);
@@ -255,6 +257,16 @@ llvm::Expected<std::string> Exporter::emit(const Node *n) {
     addInts(c, "kernel_shape", {k[2].value(), k[3].value()});
     addInts(c, "strides", stride);
     addInts(c, "pads", {pad[0], pad[1], pad[0], pad[1]});
+    return out;
+  }
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D: {
+    if (n->operands[0]->type.rank() != 4) return fail(n, "pooling of an unbatched image is not exported");
+    NodeProto &p = node(n->kind == OpKind::MaxPool2D ? "MaxPool" : "AveragePool", in, out);
+    addInts(p, "kernel_shape", n->attrs.getInts("kernel"));
+    addInts(p, "strides", n->attrs.getInts("stride"));
+    addInts(p, "pads", n->attrs.getInts("pad")); // [top, left, bottom, right], ONNX's order too
+    if (n->attrs.getBool("count_include_pad")) addInt(p, "count_include_pad", 1);
     return out;
   }
   default:

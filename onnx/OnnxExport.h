@@ -2,9 +2,9 @@
 //
 // Writes the inference part of a batched graph (what the outputs depend on)
 // as an ONNX ModelProto at opset 13: inputs get the symbolic batch dim "N",
-// params become initializers with the given values, and the pooling pattern
-// that the front end builds (reshape to windows + reduce) becomes MaxPool or
-// AveragePool again. Losses, labels and gradients are not exported.
+// params become initializers with the given values, matrix products Gemm or
+// MatMul, conv2d Conv, maxpool2d and avgpool2d MaxPool and AveragePool, the
+// rest op for op. Losses, labels and gradients are not exported.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

@@ -9,45 +9,13 @@
 // the batch dim) or is outside the subset is an error naming the node.
 //
 //===----------------------------------------------------------------------===//
-#include "onnx/OnnxImport.h"
+#include "onnx/Importer.h"
 
-#include <functional>
-#include <map>
-#include <set>
-
-#include <fmt/format.h>
-#include <onnx/onnx_pb.h>
+#include <algorithm>
 
 #include "onnx/TensorData.h"
 
 namespace dlc::onnx_import {
-
-using ::onnx::AttributeProto;
-using ::onnx::ModelProto;
-using ::onnx::NodeProto;
-using ::onnx::TensorProto;
-using Dims = std::vector<int64_t>;
-
-namespace {
-
-int64_t product(const Dims &d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
-
-/// One ONNX value as the importer sees it.
-struct Value {
-  std::string expr;      ///< .net name or literal; empty for an initializer not yet declared
-  bool batched = false;  ///< depends on the batch: dims are per sample
-  Dims dims;
-  bool known = false;    ///< data is known at import time (initializer, Constant)
-  std::vector<double> data;
-  bool fromInitializer = false;
-  std::string onnxName;
-  std::string declaredAs; ///< for an initializer: the param's .net name once declared
-  Dims declaredDims;
-};
 
 /// Names .net may not use for a value (statement keywords and built-ins).
 const std::set<std::string> &reservedNames() {
@@ -55,7 +23,8 @@ const std::set<std::string> &reservedNames() {
       "model", "input", "label", "param", "const", "fn", "output", "loss", "penalty", "train", "class",
       "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sum", "mean", "max", "softmax", "log_softmax",
       "transpose", "flatten", "reshape", "conv2d", "conv1d", "maxpool2d", "avgpool2d", "cross_entropy",
-      "square_loss", "hinge", "binary_cross_entropy", "T", "N", "L"};
+      "square_loss", "hinge", "binary_cross_entropy", "concat", "layer_norm", "dropout", "one_hot", "jvp", "hvp",
+      "jacobian", "T", "N", "L"};
   return names;
 }
 
@@ -64,108 +33,6 @@ std::string literal(double v) {
   if (s == "inf" || s == "-inf" || s == "nan") s = v > 0 ? "3.4e38" : "-3.4e38";
   return v < 0 ? "(" + s + ")" : s;
 }
-
-class Importer {
-public:
-  Importer(const ModelProto &m, const ImportOptions &o) : model_(m), options_(o) {}
-  llvm::Expected<ImportedModel> run();
-
-private:
-  using Handler = llvm::Error (Importer::*)(const NodeProto &);
-  struct OpRule {
-    Handler handler;
-    std::set<std::string> attributes; ///< the attributes the handler understands
-  };
-  static const std::map<std::string, OpRule> &rules();
-
-  // ---- errors -------------------------------------------------------------
-  template <typename... Args> llvm::Error fail(fmt::format_string<Args...> f, Args &&...args) {
-    return makeError(fmt::format("{}: error: {}", options_.sourceName, fmt::format(f, std::forward<Args>(args)...)));
-  }
-  std::string nodeLabel(const NodeProto &n) const {
-    std::string name = n.name().empty() ? fmt::format("#{}", nodeIndex_) : n.name();
-    return fmt::format("node '{}' ({})", name, n.op_type());
-  }
-  template <typename... Args>
-  llvm::Error nodeFail(const NodeProto &n, fmt::format_string<Args...> f, Args &&...args) {
-    return fail("{}: {}", nodeLabel(n), fmt::format(f, std::forward<Args>(args)...));
-  }
-
-  // ---- attributes ---------------------------------------------------------
-  const AttributeProto *attr(const NodeProto &n, const std::string &name) const {
-    for (const AttributeProto &a : n.attribute())
-      if (a.name() == name) return &a;
-    return nullptr;
-  }
-  int64_t attrInt(const NodeProto &n, const std::string &name, int64_t dflt) const {
-    const AttributeProto *a = attr(n, name);
-    return a ? a->i() : dflt;
-  }
-  float attrFloat(const NodeProto &n, const std::string &name, float dflt) const {
-    const AttributeProto *a = attr(n, name);
-    return a ? a->f() : dflt;
-  }
-  Dims attrInts(const NodeProto &n, const std::string &name, Dims dflt) const {
-    const AttributeProto *a = attr(n, name);
-    return a ? Dims(a->ints().begin(), a->ints().end()) : dflt;
-  }
-  std::string attrString(const NodeProto &n, const std::string &name, std::string dflt) const {
-    const AttributeProto *a = attr(n, name);
-    return a ? a->s() : dflt;
-  }
-
-  // ---- values -------------------------------------------------------------
-  llvm::Expected<Value *> input(const NodeProto &n, int i) {
-    if (i >= n.input_size() || n.input(i).empty()) return nodeFail(n, "input {} is missing", i);
-    auto it = values_.find(n.input(i));
-    if (it == values_.end())
-      return nodeFail(n, "uses '{}', which no earlier node, graph input or initializer defines", n.input(i));
-    return &it->second;
-  }
-  bool hasInput(const NodeProto &n, int i) const { return i < n.input_size() && !n.input(i).empty(); }
-  std::string freshName(const std::string &hint);
-  /// The .net expression of v as a tensor operand; declares an initializer
-  /// as a param (with `dims`, if given, else its own shape) at its first use.
-  std::string use(Value &v, const Dims *dims = nullptr);
-  /// v as an operand of a broadcasting op whose other operand is `other`.
-  llvm::Expected<std::string> broadcastOperand(const NodeProto &n, Value &v, const Value &other);
-  llvm::Expected<Dims> knownInts(const NodeProto &n, int i);
-  void define(const NodeProto &n, const std::string &expr, bool batched, Dims dims, int output = 0);
-  /// The batch dim's position in ONNX terms is 0; per-sample axis = axis - 1.
-  llvm::Expected<int64_t> sampleAxis(const NodeProto &n, int64_t axis, const Value &x, const char *what);
-
-  // ---- handlers -----------------------------------------------------------
-  llvm::Error identity(const NodeProto &n);
-  llvm::Error constant(const NodeProto &n);
-  llvm::Error unary(const NodeProto &n);
-  llvm::Error binary(const NodeProto &n);
-  llvm::Error pow(const NodeProto &n);
-  llvm::Error matmul(const NodeProto &n);
-  llvm::Error gemm(const NodeProto &n);
-  llvm::Error conv(const NodeProto &n);
-  llvm::Error pool(const NodeProto &n);
-  llvm::Error flatten(const NodeProto &n);
-  llvm::Error reshape(const NodeProto &n);
-  llvm::Error softmax(const NodeProto &n);
-  llvm::Error reduce(const NodeProto &n);
-  llvm::Error transpose(const NodeProto &n);
-
-  llvm::Error declareInputs();
-  llvm::Error declareOutputs();
-
-  const ModelProto &model_;
-  const ImportOptions &options_;
-  int64_t opset_ = 0;
-  int nodeIndex_ = 0;
-  int64_t fixedBatch_ = 0; ///< the inputs' dim 0 when the file fixes it
-  std::map<std::string, Value> values_;
-  std::set<std::string> names_;
-  std::map<std::string, int> opCounts_;
-  std::string decls_, body_, tail_;
-  std::vector<NamedTensor> params_;
-  std::vector<std::pair<std::string, Value *>> outputs_;
-  std::map<std::string, const NodeProto *> producer_;
-};
 
 const std::map<std::string, Importer::OpRule> &Importer::rules() {
   static const std::map<std::string, OpRule> table = {
@@ -190,6 +57,9 @@ const std::map<std::string, Importer::OpRule> &Importer::rules() {
       {"Conv", {&Importer::conv, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}}},
       {"MaxPool", {&Importer::pool, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}}},
       {"AveragePool", {&Importer::pool, {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}}},
+      {"Pad", {&Importer::pad, {"mode", "pads", "value"}}},
+      {"GlobalMaxPool", {&Importer::globalPool, {}}},
+      {"GlobalAveragePool", {&Importer::globalPool, {}}},
       {"Flatten", {&Importer::flatten, {"axis"}}},
       {"Reshape", {&Importer::reshape, {"allowzero"}}},
       {"Softmax", {&Importer::softmax, {"axis"}}},
@@ -198,6 +68,8 @@ const std::map<std::string, Importer::OpRule> &Importer::rules() {
       {"ReduceMax", {&Importer::reduce, {"axes", "keepdims"}}},
       {"ReduceMean", {&Importer::reduce, {"axes", "keepdims"}}},
       {"Transpose", {&Importer::transpose, {"perm"}}},
+      {"Slice", {&Importer::slice, {"axes", "ends", "starts"}}},
+      {"Concat", {&Importer::concat, {"axis"}}},
   };
   return table;
 }
@@ -327,326 +199,6 @@ llvm::Error Importer::constant(const NodeProto &n) {
   return llvm::Error::success();
 }
 
-llvm::Error Importer::unary(const NodeProto &n) {
-  static const std::map<std::string, std::string> fn = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"},
-                                                        {"Exp", "exp"},   {"Log", "log"},         {"Sqrt", "sqrt"},
-                                                        {"Abs", "abs"}};
-  auto x = input(n, 0);
-  if (!x) return x.takeError();
-  std::string e = use(**x);
-  std::string expr = n.op_type() == "Neg" ? "-" + e : fmt::format("{}({})", fn.at(n.op_type()), e);
-  define(n, expr, (*x)->batched, (*x)->dims);
-  return llvm::Error::success();
-}
-
-/// numpy broadcasting of two shapes; nullopt when they do not broadcast.
-std::optional<Dims> broadcastDims(const Dims &a, const Dims &b) {
-  Dims out(std::max(a.size(), b.size()), 1);
-  for (size_t i = 0; i < out.size(); ++i) {
-    int64_t x = i < a.size() ? a[a.size() - 1 - i] : 1, y = i < b.size() ? b[b.size() - 1 - i] : 1;
-    if (x != y && x != 1 && y != 1) return std::nullopt;
-    out[out.size() - 1 - i] = std::max(x, y);
-  }
-  return out;
-}
-
-llvm::Error Importer::binary(const NodeProto &n) {
-  auto a = input(n, 0);
-  if (!a) return a.takeError();
-  auto b = input(n, 1);
-  if (!b) return b.takeError();
-  if (n.input_size() != 2) return nodeFail(n, "takes exactly two inputs here, got {}", n.input_size());
-  Value &x = **a, &y = **b;
-  if (x.batched && y.batched && x.dims.size() != y.dims.size())
-    return nodeFail(n, "operands of ranks {} and {} would align the batch dim with another dim",
-                    x.dims.size() + 1, y.dims.size() + 1);
-  auto ex = broadcastOperand(n, x, y);
-  if (!ex) return ex.takeError();
-  auto ey = broadcastOperand(n, y, x);
-  if (!ey) return ey.takeError();
-  Dims dx = x.dims, dy = y.dims;
-  // A stripped leading 1 does not count in the per-sample shape.
-  if (!x.batched && y.batched && dx.size() == dy.size() + 1) dx.erase(dx.begin());
-  if (!y.batched && x.batched && dy.size() == dx.size() + 1) dy.erase(dy.begin());
-  auto dims = broadcastDims(dx, dy);
-  if (!dims) return nodeFail(n, "shapes [{}] and [{}] do not broadcast", fmt::join(x.dims, ", "), fmt::join(y.dims, ", "));
-  static const std::map<std::string, std::string> op = {{"Add", "+"}, {"Sub", "-"}, {"Mul", "*"}, {"Div", "/"}};
-  std::string expr = n.op_type() == "Max" ? fmt::format("max({}, {})", *ex, *ey)
-                                          : fmt::format("{} {} {}", *ex, op.at(n.op_type()), *ey);
-  define(n, expr, x.batched || y.batched, *dims);
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::pow(const NodeProto &n) {
-  auto x = input(n, 0);
-  if (!x) return x.takeError();
-  auto p = input(n, 1);
-  if (!p) return p.takeError();
-  if (!(*p)->known || (*p)->data.size() != 1) return nodeFail(n, "the exponent must be a constant number");
-  define(n, fmt::format("{} ^ {}", use(**x), literal((*p)->data[0])), (*x)->batched, (*x)->dims);
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::matmul(const NodeProto &n) {
-  auto a = input(n, 0);
-  if (!a) return a.takeError();
-  auto b = input(n, 1);
-  if (!b) return b.takeError();
-  Value &x = **a, &y = **b;
-  if (x.batched && y.batched) return nodeFail(n, "both operands depend on the batch; dlc multiplies by params");
-  // Per sample: a batched [N, k] row times B is `a @ B`; A times a batched
-  // [N, k, p] is `A @ b`.
-  if (y.batched && y.dims.size() != 2)
-    return nodeFail(n, "a batch-dependent right operand must be [N, k, p], got rank {}", y.dims.size() + 1);
-  const Dims &dx = x.dims, &dy = y.dims;
-  if (dx.size() > 2 || dy.size() > 2) return nodeFail(n, "operands above rank 2 per sample are not supported");
-  int64_t k1 = dx.empty() ? 1 : dx.back(), k2 = dy.size() == 2 ? dy[0] : (dy.empty() ? 1 : dy[0]);
-  if (k1 != k2) return nodeFail(n, "inner dims differ: [{}] @ [{}]", fmt::join(dx, ", "), fmt::join(dy, ", "));
-  Dims out;
-  if (dx.size() == 2) out.push_back(dx[0]);
-  if (dy.size() == 2) out.push_back(dy[1]);
-  define(n, fmt::format("{} @ {}", use(x), use(y)), x.batched || y.batched, out);
-  return llvm::Error::success();
-}
-
-// Gemm: Y = alpha A' B' + beta C with A' = transA ? A^T : A. Per sample (a row
-// of a batched A): y = alpha (a @ B) + beta c, and a @ B^T is B @ a.
-llvm::Error Importer::gemm(const NodeProto &n) {
-  auto a = input(n, 0);
-  if (!a) return a.takeError();
-  auto b = input(n, 1);
-  if (!b) return b.takeError();
-  Value &x = **a, &w = **b;
-  float alpha = attrFloat(n, "alpha", 1), beta = attrFloat(n, "beta", 1);
-  bool transA = attrInt(n, "transA", 0) != 0, transB = attrInt(n, "transB", 0) != 0;
-  if (!x.batched || w.batched)
-    return nodeFail(n, "dlc imports Gemm with a batch-dependent A and a constant B (a layer's weights)");
-  if (transA) return nodeFail(n, "transA = 1 would transpose the batch dim");
-  if (x.dims.size() != 1 || w.dims.size() != 2) return nodeFail(n, "A and B must be matrices");
-  int64_t k = transB ? w.dims[1] : w.dims[0], m = transB ? w.dims[0] : w.dims[1];
-  if (k != x.dims[0]) return nodeFail(n, "A has {} columns but B has {} rows", x.dims[0], k);
-  std::string prod = transB ? fmt::format("{} @ {}", use(w), use(x)) : fmt::format("{} @ {}", use(x), use(w));
-  std::string expr = alpha == 1 ? prod : fmt::format("{} * ({})", literal(alpha), prod);
-  if (hasInput(n, 2) && beta != 0) {
-    auto c = input(n, 2);
-    if (!c) return c.takeError();
-    Value out;
-    out.batched = true, out.dims = {m};
-    auto ec = broadcastOperand(n, **c, out);
-    if (!ec) return ec.takeError();
-    Dims dc = (*c)->dims;
-    if (!(*c)->batched && dc.size() == 2) dc.erase(dc.begin());
-    if (!broadcastDims(dc, {m}) || dc.size() > 1 || (!dc.empty() && dc[0] != m && dc[0] != 1))
-      return nodeFail(n, "C of shape [{}] does not broadcast to [N, {}]", fmt::join((*c)->dims, ", "), m);
-    expr += beta == 1 ? fmt::format(" + {}", *ec) : fmt::format(" + {} * {}", literal(beta), *ec);
-  }
-  define(n, expr, true, {m});
-  return llvm::Error::success();
-}
-
-/// One value for both spatial dims, or an error naming the attribute.
-llvm::Expected<int64_t> uniform(const Dims &v, int64_t dflt, const char *what, const std::function<llvm::Error(std::string)> &fail) {
-  if (v.empty()) return dflt;
-  for (int64_t x : v)
-    if (x != v[0]) return fail(fmt::format("{} [{}] differ; dlc takes one value for height and width", what, fmt::join(v, ", ")));
-  return v[0];
-}
-
-llvm::Error Importer::conv(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  auto wv = input(n, 1);
-  if (!wv) return wv.takeError();
-  Value &x = **xv, &w = **wv;
-  auto failWith = [&](std::string why) { return nodeFail(n, "{}", why); };
-  if (!x.batched || x.dims.size() != 3 || w.batched || w.dims.size() != 4)
-    return nodeFail(n, "dlc imports 2-D Conv of a batch of [C, H, W] images with constant [O, C, KH, KW] weights");
-  if (attrInt(n, "group", 1) != 1) return nodeFail(n, "group = {} is not supported (only 1)", attrInt(n, "group", 1));
-  for (int64_t d : attrInts(n, "dilations", {}))
-    if (d != 1) return nodeFail(n, "dilations other than 1 are not supported");
-  std::string autoPad = attrString(n, "auto_pad", "NOTSET");
-  if (autoPad != "NOTSET" && autoPad != "VALID") return nodeFail(n, "auto_pad = {} is not supported", autoPad);
-  Dims kernel = attrInts(n, "kernel_shape", {w.dims[2], w.dims[3]});
-  if (kernel != Dims{w.dims[2], w.dims[3]}) return nodeFail(n, "kernel_shape does not match the weights");
-  if (w.dims[1] != x.dims[0]) return nodeFail(n, "the weights expect {} channels, the input has {}", w.dims[1], x.dims[0]);
-  auto stride = uniform(attrInts(n, "strides", {}), 1, "strides", failWith);
-  if (!stride) return stride.takeError();
-  auto pad = uniform(attrInts(n, "pads", {}), 0, "pads", failWith);
-  if (!pad) return pad.takeError();
-  int64_t oh = (x.dims[1] + 2 * *pad - w.dims[2]) / *stride + 1, ow = (x.dims[2] + 2 * *pad - w.dims[3]) / *stride + 1;
-  if (oh < 1 || ow < 1) return nodeFail(n, "the kernel is larger than the padded image");
-  std::string expr = fmt::format("conv2d({}, {}", use(x), use(w));
-  if (*stride != 1) expr += fmt::format(", stride = {}", *stride);
-  if (*pad != 0) expr += fmt::format(", pad = {}", *pad);
-  expr += ")";
-  if (hasInput(n, 2)) {
-    auto bv = input(n, 2);
-    if (!bv) return bv.takeError();
-    if ((*bv)->batched || (*bv)->dims != Dims{w.dims[0]}) return nodeFail(n, "the bias must be a constant [{}]", w.dims[0]);
-    Dims perChannel{w.dims[0], 1, 1};
-    expr += " + " + ((*bv)->fromInitializer ? use(**bv, &perChannel)
-                                            : fmt::format("reshape({}, [{}, 1, 1])", use(**bv), w.dims[0]));
-  }
-  define(n, expr, true, {w.dims[0], oh, ow});
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::pool(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  Value &x = **xv;
-  if (n.output_size() > 1) return nodeFail(n, "the Indices output is not supported");
-  if (!x.batched || x.dims.size() != 3) return nodeFail(n, "dlc pools a batch of [C, H, W] images");
-  Dims kernel = attrInts(n, "kernel_shape", {});
-  if (kernel.size() != 2 || kernel[0] != kernel[1])
-    return nodeFail(n, "kernel_shape [{}]: dlc pools square 2-D windows", fmt::join(kernel, ", "));
-  int64_t s = kernel[0];
-  Dims strides = attrInts(n, "strides", {1, 1});
-  if (strides != Dims{s, s})
-    return nodeFail(n, "strides [{}] with a {}x{} window: dlc pools with the stride equal to the window",
-                    fmt::join(strides, ", "), s, s);
-  for (int64_t p : attrInts(n, "pads", {}))
-    if (p != 0) return nodeFail(n, "pads are not supported");
-  for (int64_t d : attrInts(n, "dilations", {}))
-    if (d != 1) return nodeFail(n, "dilations other than 1 are not supported");
-  if (attrInt(n, "ceil_mode", 0) != 0) return nodeFail(n, "ceil_mode = 1 is not supported");
-  if (attrInt(n, "storage_order", 0) != 0) return nodeFail(n, "storage_order = 1 is not supported");
-  std::string autoPad = attrString(n, "auto_pad", "NOTSET");
-  if (autoPad != "NOTSET" && autoPad != "VALID") return nodeFail(n, "auto_pad = {} is not supported", autoPad);
-  if (x.dims[1] % s || x.dims[2] % s)
-    return nodeFail(n, "a {}x{} image does not divide into {}x{} windows", x.dims[1], x.dims[2], s, s);
-  std::string fn = n.op_type() == "MaxPool" ? "maxpool2d" : "avgpool2d";
-  define(n, fmt::format("{}({}, {})", fn, use(x), s), true, {x.dims[0], x.dims[1] / s, x.dims[2] / s});
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::flatten(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  Value &x = **xv;
-  if (!x.batched) return nodeFail(n, "flattening a constant is not supported");
-  int64_t full = int64_t(x.dims.size()) + 1, axis = attrInt(n, "axis", 1);
-  if (axis < 0) axis += full;
-  if (axis != 1)
-    return nodeFail(n, "axis = {} would merge the batch dim with others; dlc flattens each sample (axis 1)",
-                    attrInt(n, "axis", 1));
-  define(n, fmt::format("flatten({})", use(x)), true, {product(x.dims)});
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::reshape(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  Value &x = **xv;
-  auto shape = knownInts(n, 1);
-  if (!shape) return shape.takeError();
-  if (!x.batched) return nodeFail(n, "reshaping a constant is not supported");
-  Dims t = *shape;
-  bool allowZero = attrInt(n, "allowzero", 0) != 0;
-  if (t.empty()) return nodeFail(n, "a reshape to a scalar would drop the batch dim");
-  if (t[0] != 0 && t[0] != -1 && !(fixedBatch_ > 0 && t[0] == fixedBatch_))
-    return nodeFail(n, "the target shape [{}] changes the batch dim", fmt::join(t, ", "));
-  if (t[0] == -1 && std::count(t.begin(), t.end(), -1) > 1) return nodeFail(n, "more than one -1 in the shape");
-  Dims out;
-  int64_t inferAt = -1;
-  for (size_t i = 1; i < t.size(); ++i) {
-    if (t[i] == 0 && !allowZero) {
-      if (i > x.dims.size()) return nodeFail(n, "a 0 in the shape copies a dim the input does not have");
-      out.push_back(x.dims[i - 1]);
-    } else if (t[i] == -1) {
-      if (t[0] == -1 || inferAt >= 0) return nodeFail(n, "more than one -1 in the shape");
-      inferAt = int64_t(out.size());
-      out.push_back(1);
-    } else if (t[i] < 1) {
-      return nodeFail(n, "extent {} in the target shape is not supported", t[i]);
-    } else {
-      out.push_back(t[i]);
-    }
-  }
-  int64_t count = product(x.dims);
-  if (inferAt >= 0) out[size_t(inferAt)] = count / std::max<int64_t>(1, product(out));
-  if (out.empty()) return nodeFail(n, "a reshape to one number per sample is not supported");
-  if (product(out) != count)
-    return nodeFail(n, "the target shape [{}] does not hold the {} elements of a sample", fmt::join(t, ", "), count);
-  define(n, out == x.dims ? use(x) : fmt::format("reshape({}, [{}])", use(x), fmt::join(out, ", ")), true, out);
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::softmax(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  Value &x = **xv;
-  int64_t full = int64_t(x.dims.size()) + (x.batched ? 1 : 0);
-  int64_t axis = attrInt(n, "axis", opset_ >= 13 ? -1 : 1);
-  if (axis < 0) axis += full;
-  // Before opset 13 the op flattened to 2-D at `axis`: the same only when that is the last axis.
-  if (opset_ < 13 && axis != full - 1)
-    return nodeFail(n, "axis = {} at opset {} normalizes over several dims; dlc imports one axis", axis, opset_);
-  auto a = sampleAxis(n, axis, x, "axis");
-  if (!a) return a.takeError();
-  std::string fn = n.op_type() == "Softmax" ? "softmax" : "log_softmax";
-  std::string ax = *a == int64_t(x.dims.size()) - 1 ? "" : fmt::format(", axis = {}", *a);
-  define(n, fmt::format("{}({}{})", fn, use(x), ax), x.batched, x.dims);
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::reduce(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  Value &x = **xv;
-  Dims axes = attrInts(n, "axes", {});
-  if (n.op_type() == "ReduceSum" && opset_ >= 13 && hasInput(n, 1)) {
-    auto given = knownInts(n, 1);
-    if (!given) return given.takeError();
-    axes = *given;
-  }
-  if (axes.empty()) return nodeFail(n, "reducing over every dim would include the batch dim");
-  std::set<int64_t, std::greater<>> sampleAxes;
-  for (int64_t a : axes) {
-    auto s = sampleAxis(n, a, x, "axis");
-    if (!s) return s.takeError();
-    sampleAxes.insert(*s);
-  }
-  std::string fn = n.op_type() == "ReduceMax" ? "max" : n.op_type() == "ReduceSum" ? "sum" : "mean";
-  std::string expr = use(x);
-  Dims out = x.dims, kept = x.dims;
-  for (int64_t a : sampleAxes) { // highest first, so lower axes keep their numbers
-    expr = fmt::format("{}({}, axis = {})", fn, expr, a);
-    out.erase(out.begin() + a);
-    kept[size_t(a)] = 1;
-  }
-  if (attrInt(n, "keepdims", 1) != 0 && out != kept) {
-    expr = fmt::format("reshape({}, [{}])", expr, fmt::join(kept, ", "));
-    out = kept;
-  }
-  define(n, expr, x.batched, out);
-  return llvm::Error::success();
-}
-
-llvm::Error Importer::transpose(const NodeProto &n) {
-  auto xv = input(n, 0);
-  if (!xv) return xv.takeError();
-  Value &x = **xv;
-  int64_t full = int64_t(x.dims.size()) + (x.batched ? 1 : 0);
-  Dims perm = attrInts(n, "perm", {});
-  if (perm.empty())
-    for (int64_t i = full - 1; i >= 0; --i) perm.push_back(i);
-  if (x.batched) {
-    if (perm[0] != 0) return nodeFail(n, "perm [{}] moves the batch dim", fmt::join(perm, ", "));
-    for (int64_t &p : perm) --p;
-    perm.erase(perm.begin());
-  }
-  Dims identity(perm.size());
-  for (size_t i = 0; i < identity.size(); ++i) identity[i] = int64_t(i);
-  if (perm == identity) {
-    define(n, use(x), x.batched, x.dims);
-    return llvm::Error::success();
-  }
-  if (perm != Dims{1, 0}) return nodeFail(n, "perm [{}]: dlc transposes matrices only", fmt::join(perm, ", "));
-  define(n, fmt::format("transpose({})", use(x)), x.batched, {x.dims[1], x.dims[0]});
-  return llvm::Error::success();
-}
-
 // ---- the graph ----------------------------------------------------------------
 
 llvm::Error Importer::declareInputs() {
@@ -696,6 +248,7 @@ llvm::Error Importer::declareOutputs() {
     if (it == values_.end()) return fail("graph output '{}' is not computed by any node", out.name());
     Value &v = it->second;
     if (!v.batched) return fail("graph output '{}' does not depend on the input", out.name());
+    if (!v.padded.empty()) return fail("graph output '{}' is a Pad; dlc imports Pad only before an AveragePool", out.name());
     outputs_.push_back({out.name(), &v});
     tail_ += v.expr == out.name() ? fmt::format("  output {}\n", v.expr)
                                   : fmt::format("  output {} = {}\n", freshName(out.name()), v.expr);
@@ -756,8 +309,6 @@ llvm::Expected<ImportedModel> Importer::run() {
   out.params = std::move(params_);
   return out;
 }
-
-} // namespace
 
 llvm::Expected<ImportedModel> importOnnx(const std::string &bytes, const ImportOptions &options) {
   ModelProto model;

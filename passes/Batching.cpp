@@ -129,6 +129,19 @@ private:
     case OpKind::Conv2D:
       if (!isB[1]) return b_.op(n.kind, ops, loc, a);
       break;
+    case OpKind::MaxPool2D:
+    case OpKind::AvgPool2D:
+    case OpKind::MaxPool2DGather: // a shared operand is repeated for every sample
+    case OpKind::MaxPool2DBwd:
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (!isB[i]) ops[i] = repeated(ops[i], loc);
+      return b_.op(n.kind, ops, loc, a);
+    case OpKind::AvgPool2DBwd: {
+      Shape s = a.getShape("shape");
+      s.insert(s.begin(), N);
+      a.set("shape", s);
+      return b_.op(n.kind, ops, loc, a);
+    }
     default: break;
     }
     diags_.error(loc, "batching: '{}' with a per-sample {} is not supported", info.mnemonic,

@@ -191,6 +191,24 @@ Node *jvpConv2D(GradBuilder &gb, const Node *y, const Tangents &t) { return bili
 Node *jvpConv2DBwdData(GradBuilder &gb, const Node *y, const Tangents &t) { return bilinear(gb, y, t); }
 Node *jvpConv2DBwdFilter(GradBuilder &gb, const Node *y, const Tangents &t) { return bilinear(gb, y, t); }
 
+// Max pooling reads its operand at the argmaxes of x, which do not move
+// under a small change of x: dy = dx (dh) at x's argmaxes; the gradient op is
+// linear in g: dy = maxpool2d_bwd(x, dg).
+Node *jvpMaxPool2D(GradBuilder &gb, const Node *y, const Tangents &t) {
+  return t[0] ? gb.op(OpKind::MaxPool2DGather, {in(y, 0), t[0]}, y->loc, y->attrs) : nullptr;
+}
+/// dy = op(x, dh) for an op linear in h whose x only picks positions (a
+/// tangent of x alone moves nothing: zeros).
+Node *linearInSecond(GradBuilder &gb, const Node *y, const Tangents &t) {
+  if (!t[0] && !t[1]) return nullptr;
+  return t[1] ? same(gb, y, {in(y, 0), t[1]}) : gb.zeros(y->type, y->loc);
+}
+Node *jvpMaxPool2DGather(GradBuilder &gb, const Node *y, const Tangents &t) { return linearInSecond(gb, y, t); }
+Node *jvpMaxPool2DBwd(GradBuilder &gb, const Node *y, const Tangents &t) { return linearInSecond(gb, y, t); }
+// Average pooling and its adjoint are linear: dy = op(dx).
+Node *jvpAvgPool2D(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
+Node *jvpAvgPool2DBwd(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
+
 // jvp, hvp, jacobian: the derive pass expands them (innermost first)
 #define EXPANDED_FIRST(Kind) \
   Node *jvp##Kind(GradBuilder &gb, const Node *y, const Tangents &) { \

@@ -281,6 +281,35 @@ Grads vjpConv2DBwdFilter(GradBuilder &gb, const Node *y, Node *h) {
           gb.op(OpKind::Conv2D, {x, h}, y->loc, plain)};
 }
 
+/// The attributes of pooling `y` without its `shape` (a forward op's), or
+/// with `shape` set (a gradient op's).
+Attrs poolAttrs(const Node *y, const Shape *shape) {
+  Attrs a = y->attrs;
+  a.erase("shape");
+  if (shape) a.set("shape", *shape);
+  return a;
+}
+// y = maxpool2d(x): dx = g added at each window's argmax
+Grads vjpMaxPool2D(GradBuilder &gb, const Node *y, Node *g) {
+  return {gb.op(OpKind::MaxPool2DBwd, {in(y, 0), g}, y->loc, poolAttrs(y, nullptr))};
+}
+// y = h at x's argmaxes: dx = 0 (the argmaxes are piecewise constant), dh = maxpool2d_bwd(x, g)
+Grads vjpMaxPool2DGather(GradBuilder &gb, const Node *y, Node *g) {
+  return {nullptr, gb.op(OpKind::MaxPool2DBwd, {in(y, 0), g}, y->loc, poolAttrs(y, nullptr))};
+}
+// y = d added at x's argmaxes, linear in d: dx = 0, dd = h at x's argmaxes
+Grads vjpMaxPool2DBwd(GradBuilder &gb, const Node *y, Node *h) {
+  return {nullptr, gb.op(OpKind::MaxPool2DGather, {in(y, 0), h}, y->loc, poolAttrs(y, nullptr))};
+}
+// y = avgpool2d(x), linear: dx = its adjoint applied to g
+Grads vjpAvgPool2D(GradBuilder &gb, const Node *y, Node *g) {
+  return {gb.op(OpKind::AvgPool2DBwd, {g}, y->loc, poolAttrs(y, &in(y, 0)->shape()))};
+}
+// y = avgpool2d_bwd(d), the adjoint of avgpool2d: dd = avgpool2d(h)
+Grads vjpAvgPool2DBwd(GradBuilder &gb, const Node *y, Node *h) {
+  return {gb.op(OpKind::AvgPool2D, {h}, y->loc, poolAttrs(y, nullptr))};
+}
+
 // jvp, hvp, jacobian: the derive pass expands them before autodiff runs
 #define EXPANDED_FIRST(Kind) \
   Grads vjp##Kind(GradBuilder &gb, const Node *y, Node *) { \

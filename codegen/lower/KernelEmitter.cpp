@@ -339,6 +339,11 @@ bool KernelEmitter::lower(const Node &n) {
   case OpKind::Conv2D:
   case OpKind::Conv2DBwdData:
   case OpKind::Conv2DBwdFilter: lowerConv(n); return true;
+  case OpKind::MaxPool2D:
+  case OpKind::MaxPool2DGather:
+  case OpKind::MaxPool2DBwd:
+  case OpKind::AvgPool2D:
+  case OpKind::AvgPool2DBwd: lowerPool(n); return true;
   default: break;
   }
   if (n.info().is(Elementwise)) { // ScalarMath has every elementwise row (it does not compile otherwise)

@@ -12,6 +12,8 @@
 //   Reductions.cpp       reduce_sum, reduce_max, softmax, log_softmax
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
+//   Pooling.cpp          max and average pooling and their gradient ops
+//   PoolRows.cpp         the same for a row of windows in vectors
 //   OptimizerUpdate.cpp  the fused SGD and Adam updates of train_step
 //   Outlining.cpp        a loop body outlined for the thread pool
 //
@@ -30,6 +32,7 @@
 #include "codegen/Layout.h"
 #include "codegen/lower/ScalarMath.h"
 #include "ir/ConvGeometry.h"
+#include "ir/PoolGeometry.h"
 #include "ir/Diagnostics.h"
 
 namespace dlc {
@@ -148,6 +151,26 @@ private:
   void convBwdFilterImage(const ConvGeometry &g, const ConvImage &im);
   void zeroFilterPartials(const ConvGeometry &g);
   void sumFilterPartials(const Node &n, const ConvGeometry &g);
+
+  // Pooling.cpp
+  struct PoolWindow;
+  void lowerPool(const Node &n);
+  void forEachPoolWindow(const PoolGeometry &g, const Node *image, const std::function<void(const PoolWindow &)> &body);
+  void forEachPoolTap(const PoolGeometry &g, const PoolWindow &w, const std::function<void(llvm::Value *)> &body);
+  llvm::Value *poolCount(const PoolGeometry &g, const PoolWindow &w);
+  llvm::Value *windowVariable(llvm::Type *type);
+  void averageWindow(const Node &n, const PoolGeometry &g, const PoolWindow &w, bool disjoint);
+  void maxWindow(const Node &n, const PoolGeometry &g, const PoolWindow &w, bool disjoint);
+  // PoolRows.cpp
+  struct PoolChunk;
+  bool poolRowsApply(const Node &n, const PoolGeometry &g);
+  void lowerPoolRows(const Node &n, const PoolGeometry &g);
+  void poolChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
+  void forEachChunkRow(const PoolGeometry &g, const PoolChunk &chunk, const std::function<void(llvm::Value *)> &body);
+  void averageChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
+  void maxChunk(const Node &n, const PoolGeometry &g, const PoolChunk &chunk);
+  llvm::Value *chunkLoad(const Node *n, llvm::Value *at, int64_t width, int64_t valid);
+  void chunkStore(const Node *n, llvm::Value *at, llvm::Value *v, int64_t valid);
 
   // OptimizerUpdate.cpp
   void updateSGD(const Node *param, const Node *grad);

@@ -18,15 +18,42 @@ trained=$(sed -n 's/^test accuracy: \([0-9.]*\)%$/\1/p' train.log)
 awk -v a="$trained" 'BEGIN { exit !(a >= 90) }' || { echo "FAIL: test accuracy $trained% after one epoch"; exit 1; }
 
 for m in mnist_mlp mnist_cnn residual; do "$dlc" "$src/examples/$m.net" --emit=onnx -o $m.onnx; done
+cat > pools.net <<'NET'
+model pools {
+  input x : [2, 9, 9]
+  a = maxpool2d(x, 3, stride = 2, pad = 1)
+  b = avgpool2d(x, [3, 2], stride = [2, 1], pad = [1, 0, 2, 1], count_include_pad = 1)
+  output a
+  output b
+}
+NET
+"$dlc" pools.net --emit=onnx -o pools.onnx
+"$dlc" "$src/examples/layers.net" --emit=onnx -o layers.onnx
+cat > dropout.net <<'NET'
+model dropout {
+  input x : [2, 5]
+  param A : [4, 5] ~ he
+  h = dropout(relu(A @ layer_norm(x[0])), 0.5)
+  output y = concat(h[1:3] * [2, 3], h)
+}
+NET
+"$dlc" dropout.net --emit=onnx -o dropout.onnx
 "$dlc" blobs.net --emit=onnx --checkpoint trained.safetensors -o trained.onnx
 "$python" - <<'PY'
 import onnx
-for name in ["mnist_mlp", "mnist_cnn", "residual", "trained"]:
+for name in ["mnist_mlp", "mnist_cnn", "residual", "trained", "pools", "layers", "dropout"]:
     model = onnx.load(name + ".onnx")
     onnx.checker.check_model(model, full_check=True)
     ops = sorted({n.op_type for n in model.graph.node})
     print(f"{name}.onnx: checker ok, opset {model.opset_import[0].version}, ops {' '.join(ops)}")
     if name == "mnist_cnn": assert "MaxPool" in ops and "Conv" in ops, ops
+    if name == "layers": assert {"Concat", "Slice", "Constant"} <= set(ops), ops
+    if name == "dropout": assert "Identity" in ops and {"Concat", "Slice", "ReduceSum"} <= set(ops), ops
+    if name == "pools":
+        attrs = {n.op_type: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in model.graph.node}
+        assert attrs["MaxPool"] == {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, attrs
+        assert attrs["AveragePool"] == {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 2, 1],
+                                        "count_include_pad": 1}, attrs
 PY
 
 "$dlc" import trained.onnx -o back.net

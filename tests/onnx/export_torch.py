@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Exports seeded PyTorch models to ONNX with a reference batch, for the ONNX tests.
 
-For each model (mlp, cnn) writes into OUTDIR:
+For each model (mlp, cnn, cnn_pool) writes into OUTDIR:
   NAME.onnx                 torch.onnx.export at opset 13, batch dim "N"
   NAME.x.pb, NAME.y.pb      a batch of inputs and class labels (TensorProto)
   NAME.out.pb               torch's forward outputs (logits) on that batch
@@ -50,6 +50,24 @@ class CNN(torch.nn.Module):
         return torch.log_softmax(self.fc(self.flat(h)), dim=1)
 
 
+class PaddedPoolCNN(torch.nn.Module):
+    """ResNet's stem pooling, MaxPool2d(3, stride 2, padding 1), and an average
+    pool that counts its padding (torch's default)."""
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 6, 3, padding=1)
+        self.avg = torch.nn.AvgPool2d(3, stride=2, padding=1)
+        self.flat = torch.nn.Flatten()
+        self.fc = torch.nn.Linear(6 * 3 * 3, 10)
+
+    def forward(self, x):
+        h = self.pool(torch.relu(self.conv1(x)))  # 12x12 -> 6x6
+        h = self.avg(torch.sigmoid(self.conv2(h)))  # 6x6 -> 3x3
+        return self.fc(self.flat(h))
+
+
 def export(model, name, x, y, outdir):
     model.eval()
     path = os.path.join(outdir, name + ".onnx")
@@ -88,6 +106,7 @@ def main():
     export(MLP(), "mlp", torch.randn(8, 20), torch.randint(0, 10, (8,)), outdir)
     export(CNN(), "cnn", torch.randn(5, 1, 12, 12), torch.randint(0, 10, (5,)), outdir)
     blobs(outdir)
+    export(PaddedPoolCNN(), "cnn_pool", torch.randn(5, 1, 12, 12), torch.randint(0, 10, (5,)), outdir)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,10 @@ TEST_CASE("element counts that overflow are errors naming the value and its line
                             "  loss sum(conv2d(x, K, pad = 1000000000))\n}\n",
                             "pad.net", "-o p.so"),
                   "pad.net:4:", "elements");
+  requireRejected(runDriver("model m {\n  input x : [1, 4, 4]\n  param k : [] ~ zeros\n"
+                            "  loss k * sum(maxpool2d(x, 1000000000, stride = 1, pad = 999999999))\n}\n",
+                            "pool.net", "-o p.so"),
+                  "pool.net:4:", "elements");
   requireRejected(runDriver("graph g {\n  %x = input() : f32[9223372036854775807, 9223372036854775807]\n  output %x\n}\n",
                             "big.ir", "-o g.so"),
                   "big.ir:2:", "elements");

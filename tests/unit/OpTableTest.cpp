@@ -98,6 +98,30 @@ std::map<OpKind, std::vector<Sample>> structuralSamples() {
     };
   };
   auto conv = [](K kind, Shape x, Shape k, Attrs a) { return [=](B &s) { return s.op(kind, {s.param(x), s.param(k)}, a); }; };
+  auto pool = [](K kind, std::vector<Shape> operands, Attrs a) {
+    return [=](B &s) {
+      std::vector<Node *> ops;
+      for (const Shape &o : operands) ops.push_back(s.param(o));
+      return s.op(kind, ops, a);
+    };
+  };
+  auto poolAttrs = [](Shape kernel, Shape stride, Shape pad) {
+    return attrs({{"kernel", kernel}, {"stride", stride}, {"pad", pad}});
+  };
+  auto withShape = [](Attrs a, Shape shape) {
+    a.set("shape", shape);
+    return a;
+  };
+  Attrs pool3s2p1 = poolAttrs(dims({3, 3}), dims({2, 2}), dims({1, 1, 1, 1}));
+  Attrs tiles2 = poolAttrs(dims({2, 2}), dims({2, 2}), dims({0, 0, 0, 0}));
+  Attrs gaps = poolAttrs(dims({2, 2}), dims({3, 3}), dims({0, 0, 0, 0}));
+  Attrs uneven = poolAttrs(dims({2, 3}), dims({1, 3}), dims({1, 0, 0, 2}));
+  Attrs rows = poolAttrs(dims({3, 2}), dims({2, 2}), dims({1, 0, 1, 0}));
+  Attrs rowsCounted = rows;
+  rowsCounted.set("count_include_pad", true);
+  Attrs gapsTop = poolAttrs(dims({2, 2}), dims({3, 3}), dims({1, 0, 0, 0}));
+  Attrs countPad = uneven;
+  countPad.set("count_include_pad", true);
   Attrs pad1 = attrs({{"pad", dims({1, 1})}, {"stride", dims({1, 1})}});
   Attrs stride2 = attrs({{"pad", dims({0, 1})}, {"stride", dims({2, 2})}});
   return {
@@ -175,6 +199,32 @@ std::map<OpKind, std::vector<Sample>> structuralSamples() {
                                a.set("shape", dims({3, 2, 3, 2}));
                                return s.op(K::Conv2DBwdFilter, {s.param(dims({2, 2, 7, 6})), s.param(dims({2, 3, 3, 4}))}, a);
                              }}}},
+      {K::MaxPool2D,
+       {{"[2, 5, 6] 3x3, stride 2, pad 1", pool(K::MaxPool2D, {dims({2, 5, 6})}, pool3s2p1)},
+        {"[2, 2, 4, 6] 2x2 tiles", pool(K::MaxPool2D, {dims({2, 2, 4, 6})}, tiles2)},
+        {"[2, 7, 9] 2x3, stride [1, 3], pad [1, 0, 0, 2]", pool(K::MaxPool2D, {dims({2, 7, 9})}, uneven)},
+        {"[3, 5, 38] 3x2, stride 2, pad [1, 0, 1, 0] (rows of 19 windows)", pool(K::MaxPool2D, {dims({3, 5, 38})}, rows)}}},
+      {K::MaxPool2DGather,
+       {{"[2, 5, 6] 3x3, stride 2, pad 1", pool(K::MaxPool2DGather, {dims({2, 5, 6}), dims({2, 5, 6})}, pool3s2p1)},
+        {"[2, 4, 6] 2x2 tiles", pool(K::MaxPool2DGather, {dims({2, 4, 6}), dims({2, 4, 6})}, tiles2)},
+        {"[3, 5, 38] rows of 19 windows", pool(K::MaxPool2DGather, {dims({3, 5, 38}), dims({3, 5, 38})}, rows)}}},
+      {K::MaxPool2DBwd,
+       {{"of [2, 5, 6] 3x3, stride 2, pad 1 (overlapping)", pool(K::MaxPool2DBwd, {dims({2, 5, 6}), dims({2, 3, 3})}, pool3s2p1)},
+        {"of [2, 2, 4, 6] 2x2 tiles", pool(K::MaxPool2DBwd, {dims({2, 2, 4, 6}), dims({2, 2, 2, 3})}, tiles2)},
+        {"of [2, 7, 9] 2x2, stride 3 (gaps)", pool(K::MaxPool2DBwd, {dims({2, 7, 9}), dims({2, 2, 3})}, gaps)},
+        {"of [2, 4, 38] 2x2 tiles, rows of 19", pool(K::MaxPool2DBwd, {dims({2, 4, 38}), dims({2, 2, 19})}, tiles2)},
+        {"of [2, 7, 30] 2x2, stride 3, pad [1, 0, 0, 0]", pool(K::MaxPool2DBwd, {dims({2, 7, 30}), dims({2, 3, 10})}, gapsTop)}}},
+      {K::AvgPool2D,
+       {{"[2, 5, 6] 3x3, stride 2, pad 1", pool(K::AvgPool2D, {dims({2, 5, 6})}, pool3s2p1)},
+        {"[2, 7, 9] 2x3, stride [1, 3], pad [1, 0, 0, 2], counting the pad", pool(K::AvgPool2D, {dims({2, 7, 9})}, countPad)},
+        {"[2, 2, 4, 6] 2x2 tiles", pool(K::AvgPool2D, {dims({2, 2, 4, 6})}, tiles2)},
+        {"[3, 5, 38] rows of 19 windows", pool(K::AvgPool2D, {dims({3, 5, 38})}, rows)},
+        {"[3, 5, 38] rows of 19 windows, counting the pad", pool(K::AvgPool2D, {dims({3, 5, 38})}, rowsCounted)}}},
+      {K::AvgPool2DBwd,
+       {{"of [2, 5, 6] 3x3, stride 2, pad 1", pool(K::AvgPool2DBwd, {dims({2, 3, 3})}, withShape(pool3s2p1, dims({2, 5, 6})))},
+        {"of [2, 7, 9] counting the pad", pool(K::AvgPool2DBwd, {dims({2, 7, 3})}, withShape(countPad, dims({2, 7, 9})))},
+        {"of [2, 2, 4, 6] 2x2 tiles", pool(K::AvgPool2DBwd, {dims({2, 2, 2, 3})}, withShape(tiles2, dims({2, 2, 4, 6})))},
+        {"of [2, 7, 30] 2x2, stride 3, pad [1, 0, 0, 0]", pool(K::AvgPool2DBwd, {dims({2, 3, 10})}, withShape(gapsTop, dims({2, 7, 30})))}}},
   };
 }
 

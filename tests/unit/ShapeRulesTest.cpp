@@ -83,3 +83,50 @@ TEST_CASE("onehot turns class indices into vectors", "[shape]") {
         f32({N, 10}));
   CHECK_FALSE(inferType(OpKind::OneHot, {f32({N})}, attr("classes", int64_t(10))).ok());
 }
+
+TEST_CASE("pooling: windows, strides and pads give the ONNX extents; bad attributes say why", "[shape][pool]") {
+  auto pool = [](Shape kernel, Shape stride, Shape pad) {
+    Attrs a;
+    a.set("kernel", std::move(kernel));
+    a.set("stride", std::move(stride));
+    a.set("pad", std::move(pad));
+    return a;
+  };
+  // (H + top + bottom - kh) / sh + 1: PyTorch's MaxPool2d(3, 2, 1) on 7x7 gives 4x4.
+  Attrs torch = pool({3, 3}, {2, 2}, {1, 1, 1, 1});
+  CHECK(inferType(OpKind::MaxPool2D, {f32({N, 3, 7, 7})}, torch).type == f32({N, 3, 4, 4}));
+  CHECK(inferType(OpKind::AvgPool2D, {f32({16, 28, 28})}, pool({2, 2}, {2, 2}, {0, 0, 0, 0})).type == f32({16, 14, 14}));
+  // Floor: a 7x7 image in 2x2 windows keeps 3x3; asymmetric pads and windows.
+  CHECK(inferType(OpKind::MaxPool2D, {f32({1, 7, 7})}, pool({2, 2}, {2, 2}, {0, 0, 0, 0})).type == f32({1, 3, 3}));
+  CHECK(inferType(OpKind::MaxPool2D, {f32({1, 6, 5})}, pool({3, 2}, {1, 2}, {2, 0, 1, 1})).type == f32({1, 7, 3}));
+  // The gradient and gather ops check their second operand.
+  Attrs bwd = torch;
+  CHECK(inferType(OpKind::MaxPool2DBwd, {f32({N, 3, 7, 7}), f32({N, 3, 4, 4})}, bwd).type == f32({N, 3, 7, 7}));
+  CHECK(inferType(OpKind::MaxPool2DBwd, {f32({N, 3, 7, 7}), f32({N, 3, 3, 3})}, bwd).error ==
+        "'maxpool2d_bwd': gradient [N, 3, 3, 3] does not match output [N, 3, 4, 4]");
+  CHECK(inferType(OpKind::MaxPool2DGather, {f32({3, 7, 7}), f32({3, 7, 7})}, torch).type == f32({3, 4, 4}));
+  CHECK_FALSE(inferType(OpKind::MaxPool2DGather, {f32({3, 7, 7}), f32({3, 7, 6})}, torch).ok());
+  Attrs avgBwd = torch;
+  avgBwd.set("shape", Shape{N, Dim(3), Dim(7), Dim(7)});
+  CHECK(inferType(OpKind::AvgPool2DBwd, {f32({N, 3, 4, 4})}, avgBwd).type == f32({N, 3, 7, 7}));
+  CHECK_FALSE(inferType(OpKind::AvgPool2DBwd, {f32({N, 3, 4, 4})}, torch).ok()); // no shape
+  // Bad attributes and images.
+  CHECK(inferType(OpKind::MaxPool2D, {f32({1, 8, 8})}, pool({2, 2}, {2, 2}, {2, 0, 0, 0})).error ==
+        "'maxpool2d': pad [2, 0, 0, 0] must be 0 or more and smaller than the 2x2 window");
+  CHECK(inferType(OpKind::MaxPool2D, {f32({1, 8, 8})}, pool({2, 2}, {0, 2}, {0, 0, 0, 0})).error ==
+        "'maxpool2d' needs a window and a stride of 1 or more, got kernel [2, 2], stride [0, 2]");
+  CHECK(inferType(OpKind::MaxPool2D, {f32({1, 8, 8})}, pool({2, 2}, {2, 2}, {0, 0})).error ==
+        "'maxpool2d' needs pad = [top, left, bottom, right]");
+  CHECK(inferType(OpKind::AvgPool2D, {f32({1, 2, 2})}, pool({3, 3}, {1, 1}, {0, 0, 0, 0})).error ==
+        "'avgpool2d': the 3x3 window does not fit image [1, 2, 2] with pad [0, 0, 0, 0]");
+  CHECK(inferType(OpKind::MaxPool2D, {f32({8, 8})}, pool({2, 2}, {2, 2}, {0, 0, 0, 0})).error ==
+        "'maxpool2d' needs a [C, H, W] image, got [8, 8]");
+  Attrs counted = torch;
+  counted.set("count_include_pad", true);
+  CHECK(inferType(OpKind::AvgPool2D, {f32({3, 7, 7})}, counted).ok());
+  CHECK_FALSE(inferType(OpKind::MaxPool2D, {f32({3, 7, 7})}, counted).ok());
+  // Hostile extents end in an error, not in overflowed arithmetic.
+  const int64_t huge = int64_t(1) << 62;
+  CHECK_FALSE(inferType(OpKind::MaxPool2D, {f32({1, 8, 8})}, pool({huge, 2}, {1, 1}, {huge - 1, 0, huge - 1, 0})).ok());
+  CHECK_FALSE(inferType(OpKind::MaxPool2D, {f32({1, huge, 8})}, pool({2, 2}, {1, 1}, {1, 1, 1, 1})).ok());
+}
