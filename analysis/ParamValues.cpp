@@ -5,36 +5,22 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <llvm/Support/JSON.h>
+
+#include "runtime/model_runtime.h"
 
 namespace dlc {
 
 namespace {
 
-// The generator and samplers of runtime/model_runtime.c, draw for draw, so
-// that the `sample` column of runtime/Initializers.def means the same here.
-uint64_t next_u64(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-double uniform01(uint64_t *s) { return double(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
-double normal01(uint64_t *s) {
-  double u = uniform01(s), v = uniform01(s);
-  if (u < 1e-300) u = 1e-300;
-  return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
-}
-double uniform_within(double r, uint64_t *s) { return -r + 2 * r * uniform01(s); }
-
-/// One value of the initializer `init` (zeros for none, as in the glue).
-double initValue(const std::string &init, double a, double b, int64_t fan_in, int64_t fan_out, uint64_t *rng) {
-  (void)a, (void)b, (void)fan_in, (void)fan_out;
-#define DLC_INIT(Id, name, args, argNames, valid, sample) \
-  if (init == name) return double(sample);
+/// The initializer of a param's `init` attribute; zeros for none (as codegen/Descriptor.cpp).
+dlc_init_kind initKind(const std::string &init) {
+#define DLC_INIT(Id, name, args, argNames, valid, draw, shift, scale) \
+  if (init == name) return DLC_INIT_##Id;
 #include "runtime/Initializers.def"
-  return 0;
+  return DLC_INIT_Zeros;
 }
 
 /// Fan-in and fan-out as codegen/Descriptor.cpp computes them.
@@ -56,14 +42,18 @@ std::vector<int64_t> knownShape(const Node &n) {
 
 ParamValues initialParams(const Graph &g, uint64_t seed) {
   ParamValues out;
-  uint64_t rng = seed;
+  uint64_t draws = 0; // the glue's order: the params in the graph's order, each from where the last stopped
   for (const Node *p : g.nodesOfKind(OpKind::Param)) {
     Tensor t(knownShape(*p));
-    std::string init = p->attrs.getString("init");
     std::vector<double> args = p->attrs.getFloats("init_args");
-    double a = args.size() > 0 ? args[0] : 0, b = args.size() > 1 ? args[1] : 0;
-    auto [fanIn, fanOut] = fans(t.shape);
-    for (double &v : t.data) v = double(float(initValue(init, a, b, fanIn, fanOut, &rng)));
+    dlc_rt_tensor record{};
+    record.init = initKind(p->attrs.getString("init"));
+    record.init_a = args.size() > 0 ? args[0] : 0, record.init_b = args.size() > 1 ? args[1] : 0;
+    record.count = int64_t(t.data.size());
+    std::tie(record.fan_in, record.fan_out) = fans(t.shape);
+    std::vector<float> values(t.data.size());
+    draws += dlc_rt_init_param(&record, values.data(), seed, draws); // the same code as a model's create
+    std::copy(values.begin(), values.end(), t.data.begin());
     out[p->name] = std::move(t);
   }
   return out;

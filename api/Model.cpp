@@ -15,6 +15,7 @@
 #include "codegen/Gemm.h"
 #include "codegen/JIT.h"
 #include "codegen/Lowering.h"
+#include "codegen/ParallelCodegen.h"
 #include "codegen/Target.h"
 #include "frontend/IRGen.h"
 #include "ir/PhaseTimer.h"
@@ -181,30 +182,32 @@ bool overrideOptimizer(Graph &g, const std::string &o) {
 
 namespace {
 
-/// The model's object code for this host: from the compile cache when it
-/// holds the key, else lowered, optimized and compiled (then stored; a cache
-/// that cannot be written only costs the next run the compile).
-std::optional<std::string> objectCode(const Graph &g, const ModelLayout &layout, const CompileOptions &options,
-                                      llvm::TargetMachine &tm, DiagnosticEngine &diags, bool &fromCache,
-                                      std::string &error) {
+/// The model's object files for this host: from the compile cache when it
+/// holds the key, else lowered, optimized and compiled on
+/// options.compileThreads threads (then stored; a cache that cannot be
+/// written only costs the next run the compile).
+std::optional<std::vector<std::string>> objectCode(const Graph &g, const ModelLayout &layout,
+                                                   const CompileOptions &options, llvm::TargetMachine &tm,
+                                                   DiagnosticEngine &diags, bool &fromCache, std::string &error) {
   std::optional<CompileCache> cache;
   std::string key;
   if (options.cache) {
     cache.emplace(options.cacheDir);
     key = compileCacheKey(g, layout, "dlc_jit", tm, options.optLevel);
-    if (std::optional<std::string> code = cache->load(key)) {
-      fromCache = true;
-      return code;
-    }
+    if (std::optional<std::string> code = cache->load(key))
+      if (auto objects = unpackObjects(*code)) {
+        fromCache = true;
+        return objects;
+      }
   }
   llvm::LLVMContext ctx;
   auto module = lowerModel(g, layout, "dlc_jit", ctx, diags);
   if (!module) return std::nullopt;
-  optimizeModule(*module, tm, options.optLevel);
-  std::string code, ignored;
-  if (!emitObjectCode(*module, tm, code, error)) return std::nullopt;
-  if (cache) cache->store(key, code, ignored);
-  return code;
+  std::vector<std::string> objects;
+  if (!compileModule(*module, tm, options.optLevel, options.compileThreads, objects, error)) return std::nullopt;
+  std::string ignored;
+  if (cache) cache->store(key, packObjects(objects), ignored);
+  return objects;
 }
 
 } // namespace
@@ -303,7 +306,8 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
         return result;
       }
       ModelLayout layout = planLayout(*g, capacity, opt, gemm);
-      std::optional<std::string> code = objectCode(*g, layout, options, *tm, diags, result.fromCache, error);
+      std::optional<std::vector<std::string>> code =
+          objectCode(*g, layout, options, *tm, diags, result.fromCache, error);
       if (!code && diags.hasErrors()) {
         collect(diags, result);
         return result;
@@ -312,7 +316,9 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
       {
         PhaseTimer linking("JIT link and symbol lookup");
         if (code) impl->jit = JIT::create(error);
-        if (!code || !impl->jit || !impl->jit->addObject(*code, error)) return failWith(name, "JIT: " + error);
+        if (!code || !impl->jit) return failWith(name, "JIT: " + error);
+        for (const std::string &object : *code)
+          if (!impl->jit->addObject(object, error)) return failWith(name, "JIT: " + error);
         impl->bindTables(describeModel(*g, layout));
         impl->targetTriple = tm->getTargetTriple().str(), impl->targetCpu = tm->getTargetCPU().str();
         impl->desc.target_triple = impl->targetTriple.c_str(), impl->desc.target_cpu = impl->targetCpu.c_str();

@@ -14,6 +14,7 @@
 #include "codegen/Descriptor.h"
 #include "codegen/Layout.h"
 #include "codegen/Lowering.h"
+#include "codegen/ParallelCodegen.h"
 #include "codegen/Target.h"
 
 namespace dlc {
@@ -94,7 +95,7 @@ std::string cValue(int v) { return std::to_string(v); }
 std::string cValue(double v) { return formatFloat(v); }
 std::string cValue(dlc_init_kind kind) {
   switch (kind) {
-#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+#define DLC_INIT(Id, name, args, argNames, valid, draw, shift, scale) \
   case DLC_INIT_##Id: return "DLC_INIT_" #Id;
 #include "runtime/Initializers.def"
   default: return std::to_string(int(kind));
@@ -353,6 +354,10 @@ int {name}_load({name} *m, const char *path);
                      fmt::arg("model_comment", cCommentText(g.name)));
 }
 
+std::string cCompilerName(const std::string &triple, const std::string &cc) {
+  return !cc.empty() ? cc : isHostTriple(triple) ? "cc" : triple + "-gcc";
+}
+
 bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine &diags) {
   int64_t capacity = opts.maxBatch > 0 ? opts.maxBatch : g.train.getInt("batch", 64);
   Optimizer optimizer = g.train.getString("optimizer") == "adam" ? Optimizer::Adam : Optimizer::SGD;
@@ -375,7 +380,11 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   for (llvm::Function &f : *module)
     if (!f.isDeclaration() && !f.hasLocalLinkage()) // internal kernels have no visibility to set
       f.setVisibility(llvm::GlobalValue::HiddenVisibility);
-  optimizeModule(*module, *tm, opts.optLevel);
+  std::vector<std::string> objects;
+  if (!compileModule(*module, *tm, opts.optLevel, opts.compileThreads, objects, error)) {
+    diags.error({}, "{}", error);
+    return false;
+  }
   LibraryTarget target{tm->getTargetTriple().str(), tm->getTargetCPU().str(), requiredCpuFeatures(*tm)};
 
   llvm::SmallString<128> dir;
@@ -385,23 +394,33 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   }
   auto path = [&](const char *leaf) { return (dir + "/" + leaf).str(); };
   llvm::sys::fs::create_directory(path("dlc"));
-  bool ok = emitObjectFile(*module, *tm, path("kernels.o"), error);
-  if (!ok) diags.error({}, "{}", error);
+  bool ok = true;
+  std::vector<std::string> objectPaths;
+  for (size_t i = 0; i < objects.size() && ok; ++i) {
+    objectPaths.push_back(path(("kernels" + std::to_string(i) + ".o").c_str()));
+    ok = writeFile(objectPaths.back(), objects[i], diags);
+  }
   for (const RuntimeFile &file : kRuntimeFiles) ok = ok && writeFile(path(file.path), file.text, diags);
   ok = ok && writeFile(path("model_desc.c"), generateDescriptor(g, layout, kernelPrefix, target) + generateTypedFunctions(g), diags);
 
   std::string tmpOut = opts.outputPath + ".tmp";
   if (ok) {
-    std::string ccName = !opts.cc.empty() ? opts.cc : isHostTriple(opts.triple) ? "cc" : opts.triple + "-gcc";
+    std::string ccName = cCompilerName(opts.triple, opts.cc);
     auto cc = llvm::sys::findProgramByName(ccName);
     if (!cc) {
       diags.error({}, "no C compiler '{}' to link the library", ccName);
       ok = false;
     } else {
-      // -Werror: generated C that draws a warning is a bug of dlc, not a library to ship.
-      std::vector<std::string> args = {*cc, "-std=c99", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-fvisibility=hidden",
-                                       "-I", dir.str().str(), path("model_runtime.c"), path("checkpoint.c"), path("cpu_features.c"), path("model_desc.c"),
-                                       path("kernels.o"), "-o", tmpOut, "-lm"};
+      // -Werror: generated C that draws a warning is a bug of dlc, not a library to ship. Without FMA
+      // contraction: the initial params are the same on every machine (runtime/param_init.c).
+      std::vector<std::string> args = {*cc, "-std=c99", "-O2", "-Wall", "-Werror", "-ffp-contract=off",
+                                       "-fno-math-errno", "-fPIC", "-shared", "-fvisibility=hidden", "-I",
+                                       dir.str().str()};
+      for (const char *file : {"model_runtime.c", "checkpoint.c", "cpu_features.c", "param_init.c", "arena_memory.c",
+                               "model_desc.c"})
+        args.push_back(path(file));
+      args.insert(args.end(), objectPaths.begin(), objectPaths.end());
+      args.insert(args.end(), {"-o", tmpOut, "-lm"});
       std::vector<llvm::StringRef> argv(args.begin(), args.end());
       std::string log = path("cc.log");
       std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(log), llvm::StringRef(log)};

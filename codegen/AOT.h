@@ -22,7 +22,12 @@ struct AOTOptions {
   std::string triple;      ///< --target: "" for the host's
   std::string cpu;         ///< --cpu: "" for defaultLibraryCPU(triple), "native" for the host's
   std::string cc;          ///< the C compiler that links it; "" for cc, or TRIPLE-gcc for another machine
+  unsigned compileThreads = 0; ///< threads for the code's partitions (codegen/ParallelCodegen.h); 0: one per core
 };
+
+/// The C compiler that links code for `triple`: `cc` if given, else cc for
+/// this host, else TRIPLE-gcc.
+std::string cCompilerName(const std::string &triple, const std::string &cc);
 
 /// What a library's code was compiled for, as its header and glue record it.
 struct LibraryTarget {

@@ -23,7 +23,7 @@ namespace dlc {
 namespace {
 
 constexpr char kMagic[8] = {'D', 'L', 'C', 'C', 'A', 'C', 'H', 'E'};
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2; // 2: the code is a list of object files
 constexpr size_t kDigestSize = 32;
 
 /// The binary that holds this code generator (the dlc driver, libdlc.so or a
@@ -64,6 +64,31 @@ struct Reader {
 };
 
 } // namespace
+
+std::string packObjects(const std::vector<std::string> &objects) {
+  std::string code;
+  putU64(code, objects.size());
+  for (const std::string &object : objects) {
+    putU64(code, object.size());
+    code += object;
+  }
+  return code;
+}
+
+std::optional<std::vector<std::string>> unpackObjects(llvm::StringRef code) {
+  Reader r{code};
+  uint64_t count = 0;
+  if (!r.number(count) || count > code.size()) return std::nullopt;
+  std::vector<std::string> objects;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t size = 0;
+    llvm::StringRef object;
+    if (!r.number(size) || !r.bytes(size, object)) return std::nullopt;
+    objects.push_back(object.str());
+  }
+  if (!r.rest.empty()) return std::nullopt;
+  return objects;
+}
 
 std::string defaultCacheDirectory() {
   if (auto dir = llvm::sys::Process::GetEnv("DLC_CACHE_DIR"); dir && !dir->empty()) return *dir;

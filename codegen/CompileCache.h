@@ -12,6 +12,9 @@
 //   "DLCCACHE" | u32 format | u32 0 | u64 key bytes | key | u64 code bytes |
 //   32-byte SHA-256 of the code | code
 //
+// where the code holds the model's object files (one per partition,
+// codegen/ParallelCodegen.h): u64 count | (u64 bytes | object) per object.
+//
 // Writers write a temporary file in the same directory and rename it over
 // the entry, so a concurrent reader sees the old entry, the new one or none,
 // never a part. A reader checks the magic, the format, the whole key, the
@@ -23,6 +26,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <llvm/Target/TargetMachine.h>
 
@@ -39,6 +43,11 @@ std::string defaultCacheDirectory();
 /// generation, as text (the graph IR is most of it).
 std::string compileCacheKey(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                             const llvm::TargetMachine &tm, int optLevel);
+
+/// A model's object files as one cache entry's code, and back (nullopt when
+/// the sizes do not add up to the code's).
+std::string packObjects(const std::vector<std::string> &objects);
+std::optional<std::vector<std::string>> unpackObjects(llvm::StringRef code);
 
 class CompileCache {
 public:

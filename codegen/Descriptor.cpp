@@ -9,7 +9,7 @@ namespace {
 
 /// The initializer of a param's `init` attribute; zeros for none (IR text).
 dlc_init_kind initKind(const std::string &init) {
-#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+#define DLC_INIT(Id, name, args, argNames, valid, draw, shift, scale) \
   if (init == name) return DLC_INIT_##Id;
 #include "runtime/Initializers.def"
   return DLC_INIT_Zeros;

@@ -63,7 +63,8 @@ bool JIT::add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext
 }
 
 bool JIT::addObject(const std::string &code, std::string &error) {
-  if (auto err = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(code, "dlc-model.o"))) {
+  std::string name = "dlc-model-" + std::to_string(objects_++) + ".o";
+  if (auto err = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(code, name))) {
     error = llvm::toString(std::move(err));
     return false;
   }

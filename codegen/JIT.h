@@ -30,7 +30,8 @@ public:
            int optLevel, std::string &error);
 
   /// Links an object file compiled for this host (emitObjectCode with
-  /// hostTargetMachine); false with `error` on failure.
+  /// hostTargetMachine; a model's partitions are several, which may call
+  /// each other's hidden functions); false with `error` on failure.
   bool addObject(const std::string &code, std::string &error);
 
   /// The address of a compiled function, or null.
@@ -39,6 +40,7 @@ public:
 private:
   explicit JIT(std::unique_ptr<llvm::orc::LLJIT> jit) : jit_(std::move(jit)) {}
   std::unique_ptr<llvm::orc::LLJIT> jit_;
+  unsigned objects_ = 0; ///< object files added, for their buffer names
 };
 
 } // namespace dlc

@@ -61,9 +61,14 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const TargetSpec &spec,
                           triple);
       return nullptr;
     }
-    cpu = llvm::sys::getHostCPUName().str();
-    for (auto &f : llvm::sys::getHostCPUFeatures())
-      features += (features.empty() ? "" : ",") + std::string(f.second ? "+" : "-") + f.first().str();
+    // Asked once per process (cpuid traps to the hypervisor on a virtual machine).
+    static const std::pair<std::string, std::string> hostCpu = [] {
+      std::string names;
+      for (auto &f : llvm::sys::getHostCPUFeatures())
+        names += (names.empty() ? "" : ",") + std::string(f.second ? "+" : "-") + f.first().str();
+      return std::pair(llvm::sys::getHostCPUName().str(), names);
+    }();
+    cpu = hostCpu.first, features = hostCpu.second;
   }
   std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple, "", ""));
   if (!info || !info->isCPUStringValid(cpu)) {
@@ -146,8 +151,11 @@ CacheSizes cpuidCacheSizes() {
 } // namespace
 
 CacheSizes hostCacheSizes() {
-  CacheSizes s = sysfsCacheSizes(), c = cpuidCacheSizes();
-  return {s.l1d ? s.l1d : c.l1d, s.l2 ? s.l2 : c.l2, s.l3 ? s.l3 : c.l3};
+  static const CacheSizes sizes = [] { // once per process: they do not change
+    CacheSizes s = sysfsCacheSizes(), c = cpuidCacheSizes();
+    return CacheSizes{s.l1d ? s.l1d : c.l1d, s.l2 ? s.l2 : c.l2, s.l3 ? s.l3 : c.l3};
+  }();
+  return sizes;
 }
 
 GemmConfig gemmConfigFor(const llvm::TargetMachine &tm, bool runsHere) {

@@ -411,7 +411,7 @@ struct Initializer {
 };
 
 const Initializer kInitializers[] = {
-#define DLC_INIT(Id, name, args, argNames, valid, sample) \
+#define DLC_INIT(Id, name, args, argNames, valid, draw, shift, scale) \
   {name, args, argNames, [](double a, double b) { return bool(valid); }},
 #include "runtime/Initializers.def"
 };

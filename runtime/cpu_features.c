@@ -26,7 +26,7 @@ static void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4]) {
 }
 
 /* The features the CPU has and the operating system has enabled. */
-static uint64_t detected_features(void) {
+static uint64_t query_features(void) {
   static const struct { uint32_t leaf, subleaf, reg, bit; uint64_t xcr0; } where[] = {
 #define DLC_CPU_FEATURE(Id, name, leaf, subleaf, reg, bit, xcr0) {leaf, subleaf, reg, bit, xcr0},
 #include "CpuFeatures.def"
@@ -51,6 +51,18 @@ static uint64_t detected_features(void) {
     if ((r[where[i].reg] >> where[i].bit & 1) && (xcr0 & where[i].xcr0) == where[i].xcr0) have |= 1ull << i;
   }
   return have;
+}
+
+/* The same, asked once per process: cpuid traps to the hypervisor on a
+ * virtual machine, and each model's create asks. */
+static uint64_t detected_features(void) {
+  static uint64_t known; /* the features, with bit 63 set once asked (FEATURE_COUNT < 63) */
+  uint64_t k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (!(k >> 63)) {
+    k = query_features() | 1ull << 63;
+    __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+  }
+  return k & ~(1ull << 63);
 }
 #else
 static uint64_t detected_features(void) { return ~0ull; }

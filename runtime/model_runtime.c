@@ -185,39 +185,6 @@ void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, in
   release_pool();
 }
 
-/* splitmix64: a small, seedable, reproducible generator. */
-static uint64_t next_u64(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static double uniform01(uint64_t *s) { return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
-static double normal01(uint64_t *s) {
-  double u = uniform01(s), v = uniform01(s);
-  if (u < 1e-300) u = 1e-300;
-  return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-
-static double uniform_within(double r, uint64_t *s) { return -r + 2 * r * uniform01(s); }
-
-/* One value of t's initializer (the `sample` column of Initializers.def). */
-static double init_value(const dlc_rt_tensor *t, uint64_t *rng) {
-  double a = t->init_a, b = t->init_b;
-  int64_t fan_in = t->fan_in, fan_out = t->fan_out;
-  (void)a, (void)b, (void)fan_in, (void)fan_out;
-  switch (t->init) {
-#define DLC_INIT(Id, name, args, argNames, valid, sample) \
-  case DLC_INIT_##Id: return (sample);
-#include "Initializers.def"
-  default: return 0;
-  }
-}
-
-static void init_param(const dlc_rt_tensor *t, float *p, uint64_t *rng) {
-  for (int64_t i = 0; i < t->count; ++i) p[i] = (float)init_value(t, rng);
-}
-
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) {
   if (!out) return fail(NULL, DLC_ERR_NULL, "create: the output pointer is null");
   *out = NULL;
@@ -233,14 +200,15 @@ dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) 
   if (!m) return fail(NULL, DLC_ERR_NOMEM, "create: out of memory");
   m->desc = d;
   m->seed = seed;
-  m->arena = (float *)calloc((size_t)d->arena_size, sizeof(float));
+  m->arena = dlc_rt_arena_alloc(d->arena_size, &m->arena_mapped);
   if (!m->arena) {
     free(m);
     return fail(NULL, DLC_ERR_NOMEM, "create: out of memory for a %lld-float arena", (long long)d->arena_size);
   }
-  uint64_t rng = seed;
+  uint64_t draws = 0; /* the params take their draws in table order (param_init.c) */
   for (int i = 0; i < d->api->tensor_count; ++i)
-    if (d->api->tensors[i].role == DLC_ROLE_PARAM) init_param(&d->tensors[i], m->arena + d->tensors[i].offset, &rng);
+    if (d->api->tensors[i].role == DLC_ROLE_PARAM)
+      draws += dlc_rt_init_param(&d->tensors[i], m->arena + d->tensors[i].offset, seed, draws);
   for (int h = 0; h < DLC_HYPER_SETTINGS; ++h) m->hyper[h] = d->hyper_default[h];
   *out = m;
   return DLC_OK;
@@ -248,7 +216,7 @@ dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) 
 
 void dlc_rt_destroy(dlc_model *m) {
   if (!m) return;
-  free(m->arena);
+  dlc_rt_arena_free(m->arena, m->arena_mapped);
   free(m);
 }
 

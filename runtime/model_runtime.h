@@ -22,7 +22,7 @@ extern "C" {
 
 /* The initializers (Initializers.def). */
 typedef enum dlc_init_kind {
-#define DLC_INIT(Id, name, args, argNames, valid, sample) DLC_INIT_##Id,
+#define DLC_INIT(Id, name, args, argNames, valid, draw, shift, scale) DLC_INIT_##Id,
 #include "Initializers.def"
   DLC_INIT_COUNT
 } dlc_init_kind;
@@ -96,6 +96,16 @@ static inline uint32_t dlc_rt_dropout_key(uint64_t seed, int64_t step) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return (uint32_t)(z ^ (z >> 31));
 }
+
+/* The arena: `floats` zeroed floats (arena_memory.c: huge pages where the
+ * OS has them); *mapped tells dlc_rt_arena_free how to release it. */
+float *dlc_rt_arena_alloc(int64_t floats, size_t *mapped);
+void dlc_rt_arena_free(float *arena, size_t mapped);
+
+/* Writes the initial values of param t (its initializer, param_init.c) to
+ * p[0..t->count) from draws first, first + 1, ... of `seed`; returns the
+ * number of draws it took. */
+uint64_t dlc_rt_init_param(const dlc_rt_tensor *t, float *p, uint64_t seed, uint64_t first);
 
 /* The generic implementations, bound to one descriptor by generated code. */
 dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out);

@@ -13,6 +13,7 @@
 struct dlc_model {
   const dlc_rt_model *desc;
   float *arena;
+  size_t arena_mapped; /* dlc_rt_arena_alloc's: the bytes mapped, 0 from calloc */
   double hyper[DLC_HYPER_COUNT];
   int64_t step;
   uint64_t seed;      /* create's: with the step, it keys the dropout masks */

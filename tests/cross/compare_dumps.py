@@ -1,5 +1,7 @@
 """Compares two dump_model.c outputs: the same tensors in the same order,
-each entry within 1e-4 relative to the tensor's largest entry."""
+the initial params bit for bit (runtime/param_init.c: the same on every
+machine), every other entry within 1e-4 relative to the tensor's largest
+entry."""
 import math
 import sys
 
@@ -17,6 +19,9 @@ def main(a_path, b_path, model):
     for (key, x), (_, y) in zip(a, b):
         if len(x) != len(y):
             sys.exit(f"{model}: {key} has {len(x)} values on x86-64, {len(y)} on aarch64")
+        if key.startswith("initial ") and x != y:
+            i = next(i for i, (u, v) in enumerate(zip(x, y)) if u != v)
+            sys.exit(f"{model}: {key}[{i}]: x86-64 {x[i]!r}, aarch64 {y[i]!r} (initial params must be equal)")
         scale = max([1e-6] + [abs(v) for v in x])
         for i, (u, v) in enumerate(zip(x, y)):
             if not (math.isfinite(u) and math.isfinite(v)) or abs(u - v) > 1e-4 * (abs(u) + scale):

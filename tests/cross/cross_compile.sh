@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds example libraries for x86-64 and for aarch64 (dlc --target, linked
 # with Debian's aarch64-linux-gnu-gcc), runs dump_model.c against each (the
-# aarch64 one under qemu-aarch64) and compares forward outputs, loss,
-# gradients and the params after one train step: equal to 1e-4 relative to
-# each tensor's largest entry.
+# aarch64 one under qemu-aarch64) and compares the initial params (bit for
+# bit), forward outputs, loss, gradients and the params after one train
+# step (equal to 1e-4 relative to each tensor's largest entry).
 set -euo pipefail
 dlc="$1"; source="$2"; work="$3"; python="$4"
 rm -rf "$work" && mkdir -p "$work"

@@ -1,8 +1,9 @@
 /* tests/cross/dump_model.c - Prints what a model library computes.
  *
  * Links against one dlc-built library and, through dlc/abi.h only, prints
- * its forward outputs, loss and every gradient for a fixed batch, then the
- * params after one train step, one tensor per line ("what name v0 v1 ...").
+ * the params create drew from seed 7, its forward outputs, loss and every
+ * gradient for a fixed batch, then the params after one train step, one
+ * tensor per line ("what name v0 v1 ...").
  * cross_compile.sh builds it for x86-64 and for aarch64 (run under qemu)
  * and compares the two outputs number by number. */
 #include <math.h>
@@ -33,6 +34,14 @@ int main(void) {
   const dlc_api *api = dlc_get_api();
   dlc_model *m = NULL;
   check(api, NULL, api->create(7, &m), "create");
+  for (int i = 0; i < api->tensor_count; ++i) {
+    const dlc_tensor_info *t = &api->tensors[i];
+    if (t->role != DLC_ROLE_PARAM) continue;
+    float *data = malloc(sizeof(float) * sample_size(t));
+    check(api, m, api->get_param(m, t->name, data, sample_size(t)), "get_param");
+    print("initial", t->name, data, sample_size(t));
+    free(data);
+  }
   int64_t n = api->max_batch < 3 ? api->max_batch : 3;
   const float *inputs[8];
   const void *labels[8];

@@ -31,6 +31,7 @@
 #include "codegen/Explain.h"
 #include "codegen/Fusion.h"
 #include "codegen/Lowering.h"
+#include "codegen/ParallelCodegen.h"
 #include "codegen/Target.h"
 #include "OnnxCommands.h"
 #include "train/Dataset.h"
@@ -173,6 +174,11 @@ cl::opt<bool> noCache("no-cache",
                       cl::desc("Compile the model even if the compile cache ($DLC_CACHE_DIR, else ~/.cache/dlc) holds "
                                "its code, and store nothing"),
                       cl::sub(trainCommand), cl::sub(evalCommand), cl::cat(category));
+cl::opt<unsigned> compileThreads("compile-threads",
+                                 cl::desc("Threads that optimize and compile the model's code at once (default 0: one "
+                                          "per core; the code is the same for any count)"),
+                                 cl::init(0), cl::value_desc("N"), cl::cat(category),
+                                 cl::sub(cl::SubCommand::getTopLevel()), cl::sub(trainCommand), cl::sub(evalCommand));
 cl::opt<std::string> evalFile(cl::Positional, cl::desc("<model.net>"), cl::Required, cl::sub(evalCommand));
 cl::opt<std::string> evalCheckpoint("checkpoint", cl::desc("The trained params"), cl::Required, cl::value_desc("file"),
                                     cl::sub(evalCommand), cl::cat(category));
@@ -259,9 +265,13 @@ int emitMachineCode(const Graph &g, DiagnosticEngine &diags) {
     llvm::errs() << renderDiagnostics(diags, llvm::errs().has_colors());
     return 1;
   }
+  if (emit == Emit::Obj) {
+    std::vector<std::string> objects;
+    bool ok = compileModule(*module, *tm, optLevel, compileThreads, objects, error) &&
+              writeObjectFile(objects, outputFile, cCompilerName(targetTriple, ""), error);
+    return ok ? 0 : usageError(error);
+  }
   optimizeModule(*module, *tm, optLevel);
-  if (emit == Emit::Obj)
-    return emitObjectFile(*module, *tm, outputFile, error) ? 0 : usageError(error);
   std::error_code ec;
   llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_Text);
   if (ec) return usageError(fmt::format("cannot write '{}': {}", outputFile.getValue(), ec.message()));
@@ -396,6 +406,7 @@ int trainMain(ProcessGroup *group) {
   options.optimizer = trainOptimizer;
   options.remat = remat;
   options.cache = !noCache;
+  options.compileThreads = compileThreads;
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
     if (writer) llvm::errs() << r.rendered;
@@ -491,6 +502,7 @@ int evalMain() {
   };
   CompileOptions options;
   options.cache = !noCache;
+  options.compileThreads = compileThreads;
   CompileResult r = compileFile(evalFile, options);
   if (!r) {
     llvm::errs() << r.rendered;
@@ -680,6 +692,7 @@ int compileMain() {
       aot.optLevel = optLevel;
       aot.triple = targetTriple;
       aot.cpu = cpuName;
+      aot.compileThreads = compileThreads;
       if (!buildSharedLibrary(*g, aot, diags)) return fail();
       return 0;
     }

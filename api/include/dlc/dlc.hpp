@@ -53,6 +53,9 @@ struct CompileOptions {
   bool cache = true;
   /// The cache's directory; empty: $DLC_CACHE_DIR, else $XDG_CACHE_HOME/dlc, else ~/.cache/dlc.
   std::string cacheDir;
+  /// Threads that optimize and compile the model's partitions at once
+  /// (docs/compile-time.md); 0: one per core. The code is the same for any count.
+  unsigned compileThreads = 0;
 };
 
 class Model;
