@@ -81,8 +81,10 @@ PassResult runModes(std::unique_ptr<Graph> &g, PassContext &) {
     bool both = live[kInfer].count(n) && live[kTrain].count(n);
     for (Mode m : {kInfer, kTrain}) {
       if (!live[m].count(n)) continue;
-      if (n->kind == OpKind::SelectMode) {
-        copy[m][n] = copy[m].at(chosen(n, m));
+      if (n->kind == OpKind::SelectMode) { // the operand, named after the select if it has no name
+        Node *c = copy[m][n] = copy[m].at(chosen(n, m));
+        if (c->name.empty() && !c->isLeaf() && !n->name.empty())
+          c->name = both && m == kTrain ? freshName(n->name + ".train", *g, taken) : n->name;
         continue;
       }
       std::vector<Node *> ops;
