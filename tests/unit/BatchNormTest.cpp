@@ -197,7 +197,7 @@ TEST_CASE("the modes pass gives forward the running statistics and the training 
   CHECK(printGraph(*back) == text); // update results print and parse back
 }
 
-TEST_CASE("k training steps move the running statistics as a hand computation does; forward reads them",
+TEST_CASE("k training steps move the running statistics as a hand computation does, and forward reads them",
           "[batchnorm][codegen]") {
   const double momentum = 0.3, eps = 1e-3;
   struct Case { const char *input; int64_t C, S; };

@@ -113,7 +113,7 @@ std::vector<float> stateOf(const Model &m, const char *name, size_t count) {
 
 } // namespace
 
-TEST_CASE("a checkpoint holds the model state and the seed; a resumed run equals an uninterrupted one",
+TEST_CASE("a checkpoint holds the model state and the seed, and a resumed run equals an uninterrupted one",
           "[state][checkpoint]") {
   std::string dir = tempDir();
   auto whole = compileNet(kNet, 1);
@@ -271,4 +271,26 @@ TEST_CASE("data-parallel ranks average their shards' running statistics like the
     CHECK(std::fabs(mean[0] - 0.5 * 5.0) < 1e-5);
     CHECK(std::fabs(mean[1] - 0.5 * 50.0) < 1e-4);
   }
+}
+
+TEST_CASE("a trained checkpoint loads into the forward-only build, whose forward uses its running statistics",
+          "[state][checkpoint]") {
+  std::string dir = tempDir();
+  auto trained = compileNet(kNet, 1);
+  steps(*trained, 0, 4);
+  REQUIRE(trained->save(dir + "/trained.st") == DLC_OK);
+  std::string deployed = kNet;
+  deployed.erase(deployed.find("  loss"), std::string("  loss cross_entropy(w, y)\n").size());
+  auto forwardOnly = compileNet(deployed, 7);
+  CHECK_FALSE(forwardOnly->hasLoss());
+  REQUIRE(forwardOnly->load(dir + "/trained.st") == DLC_OK);
+  Batch b(9);
+  std::vector<float> want(16), got(16);
+  const float *in[] = {b.x.data()};
+  float *outWant[] = {want.data()}, *outGot[] = {got.data()};
+  REQUIRE(trained->forward(8, in, outWant) == DLC_OK);
+  REQUIRE(forwardOnly->forward(8, in, outGot) == DLC_OK);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(std::fabs(got[i] - want[i]) <= 1e-6);
+  CHECK(stateOf(*forwardOnly, "bn1.running_var", 6) != std::vector<float>(6, 1.0f));
+  llvm::sys::fs::remove_directories(dir);
 }
