@@ -384,7 +384,8 @@ bool buildSharedLibrary(const Graph &g, const AOTOptions &opts, DiagnosticEngine
   auto module = lowerModel(g, layout, kernelPrefix, ctx, diags);
   if (!module) return false;
   for (llvm::Function &f : *module)
-    if (!f.isDeclaration()) f.setVisibility(llvm::GlobalValue::HiddenVisibility);
+    if (!f.isDeclaration() && !f.hasLocalLinkage()) // kernel groups are internal already
+      f.setVisibility(llvm::GlobalValue::HiddenVisibility);
   optimizeModule(*module, *tm, opts.optLevel);
   LibraryTarget target{tm->getTargetTriple().str(), tm->getTargetCPU().str(), requiredCpuFeatures(*tm)};
 

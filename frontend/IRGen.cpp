@@ -603,8 +603,10 @@ void IRGen::finishResults(const ModelDecl &model) {
   // The state updates batch_norm added go last; a forward-only model has no
   // entry that trains, so its state is never updated.
   auto isUpdate = [](const GraphResult &r) { return r.role == Role::Update; };
-  if (!loss_) std::erase_if(graph_.results, isUpdate);
-  std::stable_partition(graph_.results.begin(), graph_.results.end(), [&](const GraphResult &r) { return !isUpdate(r); });
+  std::vector<GraphResult> updates;
+  std::copy_if(graph_.results.begin(), graph_.results.end(), std::back_inserter(updates), isUpdate);
+  std::erase_if(graph_.results, isUpdate);
+  if (loss_) graph_.results.insert(graph_.results.end(), updates.begin(), updates.end());
   if (!lossDecl_ || !loss_ || diags_.hasErrors()) return;
   // Training needs a loss that some param influences.
   bool dependsOnParam = false;
