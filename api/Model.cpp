@@ -101,6 +101,14 @@ float *Model::paramData(const std::string &name, int64_t count) {
   impl_->last.clear();
   return dlc_rt_param_data(impl_->model, name.c_str(), count);
 }
+dlc_status Model::getState(const std::string &name, std::span<float> out) const {
+  impl_->last.clear();
+  return dlc_rt_get_state(impl_->model, name.c_str(), out.data(), int64_t(out.size()));
+}
+dlc_status Model::setState(const std::string &name, std::span<const float> values) {
+  impl_->last.clear();
+  return dlc_rt_set_state(impl_->model, name.c_str(), values.data(), int64_t(values.size()));
+}
 dlc_status Model::getGrad(const std::string &name, std::span<float> out) const {
   impl_->last.clear();
   return dlc_rt_get_grad(impl_->model, name.c_str(), out.data(), int64_t(out.size()));
@@ -126,6 +134,12 @@ std::span<float> Model::gradients() {
   float *data = nullptr;
   int64_t count = 0;
   if (dlc_rt_gradients(impl_->model, &data, &count) != DLC_OK) return {};
+  return {data, size_t(count)};
+}
+std::span<float> Model::modelState() {
+  float *data = nullptr;
+  int64_t count = 0;
+  if (dlc_rt_model_state(impl_->model, &data, &count) != DLC_OK) return {};
   return {data, size_t(count)};
 }
 std::span<float> Model::trainingState() {
@@ -250,6 +264,9 @@ void Model::Impl::bindTables(const ModelDescription &d) {
   api.apply_update = dlc_rt_apply_update;
   api.get_step = dlc_rt_step;
   api.set_step = dlc_rt_set_step;
+  api.get_state = dlc_rt_get_state;
+  api.set_state = dlc_rt_set_state;
+  api.model_state = dlc_rt_model_state;
 
   desc.api = &api;
   desc.tensors = tensors.data();

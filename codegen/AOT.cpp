@@ -53,6 +53,7 @@ const char *roleName(dlc_role role) {
   case DLC_ROLE_LABEL: return "DLC_ROLE_LABEL";
   case DLC_ROLE_PARAM: return "DLC_ROLE_PARAM";
   case DLC_ROLE_OUTPUT: return "DLC_ROLE_OUTPUT";
+  case DLC_ROLE_STATE: return "DLC_ROLE_STATE";
   }
   return "?";
 }
@@ -179,7 +180,8 @@ static const dlc_api api = {{
     .get_param = dlc_rt_get_param, .set_param = dlc_rt_set_param, .get_grad = dlc_rt_get_grad,
     .set_hyper = dlc_rt_set_hyper, .save = dlc_rt_save, .load = dlc_rt_load, .last_error = dlc_rt_last_error,
     .gradients = dlc_rt_gradients, .training_state = dlc_rt_training_state, .apply_update = dlc_rt_apply_update,
-    .get_step = dlc_rt_step, .set_step = dlc_rt_set_step}};
+    .get_step = dlc_rt_step, .set_step = dlc_rt_set_step, .get_state = dlc_rt_get_state,
+    .set_state = dlc_rt_set_state, .model_state = dlc_rt_model_state}};
 
 __attribute__((visibility("default"))) const dlc_api *dlc_get_api(void) {{ return &api; }}
 )",
@@ -214,6 +216,8 @@ DLC_EXPORT int {name}_forward(dlc_model *m, int64_t n{params}) {{
 DLC_EXPORT const char *{name}_last_error(const dlc_model *m) {{ return dlc_rt_last_error(m); }}
 DLC_EXPORT int {name}_get_param(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_param(m, name, data, count); }}
 DLC_EXPORT int {name}_set_param(dlc_model *m, const char *name, const float *data, int64_t count) {{ return dlc_rt_set_param(m, name, data, count); }}
+DLC_EXPORT int {name}_get_state(const dlc_model *m, const char *name, float *data, int64_t count) {{ return dlc_rt_get_state(m, name, data, count); }}
+DLC_EXPORT int {name}_set_state(dlc_model *m, const char *name, const float *data, int64_t count) {{ return dlc_rt_set_state(m, name, data, count); }}
 DLC_EXPORT int {name}_set_hyper(dlc_model *m, const char *key, double value) {{ return dlc_rt_set_hyper(m, key, value); }}
 DLC_EXPORT int {name}_save(const dlc_model *m, const char *path) {{ return dlc_rt_save(m, path); }}
 DLC_EXPORT int {name}_load(dlc_model *m, const char *path) {{ return dlc_rt_load(m, path); }}
@@ -321,7 +325,8 @@ extern "C" {{
 
 typedef struct dlc_model {name};
 
-/* A new instance: params from their initializers (seeded), optimizer state zero. */
+/* A new instance: params from their initializers (seeded), state from its
+ * own, optimizer state zero. */
 int {name}_create(uint64_t seed, {name} **out);
 void {name}_destroy({name} *m);
 /* Why the last failing call on m (or create, with m null) failed. */
@@ -333,9 +338,15 @@ int {name}_forward({name} *m, int64_t n{forward_params});
 /* Params by name; count must equal the param's element count. */
 int {name}_get_param(const {name} *m, const char *name, float *data, int64_t count);
 int {name}_set_param({name} *m, const char *name, const float *data, int64_t count);
+/* Model state (the tensors marked "state" above: batch norm's running
+ * statistics) by name: forward reads it, loss_and_grad and train_step write
+ * it after the loss. */
+int {name}_get_state(const {name} *m, const char *name, float *data, int64_t count);
+int {name}_set_state({name} *m, const char *name, const float *data, int64_t count);
 /* {hyper_keys}. */
 int {name}_set_hyper({name} *m, const char *key, double value);
-/* Checkpoints (safetensors: params, optimizer state, step). save replaces
+/* Checkpoints (safetensors: params, optimizer state, model state, step and
+ * seed). save replaces
  * `path` atomically; load checks the whole file before changing anything. */
 int {name}_save(const {name} *m, const char *path);
 int {name}_load({name} *m, const char *path);

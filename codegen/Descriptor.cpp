@@ -25,7 +25,7 @@ std::pair<int64_t, int64_t> fans(const Shape &s) {
 }
 
 /// The glue's record of `n`: its place in the arena, its gradient and
-/// optimizer state, and for a param its initializer.
+/// optimizer state, and for a param or a state its initializer.
 dlc_rt_tensor tensorRecord(const Node *n, const ModelLayout &layout, const Node *grad) {
   dlc_rt_tensor r{};
   r.offset = layout.slots.at(n).first;
@@ -53,6 +53,7 @@ std::vector<ApiTensor> apiTensors(const Graph &g) {
     if (n->kind == OpKind::Label) out.push_back({n.get(), DLC_ROLE_LABEL, n->attrs.has("classes")});
     if (n->kind == OpKind::Param) out.push_back({n.get(), DLC_ROLE_PARAM, false});
   }
+  for (Node *s : g.nodesOfKind(OpKind::State)) out.push_back({s, DLC_ROLE_STATE, false});
   for (Node *o : g.resultsWith(Role::Output)) out.push_back({o, DLC_ROLE_OUTPUT, false});
   return out;
 }

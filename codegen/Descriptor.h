@@ -26,7 +26,8 @@ struct ApiTensor {
 };
 
 /// The API's tensor order, the one every table follows: inputs, labels and
-/// params in declaration order, then the outputs.
+/// params in declaration order, then the state (in source order), then the
+/// outputs.
 std::vector<ApiTensor> apiTensors(const Graph &g);
 
 struct TensorDescription {

@@ -173,8 +173,7 @@ private:
   /// leaves a caller fills (a constant that is not inline is filled by a kernel).
   void formKernels() {
     for (const Node *n : nodes_) {
-      bool given = n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param;
-      if (plan_.fused.count(n) || given || (n->isLeaf() && !keep_.count(n) && !isConstant(n))) continue;
+      if (plan_.fused.count(n) || n->isSupplied() || (n->isLeaf() && !keep_.count(n) && !isConstant(n))) continue;
       Kernel k{n, {}, {}};
       if (auto it = plan_.epilogues.find(n); it != plan_.epilogues.end()) k.epilogue = it->second;
       kernelOf_[n] = plan_.kernels.size();

@@ -1,8 +1,9 @@
 //===- codegen/Layout.cpp - The arena, planned from liveness --------------===//
 //
-// Persistent buffers come first: params, their optimizer state and their
-// gradients (each group contiguous), then inputs, labels and the other
-// results (outputs, the loss), each with a place of its own.
+// Persistent buffers come first: params, their optimizer state, the model's
+// state (batch norm's running statistics) and the params' gradients (each
+// group contiguous), then inputs, labels and the other results (outputs, the
+// loss, the states' new values), each with a place of its own.
 // Then the temporaries: values some entry point materializes (fusion leaves
 // the others without a buffer). Each gets an interval per entry point, from
 // the kernel that writes it to the last kernel that reads it; temporaries
@@ -60,21 +61,23 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer, co
   };
   std::unordered_set<const Node *> persistent;
   for (const auto &n : g.nodes())
-    if (n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param) persistent.insert(n.get());
+    if (n->isSupplied()) persistent.insert(n.get());
   for (const auto &r : g.results) persistent.insert(r.node);
   auto place = [&](const Node *n) {
     if (l.slots.count(n)) return;
     int64_t count = l.elements(n->shape());
     l.slots[n] = {take(count), count};
   };
-  // Params, then their optimizer state, then their gradients, each group
-  // contiguous in param order: the ABI hands out the first two as the state
-  // a data-parallel job broadcasts and the last as the buffer it averages.
+  // Params, their optimizer state, the model's state, then the params'
+  // gradients, each group contiguous in table order: the ABI hands out the
+  // first three as what a data-parallel job broadcasts, the third alone as
+  // what it averages after a step, and the last as the gradients it averages.
   std::vector<Node *> params = g.nodesOfKind(OpKind::Param);
   for (const Node *p : params) place(p);
   int buffers = optimizer == Optimizer::Adam ? 2 : 1;
   for (const Node *p : params)
     for (int i = 0; i < buffers; ++i) l.state[p].push_back(take(l.elements(p->shape())));
+  for (const Node *s : g.nodesOfKind(OpKind::State)) place(s);
   for (const Node *p : params)
     for (const auto &r : g.results)
       if (r.role == Role::Grad && r.of == p) place(r.node);

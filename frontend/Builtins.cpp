@@ -433,6 +433,7 @@ const std::vector<Builtin> &builtins() {
       {"concat", 2, 64, {"axis"}, false, lowerConcat},
       {"layer_norm", 1, 1, {"eps"}, false, lowerLayerNorm},
       {"dropout", 2, 2, {}, false, lowerDropout},
+      {"batch_norm", 1, 1, {"momentum", "eps"}, false, lowerBatchNorm},
       {"jvp", 3, 3, {}, false, lowerJvp},
       {"hvp", 3, 3, {}, false, lowerHvp},
       {"jacobian", 2, 2, {}, false, lowerJacobian},

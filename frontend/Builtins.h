@@ -36,6 +36,8 @@ struct Builtin {
 };
 
 const Builtin *findBuiltin(std::string_view name);
+/// batch_norm(x, momentum, eps): frontend/BatchNorm.cpp.
+Node *lowerBatchNorm(IRBuilder &b, const BuiltinCall &call);
 /// Names of the loss built-ins, for messages ("cross_entropy, square_loss, ...").
 std::string lossNames();
 

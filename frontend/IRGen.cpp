@@ -600,6 +600,13 @@ void IRGen::finishResults(const ModelDecl &model) {
   }
   if (loss_) graph_.addResult(Role::Loss, loss_, lossDecl_->loc);
   if (penalty) graph_.addResult(Role::Penalty, penalty);
+  // The state updates batch_norm added go last; a forward-only model has no
+  // entry that trains, so its state is never updated.
+  auto isUpdate = [](const GraphResult &r) { return r.role == Role::Update; };
+  std::vector<GraphResult> updates;
+  std::copy_if(graph_.results.begin(), graph_.results.end(), std::back_inserter(updates), isUpdate);
+  std::erase_if(graph_.results, isUpdate);
+  if (loss_) graph_.results.insert(graph_.results.end(), updates.begin(), updates.end());
   if (!lossDecl_ || !loss_ || diags_.hasErrors()) return;
   // Training needs a loss that some param influences.
   bool dependsOnParam = false;

@@ -33,6 +33,7 @@ void writeDot(const Graph &g, std::ostream &os, const DotOptions &opts) {
     if (auto it = roles.find(n); it != roles.end()) label += "\\n[" + it->second.substr(0, it->second.size() - 1) + "]";
     const char *shape = "box", *fill = "white";
     if (n->kind == OpKind::Param) { shape = "box3d"; fill = "lightyellow"; }
+    else if (n->kind == OpKind::State) { shape = "box3d"; fill = "palegreen"; }
     else if (n->kind == OpKind::Input || n->kind == OpKind::Label) { shape = "ellipse"; fill = "lightblue"; }
     else if (n->kind == OpKind::Const) { shape = "plaintext"; }
     else if (opts.isBackward && opts.isBackward(n)) { fill = "mistyrose"; }

@@ -9,12 +9,13 @@ const char *roleName(Role r) {
   case Role::Loss: return "loss";
   case Role::Penalty: return "penalty";
   case Role::Grad: return "grad";
+  case Role::Update: return "update";
   }
   return "?";
 }
 
 std::optional<Role> parseRole(std::string_view s) {
-  for (Role r : {Role::Output, Role::Loss, Role::Penalty, Role::Grad})
+  for (Role r : {Role::Output, Role::Loss, Role::Penalty, Role::Grad, Role::Update})
     if (s == roleName(r)) return r;
   return std::nullopt;
 }

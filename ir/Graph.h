@@ -33,11 +33,18 @@ public:
 
   const OpInfo &info() const { return opInfo(kind); }
   bool isLeaf() const { return info().is(Leaf); }
+  /// An input, label, param or state: a leaf whose value the caller or the
+  /// runtime puts in the arena (no kernel computes it).
+  bool isSupplied() const {
+    return kind == OpKind::Input || kind == OpKind::Label || kind == OpKind::Param || kind == OpKind::State;
+  }
   const Shape &shape() const { return type.shape; }
 };
 
-/// What a graph result is for.
-enum class Role { Output, Loss, Penalty, Grad };
+/// What a graph result is for. A Grad result is the gradient of its `of`
+/// (a param or an input); an Update result is the new value of its `of` (a
+/// state), written by the training entries after the loss.
+enum class Role { Output, Loss, Penalty, Grad, Update };
 const char *roleName(Role r);
 std::optional<Role> parseRole(std::string_view s);
 
@@ -45,7 +52,7 @@ struct GraphResult {
   Role role;
   Node *node;
   SourceLoc loc;      ///< where the result was declared, if anywhere
-  Node *of = nullptr; ///< Grad: the param (or input) this is the gradient of
+  Node *of = nullptr; ///< Grad: the param (or input) this is the gradient of; Update: the state it replaces
 };
 
 class Graph {

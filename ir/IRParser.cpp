@@ -2,7 +2,7 @@
 //
 //   file    := 'graph' NAME '{' stmt* '}'
 //   stmt    := VALUE '=' MNEMONIC '(' [VALUE {',' VALUE}] ')' [attrs] ':' type [COMMENT]
-//            | ROLE VALUE | ROLE VALUE '=' VALUE   (grad %param = %gradient)
+//            | ROLE VALUE | ROLE VALUE '=' VALUE   (grad %param = %gradient, update %state = %value)
 //            | 'train' attrs
 //   attrs   := '{' [NAME '=' attr {',' NAME '=' attr}] '}'
 //   attr    := INT | FLOAT | 'true' | 'false' | NAME | STRING | '[' [attr {',' attr}] ']'
@@ -217,7 +217,7 @@ private:
         Node *n = parseUse();
         if (!n) return false;
         Node *of = nullptr;
-        if (isPunct("=")) { // grad %param = %gradient
+        if (isPunct("=")) { // grad %param = %gradient, update %state = %value
           take();
           of = n;
           n = parseUse();
@@ -227,7 +227,7 @@ private:
         return true;
       }
     }
-    error(tok_, "expected a value definition, a result (output, loss, penalty, grad) or 'train'");
+    error(tok_, "expected a value definition, a result (output, loss, penalty, grad, update) or 'train'");
     return false;
   }
 

@@ -154,6 +154,16 @@ Tensor reduce(bool isMax, const Tensor &x, const Attrs &a, const std::vector<int
 }
 
 /// softmax (or log_softmax) along `axis`, shifted by the maximum for range.
+/// A graph without a batch dim is one sample: the mean over the axes alone,
+/// the sum divided by max(count - ddof, 1).
+Tensor batchMean(const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
+  Tensor sum = reduce(false, x, a, shape);
+  double count = double(x.size()) / double(std::max<size_t>(sum.size(), 1));
+  double scale = 1.0 / std::max(count - double(a.getInt("ddof", 0)), 1.0);
+  for (double &v : sum.data) v *= scale;
+  return sum;
+}
+
 Tensor softmax(bool isLog, const Tensor &x, const Attrs &a, const std::vector<int64_t> &shape) {
   Tensor out(shape);
   int64_t axis = a.getInt("axis", int64_t(shape.size()) - 1);
@@ -353,7 +363,7 @@ std::vector<int64_t> Interpreter::resolve(const Shape &s) const {
 bool Interpreter::run(std::string &error) {
   try {
     for (const auto &n : graph_.nodes()) {
-      if (n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param) {
+      if (n->isSupplied()) {
         if (!checkGiven(*n, error)) return false;
         continue;
       }
@@ -367,8 +377,19 @@ bool Interpreter::run(std::string &error) {
   return true;
 }
 
-bool Interpreter::checkGiven(const Node &n, std::string &error) const {
+void Interpreter::commitUpdates() {
+  for (const auto &r : graph_.results)
+    if (r.role == Role::Update && values_.count(r.node)) values_[r.of] = values_.at(r.node);
+}
+
+bool Interpreter::checkGiven(const Node &n, std::string &error) {
   auto it = values_.find(&n);
+  std::string init = n.attrs.getString("init", "zeros");
+  if (it == values_.end() && n.kind == OpKind::State && (init == "zeros" || init == "ones" || init == "fill")) {
+    std::vector<double> args = n.attrs.getFloats("init_args");
+    double fill = init == "ones" ? 1.0 : init == "fill" && !args.empty() ? args[0] : 0.0;
+    it = values_.emplace(&n, Tensor(resolve(n.shape()), fill)).first;
+  }
   if (it == values_.end()) {
     error = fmt::format("no value for {} '{}'", n.info().mnemonic, n.name);
     return false;
@@ -401,6 +422,8 @@ Tensor Interpreter::evaluate(const Node &n, std::string &error) {
         t[i] = dropoutMaskValue(*trainingKey_, uint32_t(a.getInt("salt")), uint32_t(i), float(a.getFloat("p")));
     return t;
   }
+  case OpKind::SelectMode: return in(mode_ == Mode::Train ? 0 : 1);
+  case OpKind::BatchMean: return batchMean(in(0), a, shape);
   case OpKind::Slice: return slice(in(0), a, shape);
   case OpKind::Concat: return concat(in(0), in(1), a, shape);
   case OpKind::DimSize: return Tensor({}, double(symbols_.at(a.getString("symbol"))));

@@ -29,6 +29,8 @@ DLC_SHAPE_RULE(inferAvgPool2DBwd)
 DLC_SHAPE_RULE(inferJvp) // DerivativeShapes.cpp
 DLC_SHAPE_RULE(inferHvp)
 DLC_SHAPE_RULE(inferJacobian)
+DLC_SHAPE_RULE(inferSelectMode) // ModeShapes.cpp
+DLC_SHAPE_RULE(inferBatchMean)
 #undef DLC_SHAPE_RULE
 
 /// Result type of an op of this kind, or why it has none.

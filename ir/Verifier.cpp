@@ -44,6 +44,32 @@ void verifyLeaf(const Node &n, const std::string &id, DiagnosticEngine &diags) {
     diags.error(n.loc, "{} {} must be f32, is {}", n.info().mnemonic, id, n.type.str());
 }
 
+/// A grad names the param or input it is the gradient of, an update the
+/// state it replaces (once), with the same type; other results name nothing.
+void verifyResultTarget(const GraphResult &r, const std::string &id,
+                        const std::unordered_map<const Node *, size_t> &position,
+                        std::unordered_set<const Node *> &updated, DiagnosticEngine &diags) {
+  const SourceLoc &loc = r.loc.valid() ? r.loc : r.node->loc;
+  bool wantsTarget = r.role == Role::Grad || r.role == Role::Update;
+  if (!wantsTarget) {
+    if (r.of) diags.error(loc, "{} result {} names a value it is for; only grad and update do", roleName(r.role), id);
+    return;
+  }
+  if (!r.of) {
+    if (r.role == Role::Update) diags.error(loc, "update {} needs the state it replaces: update %state = {}", id, id);
+    return;
+  }
+  if (!position.count(r.of) || r.of->type != r.node->type) {
+    if (r.role == Role::Grad) diags.error(loc, "gradient {} does not match the type of what it is the gradient of", id);
+    else diags.error(loc, "update {} does not match the type of the state it replaces", id);
+    return;
+  }
+  if (r.role == Role::Update && r.of->kind != OpKind::State)
+    diags.error(loc, "update {} replaces a {}, not a state", id, r.of->info().mnemonic);
+  else if (r.role == Role::Update && !updated.insert(r.of).second)
+    diags.error(loc, "state {} is updated twice", r.of->name.empty() ? id : r.of->name);
+}
+
 } // namespace
 
 bool verify(const Graph &g, DiagnosticEngine &diags) {
@@ -89,14 +115,13 @@ bool verify(const Graph &g, DiagnosticEngine &diags) {
     }
     position[&n] = index++;
   }
+  std::unordered_set<const Node *> updated;
   for (const auto &r : g.results) {
     if (!r.node || !position.count(r.node)) {
       diags.error({}, "{} result refers to a value that is not in graph '{}'", roleName(r.role), g.name);
       continue;
     }
-    if (r.of && (!position.count(r.of) || r.of->type != r.node->type))
-      diags.error(r.loc.valid() ? r.loc : r.node->loc, "gradient {} does not match the type of what it is the gradient of",
-                  printed[position[r.node]]);
+    verifyResultTarget(r, printed[position[r.node]], position, updated, diags);
     bool scalarRole = r.role == Role::Loss || r.role == Role::Penalty;
     if (scalarRole && (!r.node->type.isScalar() || r.node->type.dtype != DType::F32))
       diags.error(r.loc.valid() ? r.loc : r.node->loc, "{} must be an f32 scalar, {} is {}",

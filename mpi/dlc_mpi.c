@@ -44,6 +44,11 @@ int dlc_mpi_init(dlc_mpi_trainer *t, const dlc_api *api, dlc_model *model, MPI_C
   int64_t count;
   int s = api->gradients(model, &grads, &count);
   if (s) return fail(t, s, "dlc_mpi_init: %s", api->last_error(model));
+  float *state;
+  int64_t states = 0;
+  if (api->abi_version >= 3 && (s = api->model_state(model, &state, &states)))
+    return fail(t, s, "dlc_mpi_init: %s", api->last_error(model));
+  if (states > count) count = states; /* gathered serves both reductions */
   if (deterministic) {
     t->gathered = (float *)malloc((size_t)count * (size_t)t->size * sizeof(float));
     if (!t->gathered) return fail(t, DLC_ERR_NOMEM, "dlc_mpi_init: no memory for %d gradient copies", t->size);
@@ -106,6 +111,18 @@ int dlc_mpi_average_gradients(dlc_mpi_trainer *t, int64_t rows, int64_t global) 
   return 0;
 }
 
+int dlc_mpi_average_state(dlc_mpi_trainer *t, int64_t rows, int64_t global) {
+  float *state;
+  int64_t count = 0;
+  if (t->api->abi_version < 3) return 0; /* no model state before ABI 3 */
+  int s = t->api->model_state(t->model, &state, &count);
+  if (s) return fail(t, s, "average: %s", t->api->last_error(t->model));
+  if (count == 0) return 0;
+  int rc = dlc_mpi_reduce_buffer(state, count, rows, global, t->deterministic, t->gathered, t->comm);
+  if (rc) return fail(t, rc, "average: the reduction of %lld state floats failed (%d)", (long long)count, rc);
+  return 0;
+}
+
 int dlc_mpi_train_step(dlc_mpi_trainer *t, int64_t rows, int64_t global, const float *const *inputs,
                        const void *const *labels, float *loss) {
   float l = 0;
@@ -114,6 +131,7 @@ int dlc_mpi_train_step(dlc_mpi_trainer *t, int64_t rows, int64_t global, const f
     if (s) return fail(t, s, "rank %d: loss_and_grad: %s", t->rank, t->api->last_error(t->model));
   }
   int rc = dlc_mpi_average_gradients(t, rows, global);
+  if (!rc) rc = dlc_mpi_average_state(t, rows, global);
   if (rc) return rc;
   int s = t->api->apply_update(t->model);
   if (s) return fail(t, s, "rank %d: apply_update: %s", t->rank, t->api->last_error(t->model));

@@ -38,6 +38,7 @@ public:
       return r;
     }
     if (!any) return copyNode(out_, n, ops);
+    if (n.kind == OpKind::BatchMean) return batchMean(n, ops[0], isB[0]); // shared by the samples
     r = rewrite(n, ops, isB);
     if (!r) return nullptr;
     r->name = n.name;
@@ -47,6 +48,14 @@ public:
   }
 
   bool isBatched(const Node *n) const { return batched_.count(n) != 0; }
+
+  /// The run-time batch size N as an f32 scalar (one `dim` node, named N).
+  Node *batchSize(const SourceLoc &loc) {
+    if (batchSize_) return batchSize_;
+    Attrs sym;
+    sym.set("symbol", std::string(kBatchSymbol));
+    return batchSize_ = out_.add(OpKind::DimSize, {}, sym, TensorType{DType::F32, {}}, kBatchSymbol, loc);
+  }
 
 private:
   Node *reshapeBatched(Node *x, Shape sample, const SourceLoc &loc) {
@@ -118,6 +127,10 @@ private:
       a.set("axis", a.getInt("axis") + 1);
       return b_.op(n.kind, ops, loc, a);
     case OpKind::OneHot: return b_.op(n.kind, ops, loc, a);
+    case OpKind::SelectMode: // one value computed two ways: both per sample
+      for (size_t i = 0; i < ops.size(); ++i)
+        if (!isB[i]) ops[i] = repeated(ops[i], loc);
+      return b_.op(n.kind, ops, loc, a);
     case OpKind::Slice:
       a.set("axis", a.getInt("axis") + 1);
       return b_.op(n.kind, ops, loc, a);
@@ -147,6 +160,26 @@ private:
     diags_.error(loc, "batching: '{}' with a per-sample {} is not supported", info.mnemonic,
                  isB[0] ? "first operand" : "second operand");
     return nullptr;
+  }
+
+  /// batch_mean(x) {axes, ddof} = sum over N and the axes / max(N count - ddof, 1),
+  /// count the axes' elements: a value shared by the samples.
+  Node *batchMean(const Node &n, Node *x, bool batched) {
+    const SourceLoc &loc = n.loc;
+    if (!batched) x = repeated(x, loc); // every sample holds the same value
+    std::vector<int64_t> axes{0};
+    int64_t count = 1;
+    for (int64_t a : n.attrs.getInts("axes")) {
+      axes.push_back(a + 1);
+      count *= n.operands[0]->shape()[size_t(a)].value();
+    }
+    Node *sum = b_.op(OpKind::ReduceSum, {x}, loc, axesAttr("axes", axes));
+    Node *total = b_.op(OpKind::Mul, {batchSize(loc), b_.scalar(double(count), loc)}, loc);
+    if (int64_t ddof = n.attrs.getInt("ddof", 0))
+      total = b_.op(OpKind::Max, {b_.op(OpKind::Sub, {total, b_.scalar(double(ddof), loc)}, loc), b_.scalar(1, loc)}, loc);
+    Node *r = b_.op(OpKind::Div, {sum, total}, loc);
+    if (r) r->name = n.name;
+    return r;
   }
 
   // Per sample: A @ v (matrix, vector), v @ B, u @ v, with transpose flags.
@@ -211,6 +244,7 @@ private:
   IRBuilder b_;
   DiagnosticEngine &diags_;
   std::unordered_set<const Node *> batched_;
+  Node *batchSize_ = nullptr;
 };
 
 bool alreadyBatched(const Graph &g) {
@@ -235,15 +269,13 @@ PassResult runBatching(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Node *loss = g->result(Role::Loss) ? map.at(g->result(Role::Loss)) : nullptr;
   Node *penalty = g->result(Role::Penalty) ? map.at(g->result(Role::Penalty)) : nullptr;
   for (const auto &r : g->results)
-    if (r.role == Role::Output || r.role == Role::Grad)
+    if (r.role == Role::Output || r.role == Role::Grad || r.role == Role::Update)
       out->addResult(r.role, map.at(r.node), r.loc, r.of ? map.at(r.of) : nullptr);
   if (loss) {
     SourceLoc loc = loss->loc;
     Node *total = loss;
     if (batcher.isBatched(loss)) { // L = (1/N) sum_n loss_n
-      Attrs sym;
-      sym.set("symbol", std::string(kBatchSymbol));
-      Node *count = out->add(OpKind::DimSize, {}, sym, TensorType{DType::F32, {}}, kBatchSymbol, loc);
+      Node *count = batcher.batchSize(loc);
       Node *sum = b.op(OpKind::ReduceSum, {loss}, loc, axesAttr("axes", {0}));
       total = b.op(OpKind::Div, {sum, count}, loc);
     }

@@ -18,7 +18,7 @@ size_t eliminateDeadNodes(Graph &g) {
       for (const Node *o : (*it)->operands) live.insert(o);
   size_t before = g.size();
   g.eraseIf([&](const Node *n) {
-    return !live.count(n) && n->kind != OpKind::Input && n->kind != OpKind::Label && n->kind != OpKind::Param;
+    return !live.count(n) && !n->isSupplied(); // the model's interface stays, used or not
   });
   return before - g.size();
 }

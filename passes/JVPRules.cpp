@@ -54,6 +54,7 @@ NO_TANGENT(Const)
 NO_TANGENT(Literal)
 NO_TANGENT(DimSize)
 NO_TANGENT(DropoutMask)
+NO_TANGENT(State)
 NO_TANGENT(Sign) // piecewise constant
 NO_TANGENT(Gt)
 NO_TANGENT(Eq)
@@ -185,6 +186,14 @@ Node *jvpLogSoftmax(GradBuilder &gb, const Node *y, const Tangents &t) {
   Node *dot = gb.op(OpKind::ReduceSum, {gb.op(OpKind::Mul, {p, t[0]}, y->loc)}, y->loc, axesAttr("axes", {axis}));
   return gb.op(OpKind::Sub, {t[0], gb.expandReduced(y, dot, {axis}, y->loc)}, y->loc);
 }
+
+// dy = select_mode(dtrain, dinfer), a missing tangent being zeros
+Node *jvpSelectMode(GradBuilder &gb, const Node *y, const Tangents &t) {
+  if (!t[0] && !t[1]) return nullptr;
+  return same(gb, y, {t[0] ? t[0] : gb.zeros(y->type, y->loc), t[1] ? t[1] : gb.zeros(y->type, y->loc)});
+}
+// dy = batch_mean(dx) (linear)
+Node *jvpBatchMean(GradBuilder &gb, const Node *y, const Tangents &t) { return t[0] ? same(gb, y, {t[0]}) : nullptr; }
 
 // The convolutions are linear in each operand: dy = conv(dx, k) + conv(x, dk).
 Node *jvpConv2D(GradBuilder &gb, const Node *y, const Tangents &t) { return bilinear(gb, y, t); }

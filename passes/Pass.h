@@ -74,9 +74,9 @@ struct PassInfo {
 const std::vector<PassInfo> &allPasses();
 const PassInfo *findPass(std::string_view name);
 
-/// The default pipeline: stabilize, derive, batch, chain, autodiff, simplify, chain.
+/// The default pipeline: stabilize, derive, batch, chain, autodiff, modes, simplify, chain.
 std::vector<std::string> defaultPipeline();
-/// The pipeline of --emit=grad: stabilize, derive, batch, autodiff, simplify.
+/// The pipeline of --emit=grad: stabilize, derive, batch, autodiff, modes, simplify.
 std::vector<std::string> gradPipeline();
 
 /// The most rounds a `fix(...)` group runs before it is an error.

@@ -46,8 +46,10 @@ const PassInfo *findPass(std::string_view name) {
   return nullptr;
 }
 
-std::vector<std::string> defaultPipeline() { return {"stabilize", "derive", "batch", "chain", "autodiff", "simplify", "chain"}; }
-std::vector<std::string> gradPipeline() { return {"stabilize", "derive", "batch", "autodiff", "simplify"}; }
+std::vector<std::string> defaultPipeline() {
+  return {"stabilize", "derive", "batch", "chain", "autodiff", "modes", "simplify", "chain"};
+}
+std::vector<std::string> gradPipeline() { return {"stabilize", "derive", "batch", "autodiff", "modes", "simplify"}; }
 
 std::vector<std::string> splitPipeline(std::string_view list) {
   std::vector<std::string> steps;

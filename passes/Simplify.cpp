@@ -283,6 +283,10 @@ Node *mulOfNegation(Simplifier &s, const Node &n, const Ops &ops) {
 
 /// x / 1 = x
 Node *divOne(Simplifier &, const Node &n, const Ops &ops) { return isConst(ops[1], 1) ? same(n, ops[0]) : nullptr; }
+/// 0 / x = 0 (as 0 x = 0 above: a zero gradient stays zero through a division).
+Node *divZero(Simplifier &s, const Node &n, const Ops &ops) {
+  return isConst(ops[0], 0) ? s.constant(0, n.type, n.loc) : nullptr;
+}
 
 /// -(-x) = x
 Node *negNeg(Simplifier &, const Node &n, const Ops &ops) {
@@ -355,6 +359,9 @@ Node *broadcastCompose(Simplifier &s, const Node &n, const Ops &ops) {
   c.set("dims", axesAttr("dims", composed).getShape("dims"));
   return s.make(OpKind::Broadcast, {ops[0]->operands[0]}, c, n.loc);
 }
+
+/// select_mode(x, x): the same value in both modes.
+Node *selectSame(Simplifier &, const Node &n, const Ops &ops) { return ops[0] == ops[1] ? same(n, ops[0]) : nullptr; }
 
 // --- reductions and products ----------------------------------------------------
 
@@ -435,6 +442,7 @@ const RewritePattern kPatterns[] = {
     {"mul-scalar-constants", OpKind::Mul, mulScalarConstants},
     {"mul-of-negation", OpKind::Mul, mulOfNegation},
     {"div-one", OpKind::Div, divOne},
+    {"div-zero", OpKind::Div, divZero},
     {"neg-neg", OpKind::Neg, negNeg},
     {"neg-sub", OpKind::Neg, negSub},
     {"neg-mul-sub", OpKind::Neg, negMulSub},
@@ -448,6 +456,7 @@ const RewritePattern kPatterns[] = {
     {"reduce-no-axes", std::nullopt, reduceNoAxes},
     {"sum-of-one-hot", OpKind::ReduceSum, sumOfOneHot},
     {"transpose-into-matmul", OpKind::MatMul, transposeIntoMatMul},
+    {"select-same", OpKind::SelectMode, selectSame},
 };
 constexpr size_t kPatternCount = std::size(kPatterns);
 

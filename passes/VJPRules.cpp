@@ -57,6 +57,7 @@ LEAF_OR_CONSTANT(Const)
 LEAF_OR_CONSTANT(Literal)
 LEAF_OR_CONSTANT(DimSize)
 LEAF_OR_CONSTANT(DropoutMask) // a constant of the step
+LEAF_OR_CONSTANT(State)       // a constant of the step (its update is not differentiated)
 LEAF_OR_CONSTANT(Sign) // piecewise constant
 LEAF_OR_CONSTANT(Gt)
 LEAF_OR_CONSTANT(Eq)
@@ -249,6 +250,20 @@ Grads vjpLogSoftmax(GradBuilder &gb, const Node *y, Node *g) {
   Node *p = gb.op(OpKind::Exp, {const_cast<Node *>(y)}, y->loc);
   Node *total = gb.op(OpKind::ReduceSum, {g}, y->loc, axesAttr("axes", {axis}));
   return {gb.op(OpKind::Sub, {g, gb.op(OpKind::Mul, {p, gb.expandReduced(y, total, {axis}, y->loc)}, y->loc)}, y->loc)};
+}
+
+// dtrain = select_mode(g, 0), dinfer = select_mode(0, g): g reaches the operand the mode takes
+Grads vjpSelectMode(GradBuilder &gb, const Node *y, Node *g) {
+  Node *zero = gb.zeros(y->type, y->loc);
+  return {gb.op(OpKind::SelectMode, {g, zero}, y->loc), gb.op(OpKind::SelectMode, {zero, g}, y->loc)};
+}
+// dx = g / max(count - ddof, 1) broadcast over the axes (one sample: the batch pass expands the op before autodiff)
+Grads vjpBatchMean(GradBuilder &gb, const Node *y, Node *g) {
+  const Node *x = in(y, 0);
+  double count = double(numElements(x->shape()).value_or(1)) / double(numElements(y->shape()).value_or(1));
+  double scale = 1.0 / std::max(count - double(y->attrs.getInt("ddof", 0)), 1.0);
+  Node *spread = gb.expandReduced(x, g, y->attrs.getInts("axes"), y->loc);
+  return {gb.op(OpKind::Mul, {spread, gb.scalar(scale, y->loc)}, y->loc)};
 }
 
 Attrs convAttrs(const Node *y, const Shape &shape) {

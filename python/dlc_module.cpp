@@ -59,6 +59,8 @@ public:
   py::tuple lossAndGrad(py::object x, py::object y);
   float trainStep(py::object x, py::object y);
   py::dict params(py::object self);
+  py::dict state() const;
+  void setState(const std::string &name, py::array values);
   void setParam(const std::string &name, py::array values);
   void save(const std::string &path) { check(jit_ ? jit_->save(path) : api_->save(handle_, path.c_str()), "save"); }
   void load(const std::string &path) { check(jit_ ? jit_->load(path) : api_->load(handle_, path.c_str()), "load"); }
@@ -114,6 +116,7 @@ const char *roleName(dlc_role r) {
   case DLC_ROLE_INPUT: return "input";
   case DLC_ROLE_LABEL: return "label";
   case DLC_ROLE_PARAM: return "param";
+  case DLC_ROLE_STATE: return "state";
   default: return "output";
   }
 }
@@ -231,6 +234,30 @@ float PyModel::trainStep(py::object x, py::object y) {
   return loss;
 }
 
+/// The model state (batch norm's running statistics) by name, as copies.
+py::dict PyModel::state() const {
+  py::dict out;
+  for (const auto &t : tensors_) {
+    if (t.role != DLC_ROLE_STATE) continue;
+    std::vector<py::ssize_t> shape;
+    for (int64_t d : sampleDims(t)) shape.push_back(py::ssize_t(d));
+    py::array_t<float> a(shape);
+    std::span<float> buf(a.mutable_data(), size_t(count(t)));
+    check(jit_ ? jit_->getState(t.name, buf) : api_->get_state(handle_, t.name, buf.data(), int64_t(buf.size())),
+          "state");
+    out[py::str(t.name)] = a;
+  }
+  return out;
+}
+
+void PyModel::setState(const std::string &name, py::array values) {
+  auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(values);
+  if (!a) throw py::value_error(fmt::format("set_state '{}': expected a float array", name));
+  std::span<const float> buf(a.data(), size_t(a.size()));
+  check(jit_ ? jit_->setState(name, buf) : api_->set_state(handle_, name.c_str(), buf.data(), int64_t(buf.size())),
+        "set_state");
+}
+
 py::dict PyModel::params(py::object self) {
   py::dict out;
   for (const auto &t : tensors_) {
@@ -344,6 +371,8 @@ PYBIND11_MODULE(dlc, mod) {
       .def_property_readonly("params", [](py::object self) { return self.cast<PyModel &>().params(self); },
                              "{name: float32 array}: views of the model's memory (copies for a library)")
       .def("set_param", &PyModel::setParam, py::arg("name"), py::arg("values"))
+      .def_property_readonly("state", &PyModel::state, "The model state (batch norm's running statistics), copies by name")
+      .def("set_state", &PyModel::setState, py::arg("name"), py::arg("values"))
       .def("set_hyper", &PyModel::setHyper, py::arg("key"), py::arg("value"))
       .def("save", &PyModel::save, py::arg("path"), "Writes a safetensors checkpoint (atomically)")
       .def("load", &PyModel::load, py::arg("path"), "Reads a checkpoint (checked before anything changes)")

@@ -1,9 +1,10 @@
 /*===- runtime/checkpoint.c - save and load: safetensors checkpoints -----===*
  *
- * A checkpoint holds a model's params, their optimizer state and the step
- * count. save writes a temporary file and renames it over the old one; load
- * checks the whole file before it changes anything. Compiled into each
- * model's .so with model_runtime.c (C99, libc only).
+ * A checkpoint holds a model's params, their optimizer state, the model
+ * state (batch norm's running statistics), the step count and create's seed.
+ * save writes a temporary file and renames it over the old one; load checks
+ * the whole file before it changes anything. Compiled into each model's .so
+ * with model_runtime.c (C99, libc only).
  *
  *===----------------------------------------------------------------------===*/
 #include "model_state.h"
@@ -16,7 +17,7 @@
 /*===- Checkpoints: safetensors --------------------------------------------===*
  * u64 header length | JSON header | raw little-endian data. The header maps
  * each tensor name to {"dtype":"F32","shape":[..],"data_offsets":[begin,end]}
- * and "__metadata__" to string pairs (format, model, step). */
+ * and "__metadata__" to string pairs (format, model, step, seed). */
 
 typedef struct {
   char name[160];
@@ -26,7 +27,8 @@ typedef struct {
   int f32;
 } ckpt_entry;
 
-/* The checkpoint's tensors of a model: params and their optimizer state. */
+/* The checkpoint's tensors of a model: params and their optimizer state,
+ * then the state tensors. */
 typedef struct {
   char name[160];
   int64_t offset, count;
@@ -38,7 +40,8 @@ static int checkpoint_items(const dlc_model *m, ckpt_item *items, int max) {
   const dlc_rt_model *d = m->desc;
   int k = 0;
   for (int i = 0; i < d->api->tensor_count && k < max; ++i) {
-    if (d->api->tensors[i].role != DLC_ROLE_PARAM) continue;
+    dlc_role role = d->api->tensors[i].role;
+    if (role != DLC_ROLE_PARAM && role != DLC_ROLE_STATE) continue;
     const dlc_rt_tensor *t = &d->tensors[i];
     if ((size_t)snprintf(items[k].name, sizeof items[k].name, "%s", d->api->tensors[i].name) + 2 >= sizeof items[k].name)
       return -1; /* room for the ":m" of its state: keys are never cut */
@@ -98,7 +101,7 @@ static char *checkpoint_header(const dlc_model *m, const ckpt_item *items, int c
   if (!hb.text) return NULL;
   append(&hb, "{\"__metadata__\":{\"format\":\"dlc\",\"model\":\"");
   append_json_string(&hb, m->desc->api->model_name);
-  append(&hb, "\",\"step\":\"%lld\"}", (long long)m->step);
+  append(&hb, "\",\"step\":\"%lld\",\"seed\":\"%llu\"}", (long long)m->step, (unsigned long long)m->seed);
   int64_t at = 0;
   for (int k = 0; k < count; ++k) {
     const dlc_tensor_info *info = &m->desc->api->tensors[items[k].tensor];
@@ -276,11 +279,13 @@ typedef struct {
   ckpt_entry *entries; /* one per tensor, in file order */
   int count, max;
   int64_t step;
+  uint64_t seed;
+  int has_seed;               /* checkpoints before ABI 3 have none */
   const char *expected_model; /* the loading model's name */
   char model[160];            /* the checkpoint's, when it is another */
   int wrong_model;
-  int bad_step;
-  char step_text[160]; /* the bad step count */
+  int bad_step, bad_seed;
+  char step_text[160]; /* the bad step count or seed */
 } ckpt_header;
 
 /* The step count of a checkpoint: decimal digits only, at most MAX_STEP
@@ -298,8 +303,20 @@ static int parse_step(const char *text, int64_t *out) {
   return 1;
 }
 
-/* "__metadata__": {"format":..,"model":..,"step":"N"}. Stops at a model name
- * other than the expected one or a bad step count. */
+/* A seed: decimal digits only, at most 2^64 - 1. */
+static int parse_seed(const char *text, uint64_t *out) {
+  uint64_t v = 0;
+  if (!*text) return 0;
+  for (const char *c = text; *c; ++c) {
+    if (*c < '0' || *c > '9' || v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10) return 0;
+    v = v * 10 + (uint64_t)(*c - '0');
+  }
+  *out = v;
+  return 1;
+}
+
+/* "__metadata__": {"format":..,"model":..,"step":"N","seed":"S"}. Stops at a
+ * model name other than the expected one or a bad step count or seed. */
 static int read_metadata(json *j, ckpt_header *h) {
   int ok = take(j, '{');
   char key[64], value[160];
@@ -308,6 +325,11 @@ static int read_metadata(json *j, ckpt_header *h) {
     if (ok && strcmp(key, "step") == 0 && !parse_step(value, &h->step)) {
       snprintf(h->step_text, sizeof h->step_text, "%s", value);
       h->bad_step = 1;
+      return 0;
+    }
+    if (ok && strcmp(key, "seed") == 0 && !(h->has_seed = parse_seed(value, &h->seed))) {
+      snprintf(h->step_text, sizeof h->step_text, "%s", value);
+      h->bad_seed = 1;
       return 0;
     }
     if (ok && strcmp(key, "model") == 0 && strcmp(value, h->expected_model) != 0) {
@@ -389,6 +411,9 @@ static dlc_status stage_item(dlc_model *m, const char *path, const ckpt_item *it
     memset(staged + item->offset, 0, (size_t)item->count * sizeof(float));
     return DLC_OK;
   }
+  if (!e && info->role == DLC_ROLE_STATE)
+    return fail(m, DLC_ERR_FORMAT, "load: '%s' has no tensor '%s' (state of the model; a checkpoint of another "
+                "build, or from before ABI 3)", path, item->name);
   if (!e) return fail(m, DLC_ERR_FORMAT, "load: '%s' has no tensor '%s'", path, item->name);
   int same = e->f32 && e->rank == info->rank;
   for (int r = 0; same && r < info->rank; ++r) same = e->shape[r] == info->dims[r];
@@ -399,9 +424,9 @@ static dlc_status stage_item(dlc_model *m, const char *path, const ckpt_item *it
   return DLC_OK;
 }
 
-/* Reads the file, parses its header, stages every param and optimizer state
- * in a copy of the arena, and only when all of them are there and right
- * replaces the arena and the step count. */
+/* Reads the file, parses its header, stages every param, optimizer state and
+ * state tensor in a copy of the arena, and only when all of them are there
+ * and right replaces the arena, the step count and the seed. */
 dlc_status dlc_rt_load(dlc_model *m, const char *path) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "load: the model is null");
   if (!path) return fail(m, DLC_ERR_NULL, "load: the path is null");
@@ -412,7 +437,8 @@ dlc_status dlc_rt_load(dlc_model *m, const char *path) {
   const dlc_rt_model *d = m->desc;
   int max = 3 * d->api->tensor_count + 1;
   ckpt_item *items = (ckpt_item *)calloc((size_t)max, sizeof(ckpt_item));
-  ckpt_header h = {(ckpt_entry *)calloc((size_t)max + 64, sizeof(ckpt_entry)), 0, max + 64, 0, d->api->model_name, "", 0, 0, ""};
+  ckpt_header h = {(ckpt_entry *)calloc((size_t)max + 64, sizeof(ckpt_entry)), 0, max + 64, 0, 0, 0, d->api->model_name,
+                   "", 0, 0, 0, ""};
   float *staged = (float *)malloc((size_t)d->arena_size * sizeof(float));
   int count = items ? checkpoint_items(m, items, max) : 0;
   uint64_t hlen = 0;
@@ -432,6 +458,8 @@ dlc_status dlc_rt_load(dlc_model *m, const char *path) {
     else if (h.bad_step)
       status = fail(m, DLC_ERR_FORMAT, "load: '%s' has a bad step count \"%s\" (digits, at most %lld)", path,
                     h.step_text, (long long)MAX_STEP);
+    else if (h.bad_seed)
+      status = fail(m, DLC_ERR_FORMAT, "load: '%s' has a bad seed \"%s\" (digits, below 2^64)", path, h.step_text);
     else if (!ok)
       status = fail(m, DLC_ERR_FORMAT, "load: '%s' has a malformed header", path);
     else
@@ -445,6 +473,7 @@ dlc_status dlc_rt_load(dlc_model *m, const char *path) {
   if (status == DLC_OK) {
     memcpy(m->arena, staged, (size_t)d->arena_size * sizeof(float));
     m->step = h.step;
+    if (h.has_seed) m->seed = h.seed; /* the masks of the run that saved it */
   }
   free(bytes);
   free(items);

@@ -205,9 +205,9 @@ dlc_status dlc_rt_create(const dlc_rt_model *d, uint64_t seed, dlc_model **out) 
     free(m);
     return fail(NULL, DLC_ERR_NOMEM, "create: out of memory for a %lld-float arena", (long long)d->arena_size);
   }
-  uint64_t draws = 0; /* the params take their draws in table order (param_init.c) */
+  uint64_t draws = 0; /* the params take their draws in table order (param_init.c), then the state (which follows them) */
   for (int i = 0; i < d->api->tensor_count; ++i)
-    if (d->api->tensors[i].role == DLC_ROLE_PARAM)
+    if (d->api->tensors[i].role == DLC_ROLE_PARAM || d->api->tensors[i].role == DLC_ROLE_STATE)
       draws += dlc_rt_init_param(&d->tensors[i], m->arena + d->tensors[i].offset, seed, draws);
   for (int h = 0; h < DLC_HYPER_SETTINGS; ++h) m->hyper[h] = d->hyper_default[h];
   *out = m;
@@ -295,7 +295,7 @@ static dlc_status check_phase(dlc_model *m, int64_t n, int phase, const char *ca
     int64_t count = t->batched ? n * t->count : t->count, offset = t->offset;
     const char *prefix = "";
     if (phase == CHECK_INPUTS && info->role != DLC_ROLE_INPUT) continue;
-    if (phase == CHECK_PARAMS && info->role != DLC_ROLE_PARAM) continue;
+    if (phase == CHECK_PARAMS && info->role != DLC_ROLE_PARAM && info->role != DLC_ROLE_STATE) continue;
     if (phase == CHECK_OUTPUTS && info->role != DLC_ROLE_OUTPUT) continue;
     if (phase == CHECK_GRADS) {
       if (info->role != DLC_ROLE_PARAM || t->grad_offset < 0) continue;
@@ -403,19 +403,25 @@ dlc_status dlc_rt_apply_update(dlc_model *m) {
   return check_numerics(m, 1, CHECK_PARAMS, "apply_update", " after the update");
 }
 
-/* The arena range [begin, end) that holds, for every param, the buffers in
- * `mask` (1 the param, 2 its optimizer state, 4 its gradient). The layout
- * places params, state and gradients each contiguously, in that order
- * (codegen/Layout.cpp); 0 if the range has gaps. */
+/* The arena range [begin, end) that holds the buffers in `mask`: for every
+ * param 1 the param, 2 its optimizer state, 4 its gradient; 8 every state
+ * tensor. The layout places params, optimizer state, model state and
+ * gradients each contiguously, in that order (codegen/Layout.cpp); 0 if the
+ * range has gaps. */
+enum { RANGE_PARAMS = 1, RANGE_OPTIMIZER = 2, RANGE_GRADS = 4, RANGE_STATE = 8 };
 static int64_t padded(int64_t count) { return (count > 0 ? count + 15 : 16) / 16 * 16; }
 static int param_range(const dlc_model *m, int mask, int64_t *begin, int64_t *end) {
   const dlc_rt_model *d = m->desc;
   int64_t lo = INT64_MAX, hi = -1, total = 0;
   for (int i = 0; i < d->api->tensor_count; ++i) {
-    if (d->api->tensors[i].role != DLC_ROLE_PARAM) continue;
+    dlc_role role = d->api->tensors[i].role;
+    if (role != DLC_ROLE_PARAM && role != DLC_ROLE_STATE) continue;
     const dlc_rt_tensor *t = &d->tensors[i];
-    int64_t at[4] = {mask & 1 ? t->offset : -1, mask & 2 ? t->state[0] : -1, mask & 2 ? t->state[1] : -1,
-                     mask & 4 ? t->grad_offset : -1};
+    int param = role == DLC_ROLE_PARAM;
+    int64_t at[4] = {(param ? mask & RANGE_PARAMS : mask & RANGE_STATE) ? t->offset : -1,
+                     param && (mask & RANGE_OPTIMIZER) ? t->state[0] : -1,
+                     param && (mask & RANGE_OPTIMIZER) ? t->state[1] : -1,
+                     param && (mask & RANGE_GRADS) ? t->grad_offset : -1};
     for (int k = 0; k < 4; ++k) {
       if (at[k] < 0) continue;
       if (at[k] < lo) lo = at[k];
@@ -433,7 +439,7 @@ dlc_status dlc_rt_gradients(dlc_model *m, float **data, int64_t *count) {
   if (!data || !count) return fail(m, DLC_ERR_NULL, "gradients: an output pointer is null");
   int64_t begin, end;
   if (m->desc->loss_offset < 0) return fail(m, DLC_ERR_STATE, "gradients: model '%s' has no loss", m->desc->api->model_name);
-  if (!param_range(m, 4, &begin, &end)) return fail(m, DLC_ERR_STATE, "gradients: the gradients are not contiguous");
+  if (!param_range(m, RANGE_GRADS, &begin, &end)) return fail(m, DLC_ERR_STATE, "gradients: the gradients are not contiguous");
   *data = m->arena + begin, *count = end - begin;
   return DLC_OK;
 }
@@ -442,8 +448,17 @@ dlc_status dlc_rt_training_state(dlc_model *m, float **data, int64_t *count) {
   if (!m) return fail(NULL, DLC_ERR_NULL, "training_state: the model is null");
   if (!data || !count) return fail(m, DLC_ERR_NULL, "training_state: an output pointer is null");
   int64_t begin, end;
-  int ok = param_range(m, 1 | 2, &begin, &end);
+  int ok = param_range(m, RANGE_PARAMS | RANGE_OPTIMIZER | RANGE_STATE, &begin, &end);
   if (!ok) return fail(m, DLC_ERR_STATE, "training_state: the params and their state are not contiguous");
+  *data = m->arena + begin, *count = end - begin;
+  return DLC_OK;
+}
+
+dlc_status dlc_rt_model_state(dlc_model *m, float **data, int64_t *count) {
+  if (!m) return fail(NULL, DLC_ERR_NULL, "model_state: the model is null");
+  if (!data || !count) return fail(m, DLC_ERR_NULL, "model_state: an output pointer is null");
+  int64_t begin, end;
+  if (!param_range(m, RANGE_STATE, &begin, &end)) return fail(m, DLC_ERR_STATE, "model_state: the state is not contiguous");
   *data = m->arena + begin, *count = end - begin;
   return DLC_OK;
 }
@@ -456,20 +471,32 @@ dlc_status dlc_rt_set_step(dlc_model *m, int64_t step) {
   return DLC_OK;
 }
 
-static dlc_status param_access(const dlc_model *m, const char *name, int64_t count, const void *data, int grad,
-                               const char *what, int64_t *offset) {
+/* The arena offset of a param (or its gradient, `grad`) or a state tensor
+ * (role DLC_ROLE_STATE) named `name`, checking the buffer's element count. */
+static dlc_status tensor_access(const dlc_model *m, dlc_role role, const char *name, int64_t count, const void *data,
+                                int grad, const char *what, int64_t *offset) {
   dlc_model *mm = (dlc_model *)m;
+  const char *kind = role == DLC_ROLE_STATE ? "state tensor" : "param";
   if (!m) return fail(NULL, DLC_ERR_NULL, "%s: the model is null", what);
   if (!name || !data) return fail(mm, DLC_ERR_NULL, "%s: the name or the buffer is null", what);
-  int i = find_tensor(m, name, DLC_ROLE_PARAM);
-  if (i < 0) return fail(mm, DLC_ERR_NAME, "%s: no param named '%s'", what, name);
+  int i = find_tensor(m, name, role);
+  if (i < 0) {
+    int other = find_tensor(m, name, role == DLC_ROLE_STATE ? DLC_ROLE_PARAM : DLC_ROLE_STATE) >= 0;
+    return fail(mm, DLC_ERR_NAME, "%s: no %s named '%s'%s", what, kind, name,
+                !other ? "" : role == DLC_ROLE_STATE ? " (it is a param: get_param)" : " (it is model state: get_state)");
+  }
   const dlc_rt_tensor *t = &m->desc->tensors[i];
   if (count != t->count)
-    return fail(mm, DLC_ERR_SIZE, "%s: param '%s' has %lld elements, the buffer %lld", what, name,
+    return fail(mm, DLC_ERR_SIZE, "%s: %s '%s' has %lld elements, the buffer %lld", what, kind, name,
                 (long long)t->count, (long long)count);
   if (grad && t->grad_offset < 0) return fail(mm, DLC_ERR_STATE, "%s: no gradient for '%s'", what, name);
   *offset = grad ? t->grad_offset : t->offset;
   return DLC_OK;
+}
+
+static dlc_status param_access(const dlc_model *m, const char *name, int64_t count, const void *data, int grad,
+                               const char *what, int64_t *offset) {
+  return tensor_access(m, DLC_ROLE_PARAM, name, count, data, grad, what, offset);
 }
 
 dlc_status dlc_rt_get_param(const dlc_model *m, const char *name, float *data, int64_t count) {
@@ -490,6 +517,20 @@ dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, i
 float *dlc_rt_param_data(dlc_model *m, const char *name, int64_t count) {
   int64_t off;
   return param_access(m, name, count, m, 0, "param_data", &off) == DLC_OK ? m->arena + off : NULL;
+}
+
+dlc_status dlc_rt_get_state(const dlc_model *m, const char *name, float *data, int64_t count) {
+  int64_t off;
+  dlc_status s = tensor_access(m, DLC_ROLE_STATE, name, count, data, 0, "get_state", &off);
+  if (!s) memcpy(data, m->arena + off, (size_t)count * sizeof(float));
+  return s;
+}
+
+dlc_status dlc_rt_set_state(dlc_model *m, const char *name, const float *data, int64_t count) {
+  int64_t off;
+  dlc_status s = tensor_access(m, DLC_ROLE_STATE, name, count, data, 0, "set_state", &off);
+  if (!s) memcpy(m->arena + off, data, (size_t)count * sizeof(float));
+  return s;
 }
 
 dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count) {

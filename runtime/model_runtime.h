@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-/* The initializers (Initializers.def). */
+/* The initializers of params and state (Initializers.def). */
 typedef enum dlc_init_kind {
 #define DLC_INIT(Id, name, args, argNames, valid, draw, shift, scale) DLC_INIT_##Id,
 #include "Initializers.def"
@@ -119,6 +119,8 @@ dlc_status dlc_rt_get_param(const dlc_model *m, const char *name, float *data, i
 dlc_status dlc_rt_set_param(dlc_model *m, const char *name, const float *data, int64_t count);
 float *dlc_rt_param_data(dlc_model *m, const char *name, int64_t count);
 dlc_status dlc_rt_get_grad(const dlc_model *m, const char *name, float *data, int64_t count);
+dlc_status dlc_rt_get_state(const dlc_model *m, const char *name, float *data, int64_t count);
+dlc_status dlc_rt_set_state(dlc_model *m, const char *name, const float *data, int64_t count);
 dlc_status dlc_rt_set_hyper(dlc_model *m, const char *key, double value);
 dlc_status dlc_rt_save(const dlc_model *m, const char *path);
 dlc_status dlc_rt_load(dlc_model *m, const char *path);
@@ -128,6 +130,7 @@ int64_t dlc_rt_step(const dlc_model *m);
 dlc_status dlc_rt_set_step(dlc_model *m, int64_t step);
 dlc_status dlc_rt_gradients(dlc_model *m, float **data, int64_t *count);
 dlc_status dlc_rt_training_state(dlc_model *m, float **data, int64_t *count);
+dlc_status dlc_rt_model_state(dlc_model *m, float **data, int64_t *count);
 dlc_status dlc_rt_apply_update(dlc_model *m);
 /* The current value of a set_hyper setting; NAN for an unknown key. */
 double dlc_rt_get_hyper(const dlc_model *m, const char *key);

@@ -65,26 +65,38 @@ bool DataParallel::step(Model &model, int64_t n, const float *x, const void *y, 
     lossRows += n;
     return true;
   }
-  std::span<float> grads = model.gradients();
+  std::span<float> grads = model.gradients(), state = model.modelState();
   if (distributed()) {
     auto [first, rows] = shardRows(n, rank(), ranks());
     if (rows > 0 && !lossAndGrad(model, rows, x + first * width, labelsFrom(first), lossSum, error)) return false;
     lossRows += rows;
     if (rows == 0) std::fill(grads.begin(), grads.end(), 0.0f);
     if (!group->averageGradients(grads, rows, n, deterministic, error)) return false;
+    // The state each rank updated from its shard, averaged like the
+    // gradients: the ranks keep one model, and a running mean is that of
+    // the global batch (docs/training.md).
+    if (!state.empty() && !group->averageGradients(state, rows, n, deterministic, error)) return false;
   } else {
     summed_.resize(grads.size());
+    stateBefore_.assign(state.begin(), state.end());
+    summedState_.resize(state.size());
     for (int r = 0; r < simulatedRanks; ++r) {
       auto [first, rows] = shardRows(n, r, simulatedRanks);
+      std::copy(stateBefore_.begin(), stateBefore_.end(), state.begin()); // every rank starts from the same state
       if (rows > 0 && !lossAndGrad(model, rows, x + first * width, labelsFrom(first), lossSum, error)) return false;
       lossRows += rows;
       float w = shardWeight(rows, n);
-      for (size_t i = 0; i < grads.size(); ++i) {
-        float g = rows > 0 ? grads[i] * w : 0.0f;
-        summed_[i] = r == 0 ? g : summed_[i] + g;
-      }
+      auto accumulate = [&](std::span<const float> shard, std::vector<float> &sum) {
+        for (size_t i = 0; i < shard.size(); ++i) {
+          float v = rows > 0 ? shard[i] * w : 0.0f;
+          sum[i] = r == 0 ? v : sum[i] + v;
+        }
+      };
+      accumulate(grads, summed_);
+      accumulate(state, summedState_);
     }
     std::copy(summed_.begin(), summed_.end(), grads.begin());
+    std::copy(summedState_.begin(), summedState_.end(), state.begin());
   }
   if (model.applyUpdate() != DLC_OK) {
     error = model.lastError();

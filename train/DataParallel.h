@@ -3,7 +3,9 @@
 // Data parallelism as the trainer sees it: every process (rank) holds the
 // same model, takes its shard of each global batch, and the shards' mean
 // gradients are combined, weighted by shard size, into the global-batch
-// gradient before every rank applies the same update. The processes talk
+// gradient before every rank applies the same update. The model state each
+// rank updated from its shard (batch norm's running statistics) is averaged
+// with the same weights, so that the ranks keep one model. The processes talk
 // through a ProcessGroup; the MPI one lives outside libdlc (the driver links
 // dlc::mpi), so libdlc needs no MPI.
 //
@@ -72,7 +74,9 @@ struct DataParallel {
   std::pair<int64_t, int64_t> evaluationRows(int64_t count) const { return shardRows(count, rank(), ranks()); }
 
 private:
-  std::vector<float> summed_; ///< simulated ranks: the running sum of scaled shard gradients
+  std::vector<float> summed_;      ///< simulated ranks: the running sum of scaled shard gradients
+  std::vector<float> stateBefore_; ///< simulated ranks: the model state every shard starts from
+  std::vector<float> summedState_; ///< simulated ranks: the running sum of scaled shard states
 };
 
 /// FNV-1a over bytes.

@@ -1,7 +1,8 @@
 //===- codegen/lower/Entries.cpp - A model's entry points -----------------===//
 //
 // lowerModel (codegen/Lowering.h): forward from the outputs' kernels,
-// loss_and_grad from the loss's and gradients', and train_step as a call of
+// loss_and_grad from the loss's, gradients' and state updates' (then the
+// stores of the new state), and train_step as a call of
 // loss_and_grad followed by the optimizer update of every param (one copy of
 // the gradient kernels keeps compile time down).
 //
@@ -39,6 +40,10 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     std::vector<const Node *> nodes = entryNodes(g, roots);
     KernelPlan plan = planKernels(nodes, std::unordered_set<const Node *>(roots.begin(), roots.end()));
     if (!e.emit(nodes, namesOf(nodes), plan)) return false;
+    // After the loss and the gradients, which may read the old state: each
+    // state takes the value of its update (batch norm's running statistics).
+    for (const auto &r : g.results)
+      if (training && r.role == Role::Update) e.storeState(r.of, r.node);
     e.finish();
     return true;
   };

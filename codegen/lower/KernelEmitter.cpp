@@ -53,7 +53,7 @@ bool KernelEmitter::emit(const std::vector<const Node *> &nodes, const std::vect
   assignAliasScopes(nodes);
   for (const Kernel &k : plan.kernels) {
     const Node &n = *k.anchor;
-    if (n.kind == OpKind::Input || n.kind == OpKind::Label || n.kind == OpKind::Param) continue;
+    if (n.isSupplied()) continue;
     try {
       beginKernel(nameOf_.at(&n));
       if (!lower(n)) return false;
@@ -108,8 +108,7 @@ void KernelEmitter::callEntry(llvm::Function *entry) {
 /// Every value that a kernel stores or loads has a place in the arena.
 bool KernelEmitter::checkPlaces(const std::vector<const Node *> &nodes) {
   for (const Node *n : nodes)
-    if (!layout_.slots.count(n) && !plan_->fused.count(n) && !plan_->epilogues.count(n) &&
-        !(n->kind == OpKind::Input || n->kind == OpKind::Label || n->kind == OpKind::Param)) {
+    if (!layout_.slots.count(n) && !plan_->fused.count(n) && !plan_->epilogues.count(n) && !n->isSupplied()) {
       diags_.bug(n->loc, "codegen: value {} has no place in the arena", nameOf_.at(n));
       return false;
     }
@@ -320,7 +319,10 @@ bool KernelEmitter::lower(const Node &n) {
   switch (n.kind) {
   case OpKind::Input:
   case OpKind::Label:
-  case OpKind::Param: return true;
+  case OpKind::Param:
+  case OpKind::State: return true;
+  case OpKind::SelectMode: lowerSelectMode(n); return true;
+  case OpKind::BatchMean: lowerReduce(n); return true;
   case OpKind::Const:
   case OpKind::DimSize: lowerFill(n); return true;
   case OpKind::Literal: lowerLiteral(n); return true;
@@ -372,6 +374,20 @@ void KernelEmitter::elementwise(const Node &n, const std::vector<Dims> &operandS
 void KernelEmitter::lowerFill(const Node &n) {
   llvm::Value *v = n.kind == OpKind::Const ? cf(n.attrs.getFloat("value")) : b_.CreateSIToFP(batch_, f32_);
   elementwise(n, {}, [&](const std::vector<llvm::Value *> &) { return v; });
+}
+
+/// The operand the entry's mode takes (the modes pass leaves none; a graph
+/// lowered without it computes both operands and copies one).
+void KernelEmitter::lowerSelectMode(const Node &n) {
+  const Node *x = n.operands[training_ ? 0 : 1];
+  loops({product(shape(&n))}, [&](const Index &i) { store(&n, i[0], load(x, i[0])); });
+}
+
+/// The training entry's last kernel: each state takes its new value.
+void KernelEmitter::storeState(const Node *state, const Node *value) {
+  beginKernel(state->name);
+  loops({c(layout_.slots.at(state).second)}, [&](const Index &i) { store(state, i[0], load(value, i[0])); });
+  endKernel();
 }
 
 /// The same elements in the same order.

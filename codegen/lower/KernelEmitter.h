@@ -9,7 +9,7 @@
 //   KernelEmitter.cpp    buffers, loads and stores, alias scopes, elementwise
 //                        and layout kernels, the dispatch on the op
 //   Slices.cpp           literal tensors, slice, concat, dropout masks
-//   Reductions.cpp       reduce_sum, reduce_max, softmax, log_softmax
+//   Reductions.cpp       reduce_sum, reduce_max, batch_mean, softmax, log_softmax
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
 //   Pooling.cpp          max and average pooling and their gradient ops
@@ -55,13 +55,16 @@ public:
   /// The fused optimizer update of one param from its gradient (the update
   /// entry), in a kernel group as every kernel.
   void update(const Node *param, const Node *grad);
+  /// Copies an update's value into its state (after the loss, in loss_and_grad).
+  void storeState(const Node *state, const Node *value);
   /// Calls another entry point on the same arena and batch (and hyper, when it takes one).
   void callEntry(llvm::Function *entry);
   void finish() {
     closeKernelGroup();
     b_.CreateRetVoid();
   }
-  /// Emit as a training entry (loss_and_grad): dropout masks are drawn.
+  /// Emit as a training entry (loss_and_grad): dropout masks are drawn,
+  /// select_mode takes its train operand.
   void setTraining(bool training) { training_ = training; }
 
 private:
@@ -119,6 +122,7 @@ private:
   void lowerTranspose(const Node &n);
   void lowerBroadcast(const Node &n);
   void lowerOneHot(const Node &n);
+  void lowerSelectMode(const Node &n);
 
   // Slices.cpp
   void lowerLiteral(const Node &n);

@@ -5,8 +5,15 @@
 
 namespace dlc {
 
+/// reduce_sum and reduce_max; batch_mean (in a graph without a batch dim,
+/// whose batch is one sample) is the sum scaled by 1 / max(count - ddof, 1).
 void KernelEmitter::lowerReduce(const Node &n) {
   const Node *x = n.operands[0];
+  double scale = 1;
+  if (n.kind == OpKind::BatchMean) {
+    double count = double(numElements(x->shape()).value_or(1)) / double(numElements(n.shape()).value_or(1));
+    scale = 1.0 / std::max(count - double(n.attrs.getInt("ddof", 0)), 1.0);
+  }
   const auto &xs = shape(x);
   std::vector<bool> reduced(xs.size(), false);
   for (int64_t ax : n.attrs.getInts("axes")) reduced[size_t(ax)] = true;
@@ -21,6 +28,11 @@ void KernelEmitter::lowerReduce(const Node &n) {
     return isMax ? b_.CreateSelect(b_.CreateFCmpOGT(v, cur), v, cur) : b_.CreateFAdd(cur, v);
   };
   auto ost = stridesOf(shape(&n));
+  if (xs.empty()) { // a scalar: nothing to reduce
+    llvm::Value *v = load(x, c(0));
+    store(&n, c(0), scale == 1 ? v : b_.CreateFMul(v, cf(scale)));
+    return;
+  }
   if (!reduced.back()) {
     // The last axis is kept (a bias gradient: the sum over the batch rows):
     // walk x in memory order and accumulate into the result, whose inner
@@ -33,6 +45,8 @@ void KernelEmitter::lowerReduce(const Node &n) {
       llvm::Value *at = offset(i, toOut), *v = load(x, offset(i, st)), *cur = load(&n, at);
       store(&n, at, combine(cur, v));
     });
+    if (scale != 1)
+      loops({product(shape(&n))}, [&](const Index &i) { store(&n, i[0], b_.CreateFMul(load(&n, i[0]), cf(scale))); });
     return;
   }
   llvm::Value *acc = b_.CreateAlloca(f32_);
@@ -43,7 +57,8 @@ void KernelEmitter::lowerReduce(const Node &n) {
       llvm::Value *v = load(x, b_.CreateAdd(base, offset(i, innerSt)));
       b_.CreateStore(combine(b_.CreateLoad(f32_, acc), v), acc);
     });
-    store(&n, offset(o, ost), b_.CreateLoad(f32_, acc));
+    llvm::Value *total = b_.CreateLoad(f32_, acc);
+    store(&n, offset(o, ost), scale == 1 ? total : b_.CreateFMul(total, cf(scale)));
   });
 }
 

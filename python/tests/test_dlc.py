@@ -195,3 +195,34 @@ def test_a_numpy_training_loop_matches_the_cli_accuracy(tmp_path):
     accuracy = 100 * np.mean(predictions == ty)
     assert cli > 90
     assert abs(accuracy - cli) <= 0.5, (accuracy, cli)
+
+
+BN = """
+model bn {
+  input  x : [3]
+  label  y : class(2)
+  param  A : [2, 3] ~ glorot
+  output w = A @ batch_norm(x, momentum = 0.5)
+  loss cross_entropy(w, y)
+}
+"""
+
+
+def test_batch_norm_state_by_name(tmp_path):
+    """m.state holds the running statistics: a training step moves them toward the batch's,
+    forward normalizes by them, set_state writes them, save and load keep them."""
+    m = dlc.compile(BN, batch=8)
+    assert sorted(m.state) == ["bn1.running_mean", "bn1.running_var"]
+    np.testing.assert_array_equal(m.state["bn1.running_var"], np.ones(3, np.float32))
+    x, y = batch(8, 3, 2, seed=4)
+    m.train_step(x, y)
+    np.testing.assert_allclose(m.state["bn1.running_mean"], 0.5 * x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(m.state["bn1.running_var"], 0.5 + 0.5 * x.var(axis=0, ddof=1), rtol=1e-5)
+    m.set_state("bn1.running_mean", np.zeros(3, np.float32))
+    m.set_state("bn1.running_var", np.full(3, 4.0, np.float32))
+    expected = (x / 2) @ m.params["A"].T
+    np.testing.assert_allclose(m.forward(x), expected, rtol=1e-4, atol=1e-5)
+    m.save(str(tmp_path / "bn.safetensors"))
+    other = dlc.compile(BN, batch=8, seed=3)
+    other.load(str(tmp_path / "bn.safetensors"))
+    np.testing.assert_array_equal(other.state["bn1.running_var"], np.full(3, 4.0, np.float32))

@@ -4,7 +4,8 @@
 # within 1e-5 of the largest param (SGD with momentum and Adam, checkpoints
 # written by rank 0); --deterministic gives the same bits on every rank and
 # the bits of one process summing the same shards in order (--simulate-ranks);
-# a resumed checkpoint goes from rank 0 to the others. Usage: train_mpi.sh BUILD SOURCE WORK
+# a resumed checkpoint goes from rank 0 to the others; a model with batch
+# norm keeps one model state on all ranks. Usage: train_mpi.sh BUILD SOURCE WORK
 set -euo pipefail
 build="$1"; source="$2"; work="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,6 +28,16 @@ done
 grep -q "deterministic: params and optimizer state bit-identical on all 4 ranks" "$work/det4.log"
 "$dlc" "${train[@]}" --optimizer adam --simulate-ranks 4 --checkpoint "$work/sim4.st" > /dev/null
 echo "deterministic 4 ranks vs --simulate-ranks 4: $("$py" "$here/compare_checkpoints.py" "$work/sim4.st" "$work/det4.st" --identical)"
+
+# Batch norm: each rank normalizes by its shard's statistics and the ranks
+# average the running ones after every step (the model state), so that they
+# keep one model: 2 deterministic ranks end bit-identical, state included,
+# and equal one process simulating the 2 shards.
+bn=(train "$source/tests/golden/train/Inputs/blobs_bn.net" --data "$data" --normalize standard --batch 30 --epochs 1 --quiet)
+"$here/mpirun.sh" 2 "$dlc" "${bn[@]}" --deterministic --checkpoint "$work/bn2.st" | tee "$work/bn2.log"
+grep -q "deterministic: params, optimizer state and model state bit-identical on all 2 ranks" "$work/bn2.log"
+"$dlc" "${bn[@]}" --simulate-ranks 2 --checkpoint "$work/bnsim2.st" > /dev/null
+echo "batch norm, deterministic 2 ranks vs --simulate-ranks 2: $("$py" "$here/compare_checkpoints.py" "$work/bnsim2.st" "$work/bn2.st" --identical)"
 
 # Resume: rank 0 reads the 1-epoch checkpoint, all ranks continue from it.
 "$here/mpirun.sh" 2 "$dlc" "${train[@]}" --optimizer adam --epochs 2 --resume "$work/adam.one.st" \

@@ -7,6 +7,7 @@ gradient of every param are written to <example>.ref as small text files:
 
     loss VALUE
     grad NAME COUNT SUM SUMSQ v0 v1 ... v15     (16 entries at evenly spaced indices)
+    state NAME COUNT SUM SUMSQ v0 v1 ... v15    (batch norm's running statistics after the step)
 
 Run with Debian's python3-torch:  /usr/bin/python3 tests/reference/make_reference.py
 """
@@ -101,6 +102,40 @@ def hinge():
     return loss, v
 
 
+def bn_cnn():
+    """examples/bn_cnn.net in training mode: PyTorch's batch norm with the batch's statistics, which also
+    moves the running ones (zeros and ones before) toward them, the variance unbiased."""
+    v = leaves([("x", [1, 28, 28], False), ("K1", [8, 1, 3, 3], True), ("g1", [8, 1, 1], True),
+                ("c1", [8, 1, 1], True), ("K2", [16, 8, 3, 3], True), ("g2", [16, 1, 1], True),
+                ("c2", [16, 1, 1], True), ("A1", [64, 784], True), ("g3", [64], True), ("c3", [64], True),
+                ("A2", [10, 64], True), ("b2", [10], True)])
+    state = {}
+
+    def bn(name, z):
+        mean, var = torch.zeros(z.shape[1]), torch.ones(z.shape[1])
+        out = F.batch_norm(z, mean, var, training=True, momentum=0.1, eps=1e-5)
+        state[name + ".running_mean"], state[name + ".running_var"] = mean, var
+        return out
+
+    def block(z, k, g, c, name):
+        return F.max_pool2d(torch.relu(bn(name, F.conv2d(z, v[k], padding=1)) * v[g] + v[c]), 2)
+
+    h1 = block(v["x"], "K1", "g1", "c1", "bn1")
+    h2 = block(h1, "K2", "g2", "c2", "bn2")
+    u = torch.relu(bn("bn3", h2.flatten(1) @ v["A1"].T) * v["g3"] + v["c3"])
+    w = u @ v["A2"].T + v["b2"]
+    return F.cross_entropy(w, classes(10)), v, state
+
+
+def summary(kind, name, t):
+    """One line: kind, name, element count, sum, sum of squares and 16 evenly spaced entries."""
+    g = t.detach().reshape(-1)
+    n = g.numel()
+    picks = [g[(j * n) // 16].item() for j in range(min(16, n))]
+    return (f"{kind} {name} {n} {g.sum().item():.17g} {(g * g).sum().item():.17g} "
+            + " ".join(f"{p:.17g}" for p in picks))
+
+
 MODELS = {
     "mnist_mlp": mnist_mlp,
     "mnist_cnn": lambda: cnn((16, 32), 128, False),
@@ -109,25 +144,20 @@ MODELS = {
     "linear_chain": linear_chain,
     "residual": residual,
     "hinge": hinge,
+    "bn_cnn": bn_cnn,
 }
 
 
 def main():
     for name, build in MODELS.items():
-        loss, v = build()
+        loss, v, *state = build()
         loss.backward()
         lines = [f"loss {loss.item():.17g}"]
-        for pname, t in v.items():
-            if not t.requires_grad:
-                continue
-            g = t.grad.reshape(-1)
-            n = g.numel()
-            picks = [g[(j * n) // 16].item() for j in range(min(16, n))]
-            lines.append(f"grad {pname} {n} {g.sum().item():.17g} {(g * g).sum().item():.17g} "
-                         + " ".join(f"{p:.17g}" for p in picks))
+        lines += [summary("grad", pname, t.grad) for pname, t in v.items() if t.requires_grad]
+        lines += [summary("state", sname, t) for sname, t in (state[0] if state else {}).items()]
         with open(os.path.join(HERE, name + ".ref"), "w") as f:
             f.write("\n".join(lines) + "\n")
-        print(f"{name}: loss {loss.item():.6f}, {len(lines) - 1} gradients")
+        print(f"{name}: loss {loss.item():.6f}, {len(lines) - 1} gradients and states")
 
 
 if __name__ == "__main__":

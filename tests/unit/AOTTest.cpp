@@ -63,16 +63,18 @@ const dlc_api *buildAndLoad(const std::string &example, const std::string &dir, 
 } // namespace
 
 // A library and its host agree when they were built against the same
-// version of dlc/abi.h. Version 2 is this layout (x86-64, LP64): version 1's
-// members in their places, then the five of data-parallel training. A change
+// version of dlc/abi.h. Version 3 is this layout (x86-64, LP64): version 1's
+// members in their places, then the five of data-parallel training (2), then
+// the three of model state (3) and the role DLC_ROLE_STATE. A change
 // to a struct, an enum or a member's place must bump DLC_ABI_VERSION and this pin.
 TEST_CASE("the C ABI's layout is pinned to its version", "[aot]") {
-  REQUIRE(DLC_ABI_VERSION == 2);
+  REQUIRE(DLC_ABI_VERSION == 3);
   CHECK(DLC_MAX_RANK == 8);
   CHECK((DLC_OK == 0 && DLC_ERR_NULL == 1 && DLC_ERR_BATCH == 2 && DLC_ERR_NAME == 3 && DLC_ERR_SIZE == 4 &&
          DLC_ERR_VALUE == 5 && DLC_ERR_NOMEM == 6 && DLC_ERR_STATE == 7 && DLC_ERR_IO == 8 && DLC_ERR_FORMAT == 9 &&
          DLC_ERR_CPU == 10));
-  CHECK((DLC_ROLE_INPUT == 0 && DLC_ROLE_LABEL == 1 && DLC_ROLE_PARAM == 2 && DLC_ROLE_OUTPUT == 3));
+  CHECK((DLC_ROLE_INPUT == 0 && DLC_ROLE_LABEL == 1 && DLC_ROLE_PARAM == 2 && DLC_ROLE_OUTPUT == 3 &&
+         DLC_ROLE_STATE == 4));
   CHECK((DLC_F32 == 0 && DLC_I32 == 1));
   CHECK(offsetof(dlc_tensor_info, name) == 0);
   CHECK(offsetof(dlc_tensor_info, role) == 8);
@@ -88,14 +90,15 @@ TEST_CASE("the C ABI's layout is pinned to its version", "[aot]") {
       offsetof(dlc_api, set_param),     offsetof(dlc_api, get_grad),   offsetof(dlc_api, set_hyper),
       offsetof(dlc_api, save),          offsetof(dlc_api, load),       offsetof(dlc_api, last_error),
       offsetof(dlc_api, gradients),     offsetof(dlc_api, training_state), offsetof(dlc_api, apply_update),
-      offsetof(dlc_api, get_step),      offsetof(dlc_api, set_step)};
+      offsetof(dlc_api, get_step),      offsetof(dlc_api, set_step),   offsetof(dlc_api, get_state),
+      offsetof(dlc_api, set_state),     offsetof(dlc_api, model_state)};
   const size_t pinned[] = {0, 8, 16, 24, 28, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128,
-                           136, 144, 152, 160, 168};
+                           136, 144, 152, 160, 168, 176, 184, 192};
   for (size_t i = 0; i < std::size(pinned); ++i) {
     INFO("member " << i);
     CHECK(members[i] == pinned[i]);
   }
-  CHECK(sizeof(dlc_api) == 176);
+  CHECK(sizeof(dlc_api) == 200);
 }
 
 TEST_CASE("each example's library matches the interpreter: forward, loss, gradients, a train step", "[aot]") {
@@ -106,8 +109,9 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
     INFO(file);
     std::unique_ptr<Graph> g;
     const dlc_api *api = buildAndLoad(file, dir.str().str(), 4, &g);
-    CHECK(api->abi_version == 2); // the version whose layout "the C ABI's layout is pinned" checks
+    CHECK(api->abi_version == 3); // the version whose layout "the C ABI's layout is pinned" checks
     CHECK((api->gradients && api->training_state && api->apply_update && api->get_step && api->set_step));
+    CHECK((api->get_state && api->set_state && api->model_state));
     CHECK(api->max_batch == 4);
     dlc_model *m = nullptr;
     REQUIRE(api->create(1, &m) == DLC_OK);
@@ -135,6 +139,8 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
       for (size_t e = 0; e < value.size(); ++e)
         value[e] = t.dtype == DLC_I32 ? double(int64_t(e * 3 + 1) % node->attrs.getInt("classes"))
                                       : double(float(0.4 * std::cos(0.53 * double(e) + 0.7 * double(k))));
+      if (t.role == DLC_ROLE_STATE) // running statistics: a variance must be positive
+        for (double &v : value.data) v = double(float(1 + v));
       ++k;
       ref.set(node, value);
       if (t.role == DLC_ROLE_LABEL && t.dtype == DLC_I32) {
@@ -146,6 +152,8 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
         if (t.role == DLC_ROLE_LABEL) labelPtrs.push_back(inputs.back().data());
         if (t.role == DLC_ROLE_PARAM)
           REQUIRE(api->set_param(m, t.name, inputs.back().data(), int64_t(value.size())) == DLC_OK);
+        if (t.role == DLC_ROLE_STATE)
+          REQUIRE(api->set_state(m, t.name, inputs.back().data(), int64_t(value.size())) == DLC_OK);
       }
     }
     std::string err;
@@ -161,10 +169,16 @@ TEST_CASE("each example's library matches the interpreter: forward, loss, gradie
     REQUIRE(api->loss_and_grad(m, n, inputPtrs.data(), labelPtrs.data(), &loss) == DLC_OK);
     checkClose({loss}, ref.value(g->result(Role::Loss)), "loss");
     for (const auto &r : g->results) {
-      if (r.role != Role::Grad) continue;
-      std::vector<float> grad(ref.value(r.node).size());
-      REQUIRE(api->get_grad(m, r.of->name.c_str(), grad.data(), int64_t(grad.size())) == DLC_OK);
-      checkClose(grad, ref.value(r.node), "dL/d" + r.of->name);
+      std::vector<float> got(ref.value(r.node).size());
+      if (r.role == Role::Grad) {
+        REQUIRE(api->get_grad(m, r.of->name.c_str(), got.data(), int64_t(got.size())) == DLC_OK);
+        checkClose(got, ref.value(r.node), "dL/d" + r.of->name);
+      } else if (r.role == Role::Update) { // loss_and_grad trained: the state took its new value
+        REQUIRE(api->get_state(m, r.of->name.c_str(), got.data(), int64_t(got.size())) == DLC_OK);
+        checkClose(got, ref.value(r.node), "state " + r.of->name);
+        std::vector<float> before(ref.value(r.of).data.begin(), ref.value(r.of).data.end());
+        REQUIRE(api->set_state(m, r.of->name.c_str(), before.data(), int64_t(before.size())) == DLC_OK);
+      }
     }
     // One plain gradient step: p - lr g (SGD without momentum), or Adam's first step.
     bool adam = g->train.getString("optimizer") == "adam";

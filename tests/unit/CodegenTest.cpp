@@ -65,11 +65,12 @@ void fillLeaves(Compiled &c, Interpreter &ref, int64_t n) {
   ref.bindSymbol("N", n);
   size_t k = 0;
   for (const auto &node : c.graph->nodes()) {
-    if (node->kind != OpKind::Input && node->kind != OpKind::Label && node->kind != OpKind::Param) continue;
+    if (!node->isSupplied()) continue;
     Tensor t(ref.resolve(node->shape()));
     for (size_t i = 0; i < t.size(); ++i) {
       if (node->attrs.has("classes")) t[i] = double(int64_t(i * 5 + 2) % node->attrs.getInt("classes"));
       else t[i] = double(float(0.5 * std::sin(0.61 * double(i) + 0.9 * double(k))));
+      if (node->kind == OpKind::State) t[i] = double(float(1 + t[i])); // running statistics: a positive variance
     }
     ++k;
     ref.set(node.get(), t);
@@ -102,8 +103,10 @@ TEST_CASE("JIT forward, loss and gradients match the interpreter at a batch belo
     if (!c.lossAndGrad) continue;
     c.lossAndGrad(c.arena.data(), n);
     checkClose(c.slot(c.graph->result(Role::Loss)), ref.value(c.graph->result(Role::Loss)), "loss");
-    for (const auto &r : c.graph->results)
+    for (const auto &r : c.graph->results) {
       if (r.role == Role::Grad) checkClose(c.slot(r.node), ref.value(r.node), "dL/d" + r.of->name);
+      if (r.role == Role::Update) checkClose(c.slot(r.of), ref.value(r.node), "state " + r.of->name + " after the step");
+    }
   }
 }
 

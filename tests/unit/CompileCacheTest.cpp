@@ -143,7 +143,7 @@ TEST_CASE("compile cache: an entry round-trips, and a bad one is a miss that is 
   CHECK(cache.load("key A") == code);
 }
 
-TEST_CASE("compile cache: a cached model computes the same bits; a corrupt entry is rebuilt", "[cache][api]") {
+TEST_CASE("compile cache: a cached model computes the same bits, and a corrupt entry is rebuilt", "[cache][api]") {
   TempDir tmp;
   const std::string &dir = tmp.path;
   CompileResult cold = compileCached(dir);

@@ -133,7 +133,7 @@ TEST_CASE("a batch whose arena would overflow is an error, from the flag or the 
                   "b.ir:4:", "batch");
 }
 
-TEST_CASE("names past the length limit are errors; long names save and load intact", "[hostile]") {
+TEST_CASE("names past the length limit are errors, and long names save and load intact", "[hostile]") {
   std::string longName(700, 'm');
   requireRejected(runDriver("model " + longName + " {\n  input x : [2]\n  loss sum(x)\n}\n", "long.net", "-o l.so"),
                   "long.net:1:", "128");
@@ -398,7 +398,7 @@ TEST_CASE("zero extents and a batch outside 1.. are errors, not SIGFPE", "[hosti
   requireRejected(runDriver("model m {\n  input x : [0]\n  loss sum(x)\n}\n", "z.net", "-o z.so"), "z.net:2:", "extent");
 }
 
-TEST_CASE("control bytes of the source never reach a diagnostic; a random file stops at the error limit", "[hostile]") {
+TEST_CASE("control bytes of the source never reach a diagnostic, and a random file stops at the error limit", "[hostile]") {
   DiagnosticEngine diags;
   REQUIRE_FALSE(compile("model m {\n  input x : [2]\x1b]0;pwned\x07\x1b[31m\n}\n", diags));
   std::string rendered = renderDiagnostics(diags);

@@ -132,6 +132,9 @@ std::map<OpKind, std::vector<Sample>> structuralSamples() {
                        return s.g.add(K::Literal, {}, attrs({{"values", std::vector<double>{1, -2, 3.5, 4, 0.25, -6}}}),
                                       {DType::F32, dims({2, 3})}, "c");
                      }}}},
+      {K::State, {{"a [3, 4] state, read where the test put it", [](B &s) {
+                     return s.g.add(K::State, {}, attrs({{"init", std::string("zeros")}}), {DType::F32, dims({3, 4})}, "s");
+                   }}}},
       {K::DropoutMask, {{"a [3, 4] mask in forward (all ones)", [](B &s) {
                            return s.g.add(K::DropoutMask, {}, attrs({{"p", 0.5}, {"salt", int64_t(1)}}),
                                           {DType::F32, dims({3, 4})}, "mask");
@@ -174,6 +177,15 @@ std::map<OpKind, std::vector<Sample>> structuralSamples() {
          [](B &s) { return s.op(K::ReduceSum, {s.param(dims({2, 3, 4}))}, attrs({{"axes", dims({0, 2})}})); }},
         {"[4, 3] over [0] (the last axis kept)",
          [](B &s) { return s.op(K::ReduceSum, {s.param(dims({4, 3}))}, attrs({{"axes", dims({0})}})); }}}},
+      {K::BatchMean,
+       {{"[2, 3, 4] over [0, 2] (no batch dim: one sample)",
+         [](B &s) { return s.op(K::BatchMean, {s.param(dims({2, 3, 4}))}, attrs({{"axes", dims({0, 2})}})); }},
+        {"[3, 4] over [1], ddof 1", [](B &s) {
+           return s.op(K::BatchMean, {s.param(dims({3, 4}))}, attrs({{"axes", dims({1})}, {"ddof", int64_t(1)}}));
+         }}}},
+      {K::SelectMode, {{"[3, 4] train, [3, 4] infer", [](B &s) {
+                          return s.op(K::SelectMode, {s.param(dims({3, 4})), s.param(dims({3, 4}))});
+                        }}}},
       {K::ReduceMax,
        {{"[2, 3, 4] over [1]",
          [](B &s) { return s.op(K::ReduceMax, {s.param(dims({2, 3, 4}))}, attrs({{"axes", dims({1})}})); }}}},
@@ -310,7 +322,7 @@ std::map<const Node *, Tensor> leafValues(const Graph &g, Interpreter &ref, bool
   std::uniform_real_distribution<double> u(0.1, 2.0);
   std::map<const Node *, Tensor> values;
   for (const auto &n : g.nodes()) {
-    if (n->kind != OpKind::Input && n->kind != OpKind::Param && n->kind != OpKind::Label) continue;
+    if (!n->isSupplied()) continue;
     Tensor t(ref.resolve(n->shape()));
     for (size_t i = 0; i < t.size(); ++i) {
       if (n->kind == OpKind::Label) t[i] = double((i * 3 + 1) % size_t(n->attrs.getInt("classes")));
@@ -355,18 +367,23 @@ void checkSample(const OpInfo &row, const Sample &sample, std::set<OpKind> &cove
   Compiled c = compileGraph(*g);
   const int64_t n = 2; // the batch of dim's sample, below the capacity
 
-  Interpreter ref(*g);
+  // forward infers, loss_and_grad trains (select_mode takes another operand).
+  Interpreter ref(*g), train(*g);
   ref.bindSymbol("N", n);
+  train.bindSymbol("N", n);
+  train.setMode(Interpreter::Mode::Train);
   // Mixed signs first; positive values where the op is not defined on
   // negatives (log, sqrt, pow 0.5: the interpreter's values tell).
   for (bool positive : {false, true}) {
     for (auto &[leaf, t] : leafValues(*g, ref, positive, row.is(Elementwise) && row.arity == 2)) {
       ref.set(leaf, t);
+      train.set(leaf, t);
       std::copy(t.data.begin(), t.data.end(), c.slot(leaf));
     }
     std::string err;
     REQUIRE(ref.run(err));
-    if (allFinite(*g, ref)) break;
+    REQUIRE(train.run(err));
+    if (allFinite(*g, ref) && allFinite(*g, train)) break;
   }
   REQUIRE(allFinite(*g, ref));
 
@@ -374,11 +391,11 @@ void checkSample(const OpInfo &row, const Sample &sample, std::set<OpKind> &cove
   checkClose(c.slot(y), ref.value(y), "y");
   if (c.lossAndGrad) {
     c.lossAndGrad(c.arena.data(), n);
-    checkClose(c.slot(g->result(Role::Loss)), ref.value(g->result(Role::Loss)), "L");
+    checkClose(c.slot(g->result(Role::Loss)), train.value(g->result(Role::Loss)), "L");
     int grads = 0;
     for (const auto &r : g->results) {
       if (r.role != Role::Grad) continue;
-      checkClose(c.slot(r.node), ref.value(r.node), "dL/d" + r.of->name);
+      checkClose(c.slot(r.node), train.value(r.node), "dL/d" + r.of->name);
       ++grads;
     }
     CHECK(grads == int(g->nodesOfKind(OpKind::Param).size()));

@@ -1,9 +1,11 @@
 //===- tests/unit/ReferenceGradTest.cpp - Gradients against PyTorch autograd -===//
 //
 // tests/reference/make_reference.py writes each example's loss and param
-// gradients as computed by PyTorch (float64) for deterministic leaf values;
-// here the same values go through dlc's whole default pipeline (batch, chain,
-// autodiff, simplify, chain) and the reference interpreter.
+// gradients as computed by PyTorch (float64) for deterministic leaf values,
+// and the running statistics of its batch norms after the step (PyTorch's
+// BatchNorm in training mode); here the same values go through dlc's whole
+// default pipeline (batch, chain, autodiff, modes, simplify, chain) and the
+// reference interpreter.
 //
 //===----------------------------------------------------------------------===//
 #include <catch2/catch.hpp>
@@ -30,6 +32,7 @@ Tensor leafValues(size_t k, std::vector<int64_t> shape) {
   return t;
 }
 
+/// A tensor as the script summarizes it: count, sum, sum of squares, 16 entries.
 struct RefGrad {
   size_t count;
   double sum, sumsq;
@@ -41,6 +44,16 @@ void checkClose(double got, double want, const std::string &what) {
   CHECK(std::fabs(got - want) <= 1e-9 * std::max(1.0, std::fabs(want)));
 }
 
+void checkSummary(const Tensor &got, const RefGrad &want, const std::string &what) {
+  REQUIRE(got.size() == want.count);
+  double sum = 0, sumsq = 0;
+  for (double v : got.data) sum += v, sumsq += v * v;
+  checkClose(sum, want.sum, "sum of " + what);
+  checkClose(sumsq, want.sumsq, "sum of squares of " + what);
+  for (size_t j = 0; j < want.picks.size(); ++j)
+    checkClose(got[(j * got.size()) / 16], want.picks[j], fmt::format("{}[{}]", what, (j * got.size()) / 16));
+}
+
 } // namespace
 
 TEST_CASE("every example's loss and param gradients match PyTorch's autograd", "[grad][reference]") {
@@ -50,7 +63,7 @@ TEST_CASE("every example's loss and param gradients match PyTorch's autograd", "
     std::ifstream ref(std::string(DLC_REFERENCE_DIR) + "/" + name + ".ref");
     REQUIRE(ref.good());
     double refLoss = 0;
-    std::map<std::string, RefGrad> refGrads;
+    std::map<std::string, RefGrad> refGrads, refStates;
     for (std::string line; std::getline(ref, line);) {
       std::istringstream ss(line);
       std::string kind, pname;
@@ -59,7 +72,7 @@ TEST_CASE("every example's loss and param gradients match PyTorch's autograd", "
       RefGrad r;
       ss >> pname >> r.count >> r.sum >> r.sumsq;
       for (double v; ss >> v;) r.picks.push_back(v);
-      refGrads[pname] = r;
+      (kind == "state" ? refStates : refGrads)[pname] = r;
     }
 
     DiagnosticEngine diags;
@@ -84,17 +97,10 @@ TEST_CASE("every example's loss and param gradients match PyTorch's autograd", "
     REQUIRE(it.run(err));
     checkClose(it.value(g->result(Role::Loss))[0], refLoss, "loss");
     REQUIRE(g->resultsWith(Role::Grad).size() == refGrads.size());
+    REQUIRE(g->resultsWith(Role::Update).size() == refStates.size());
     for (const auto &r : g->results) {
-      if (r.role != Role::Grad) continue;
-      const RefGrad &want = refGrads.at(r.of->name);
-      const Tensor &got = it.value(r.node);
-      REQUIRE(got.size() == want.count);
-      double sum = 0, sumsq = 0;
-      for (double v : got.data) sum += v, sumsq += v * v;
-      checkClose(sum, want.sum, "sum of dL/d" + r.of->name);
-      checkClose(sumsq, want.sumsq, "sum of squares of dL/d" + r.of->name);
-      for (size_t j = 0; j < want.picks.size(); ++j)
-        checkClose(got[(j * got.size()) / 16], want.picks[j], fmt::format("dL/d{}[{}]", r.of->name, (j * got.size()) / 16));
+      if (r.role == Role::Grad) checkSummary(it.value(r.node), refGrads.at(r.of->name), "dL/d" + r.of->name);
+      if (r.role == Role::Update) checkSummary(it.value(r.node), refStates.at(r.of->name), r.of->name + " after the step");
     }
   }
 }

@@ -197,7 +197,7 @@ TEST_CASE("neighbours with one affine map merge into one piece", "[regions]") {
   CHECK(d.count.pieces == 4);
 }
 
-TEST_CASE("the initial params are those a compiled model starts from; checkpoints read back", "[regions][params]") {
+TEST_CASE("the initial params are those a compiled model starts from, and checkpoints read back", "[regions][params]") {
   std::string text = "model p {\n  input v : [3]\n  label t : [2]\n  param A : [4, 3] ~ he\n  param b : [4] ~ normal(0.5, 2)\n"
                      "  param C : [2, 4] ~ glorot\n  param c : [2] ~ uniform(-1, 3)\n"
                      "  output y = C @ relu(A @ v + b) + c\n  loss square_loss(y, t)\n}\n";

@@ -138,5 +138,5 @@ TEST_CASE("an unknown pass is an error naming the known ones", "[passes]") {
   REQUIRE(g);
   PassContext ctx(diags);
   CHECK_FALSE(runPipeline(g, {"batch", "fuse"}, ctx));
-  CHECK(diags.diagnostics().back().message == "unknown pass 'fuse'; passes are batch, autodiff, simplify, chain, dce, stabilize, derive, remat");
+  CHECK(diags.diagnostics().back().message == "unknown pass 'fuse'; passes are batch, autodiff, simplify, chain, dce, stabilize, derive, remat, modes");
 }

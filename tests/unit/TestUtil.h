@@ -68,6 +68,6 @@ inline std::string firstError(const DiagnosticEngine &diags) {
 }
 
 inline const char *kExamples[] = {"mnist_mlp.net", "mnist_cnn.net", "fashion_cnn.net", "quadratic.net",
-                                  "linear_chain.net", "residual.net", "hinge.net"};
+                                  "linear_chain.net", "residual.net", "hinge.net", "bn_cnn.net"};
 
 } // namespace dlc::test

@@ -14,7 +14,13 @@ using namespace dlc;
 // A counting allocator: this binary's malloc family counts calls while
 // `counting` is set and forwards to glibc. (Not under AddressSanitizer, whose
 // runtime owns malloc.)
-#if !defined(__SANITIZE_ADDRESS__)
+// GCC says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DLC_UNDER_ASAN 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(DLC_UNDER_ASAN)
 #define DLC_COUNTING_ALLOCATOR 1
 namespace {
 std::atomic<bool> counting{false};

@@ -74,7 +74,7 @@ TEST_CASE("IDX files load, and each kind of bad file is a clear error", "[data]"
   llvm::sys::fs::remove_directories(dir);
 }
 
-TEST_CASE("training a classifier on a toy problem reaches full accuracy; mismatched models are refused", "[data][train]") {
+TEST_CASE("training a classifier on a toy problem reaches full accuracy, and mismatched models are refused", "[data][train]") {
   llvm::SmallString<128> d;
   REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-train-test", d));
   std::string dir = d.str().str();
@@ -121,7 +121,7 @@ train toy { optimizer sgd(lr = 0.1, momentum = 0.9) }
   llvm::sys::fs::remove_directories(dir);
 }
 
-TEST_CASE("a resumed run ends bit-identical to an uninterrupted one; early stopping stops", "[data][train]") {
+TEST_CASE("a resumed run ends bit-identical to an uninterrupted one, and early stopping stops", "[data][train]") {
   llvm::SmallString<128> d;
   REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-resume-test", d));
   std::string dir = d.str().str();
@@ -327,7 +327,7 @@ TEST_CASE("CSV files load (header, blank lines, CRLF), and each kind of bad file
   llvm::sys::fs::remove_directories(dir);
 }
 
-TEST_CASE("standardize uses the training statistics; K folds partition the data", "[data][csv]") {
+TEST_CASE("standardize uses the training statistics, and K folds partition the data", "[data][csv]") {
   Dataset train{4, 2, {1, 5, 3, 5, 5, 5, 7, 5}, {0, 1, 0, 1}};
   Dataset test{1, 2, {4, 9}, {0}};
   standardize(train, test);

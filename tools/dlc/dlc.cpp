@@ -351,7 +351,8 @@ bool reportAgreement(Model &model, ProcessGroup &group, std::string &error) {
       return false;
     }
   if (group.rank() == 0)
-    llvm::outs() << fmt::format("deterministic: params and optimizer state bit-identical on all {} ranks (hash {:016x})\n",
+    llvm::outs() << fmt::format("deterministic: params{} bit-identical on all {} ranks (hash {:016x})\n",
+                                model.modelState().empty() ? " and optimizer state" : ", optimizer state and model state",
                                 group.size(), hashes[0]);
   return true;
 }

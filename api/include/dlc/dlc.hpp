@@ -99,6 +99,10 @@ public:
   dlc_status getParam(const std::string &name, std::span<float> out) const;
   dlc_status setParam(const std::string &name, std::span<const float> values);
   dlc_status getGrad(const std::string &name, std::span<float> out) const;
+  /// Model state (tensors of role DLC_ROLE_STATE: batch norm's running
+  /// statistics) by name; forward reads it, lossAndGrad and trainStep write it.
+  dlc_status getState(const std::string &name, std::span<float> out) const;
+  dlc_status setState(const std::string &name, std::span<const float> values);
   /// The param's own storage (count elements), for zero-copy views such as
   /// the Python module's m.params; null (see lastError) for a wrong name or count.
   float *paramData(const std::string &name, int64_t count);
@@ -115,10 +119,13 @@ public:
   /// Training in two halves (data-parallel hosts, dlc/abi.h): trainStep is
   /// lossAndGrad, then applyUpdate. gradients() is every param's gradient in
   /// one contiguous buffer the host may change in between; trainingState()
-  /// is every param and its optimizer state. Both views live as long as the
-  /// model; empty for a model without a loss.
+  /// is every param, its optimizer state and the model state; modelState()
+  /// the model state alone (what data-parallel ranks average after each
+  /// step). The views live as long as the model; gradients() is empty for a
+  /// model without a loss, modelState() for one without state.
   std::span<float> gradients();
   std::span<float> trainingState();
+  std::span<float> modelState();
   dlc_status applyUpdate();
   /// Why the last failing call failed.
   const char *lastError() const;

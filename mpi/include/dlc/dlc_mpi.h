@@ -10,7 +10,7 @@
  *
  *   dlc_mpi_trainer t;
  *   dlc_mpi_init(&t, api, model, MPI_COMM_WORLD, deterministic);
- *   dlc_mpi_broadcast_state(&t);              rank 0's params, optimizer state, step
+ *   dlc_mpi_broadcast_state(&t);              rank 0's params, optimizer and model state, step
  *   dlc_mpi_shard(global, t.rank, t.size, &begin, &rows);
  *   dlc_mpi_train_step(&t, rows, global, inputs + begin, labels + begin, &loss);
  *   dlc_mpi_free(&t);
@@ -36,7 +36,7 @@ typedef struct dlc_mpi_trainer {
   MPI_Comm comm;
   int rank, size;
   int deterministic; /* reduce by gather + sum in rank order: the same bits everywhere */
-  float *gathered;   /* deterministic mode: size x the gradient buffer */
+  float *gathered;   /* deterministic mode: size x the gradient (or state) buffer, the larger */
   char error[512];
 } dlc_mpi_trainer;
 
@@ -52,7 +52,7 @@ float dlc_mpi_shard_weight(int64_t rows, int64_t global);
 int dlc_mpi_init(dlc_mpi_trainer *t, const dlc_api *api, dlc_model *model, MPI_Comm comm, int deterministic);
 void dlc_mpi_free(dlc_mpi_trainer *t);
 
-/* Rank 0's params, optimizer state and step count to every rank (after
+/* Rank 0's params, optimizer state, model state and step count to every rank (after
  * create, or after rank 0 alone loaded a checkpoint). */
 int dlc_mpi_broadcast_state(dlc_mpi_trainer *t);
 
@@ -62,9 +62,15 @@ int dlc_mpi_broadcast_state(dlc_mpi_trainer *t);
  * deterministic mode one MPI_Allgather and a sum in rank order. */
 int dlc_mpi_average_gradients(dlc_mpi_trainer *t, int64_t rows, int64_t global);
 
+/* The same weighted average over ranks of the model state (ABI 3: batch
+ * norm's running statistics, which each rank's loss_and_grad updated from
+ * its shard), so that the ranks keep one model; nothing without state. */
+int dlc_mpi_average_state(dlc_mpi_trainer *t, int64_t rows, int64_t global);
+
 /* One data-parallel step: loss_and_grad on this rank's `rows` rows
- * (inputs/labels as in dlc/abi.h; skipped when rows is 0), the average,
- * apply_update. *loss (may be null) is the shard's loss (0 for no rows). */
+ * (inputs/labels as in dlc/abi.h; skipped when rows is 0), the averages of
+ * the gradients and the state, apply_update. *loss (may be null) is the
+ * shard's loss (0 for no rows). */
 int dlc_mpi_train_step(dlc_mpi_trainer *t, int64_t rows, int64_t global, const float *const *inputs,
                        const void *const *labels, float *loss);
 

@@ -20,7 +20,8 @@
 extern "C" {
 #endif
 
-#define DLC_ABI_VERSION 2 /* 2: gradients, training_state, apply_update, get_step, set_step */
+#define DLC_ABI_VERSION 3 /* 2: gradients, training_state, apply_update, get_step, set_step;
+                            3: model state (DLC_ROLE_STATE, get_state, set_state, model_state) */
 #define DLC_MAX_RANK 8
 
 typedef enum dlc_status {
@@ -37,7 +38,17 @@ typedef enum dlc_status {
   DLC_ERR_CPU = 10    /* the library was compiled for CPU features this CPU lacks */
 } dlc_status;
 
-typedef enum dlc_role { DLC_ROLE_INPUT = 0, DLC_ROLE_LABEL = 1, DLC_ROLE_PARAM = 2, DLC_ROLE_OUTPUT = 3 } dlc_role;
+/* DLC_ROLE_STATE (ABI 3): values that are neither trained by gradients nor
+ * passed per call, such as batch norm's running statistics: forward reads
+ * them, loss_and_grad and train_step write their new values after the loss,
+ * checkpoints hold them. */
+typedef enum dlc_role {
+  DLC_ROLE_INPUT = 0,
+  DLC_ROLE_LABEL = 1,
+  DLC_ROLE_PARAM = 2,
+  DLC_ROLE_OUTPUT = 3,
+  DLC_ROLE_STATE = 4
+} dlc_role;
 typedef enum dlc_dtype { DLC_F32 = 0, DLC_I32 = 1 } dlc_dtype;
 
 /* One tensor of the model. dims[i] == -1 marks the batch dim. */
@@ -57,10 +68,13 @@ typedef struct dlc_api {
   int64_t max_batch;       /* the batch capacity fixed at compile time */
   int has_loss;            /* 0: forward only */
   int tensor_count;
-  const dlc_tensor_info *tensors; /* inputs, labels, params, outputs, in declaration order */
+  /* Inputs, labels and params in declaration order, then the state (ABI 3),
+   * then the outputs. */
+  const dlc_tensor_info *tensors;
 
   /* A new instance with params initialized from their declared initializers
-   * (seeded, reproducible) and optimizer state at zero. */
+   * (seeded, reproducible), the state from its own (batch norm's running
+   * mean at zero, its variance at one) and optimizer state at zero. */
   dlc_status (*create)(uint64_t seed, dlc_model **out);
   void (*destroy)(dlc_model *m);
 
@@ -69,7 +83,8 @@ typedef struct dlc_api {
    * skips that output). */
   dlc_status (*forward)(dlc_model *m, int64_t n, const float *const *inputs, float *const *outputs);
   /* labels: one pointer per DLC_ROLE_LABEL tensor (int32_t for class labels,
-   * float otherwise). loss may be null. Gradients are read with get_grad. */
+   * float otherwise). loss may be null. Gradients are read with get_grad.
+   * It trains (dropout drawn, batch statistics) and so writes the state. */
   dlc_status (*loss_and_grad)(dlc_model *m, int64_t n, const float *const *inputs, const void *const *labels,
                               float *loss);
   /* loss_and_grad, then the optimizer update; loss is the loss before it. */
@@ -86,10 +101,13 @@ typedef struct dlc_api {
   dlc_status (*set_hyper)(dlc_model *m, const char *key, double value);
 
   /* Checkpoints in the safetensors format: params, optimizer state (as
-   * "NAME:z", "NAME:m", "NAME:v") and the step count. save writes a temporary
-   * file and renames it over `path`, so an interrupted save leaves the old
+   * "NAME:z", "NAME:m", "NAME:v"), the model state under its own names, and
+   * the step count and create's seed (so that a resumed run draws the
+   * dropout masks an uninterrupted one would). save writes a temporary file
+   * and renames it over `path`, so an interrupted save leaves the old
    * checkpoint intact; load checks the whole file (format, names, shapes)
-   * before it changes anything. */
+   * before it changes anything: a missing param or state tensor is
+   * DLC_ERR_FORMAT naming it. */
   dlc_status (*save)(const dlc_model *m, const char *path);
   dlc_status (*load)(dlc_model *m, const char *path);
 
@@ -105,8 +123,9 @@ typedef struct dlc_api {
    * the model (params in table order, each padded to a multiple of 16
    * floats with zeros); valid after loss_and_grad, read by apply_update;
    * *data stays valid until destroy.
-   * training_state: every param and its optimizer state, contiguous (what
-   * rank 0 broadcasts so that all ranks start alike); writing it is allowed.
+   * training_state: every param, its optimizer state and (ABI 3) the model
+   * state, contiguous (what rank 0 broadcasts so that all ranks start
+   * alike); writing it is allowed.
    * apply_update: the optimizer update from the gradient buffer as it
    * stands; counts one step (like train_step).
    * get_step / set_step: the steps taken (Adam's bias corrections and the
@@ -116,6 +135,15 @@ typedef struct dlc_api {
   dlc_status (*apply_update)(dlc_model *m);
   int64_t (*get_step)(const dlc_model *m);
   dlc_status (*set_step)(dlc_model *m, int64_t step);
+
+  /* Since ABI 3: the model state (DLC_ROLE_STATE tensors) by name, and all
+   * of it as one contiguous float buffer inside the model (table order, each
+   * padded to a multiple of 16 floats; *count is 0 without state), which a
+   * data-parallel host averages over the ranks after each loss_and_grad
+   * (docs/abi.md). *data stays valid until destroy. */
+  dlc_status (*get_state)(const dlc_model *m, const char *name, float *data, int64_t count);
+  dlc_status (*set_state)(dlc_model *m, const char *name, const float *data, int64_t count);
+  dlc_status (*model_state)(dlc_model *m, float **data, int64_t *count);
 } dlc_api;
 
 /* Exported by every dlc-compiled shared library. */
