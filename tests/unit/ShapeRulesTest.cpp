@@ -84,7 +84,7 @@ TEST_CASE("onehot turns class indices into vectors", "[shape]") {
   CHECK_FALSE(inferType(OpKind::OneHot, {f32({N})}, attr("classes", int64_t(10))).ok());
 }
 
-TEST_CASE("pooling: windows, strides and pads give the ONNX extents; bad attributes say why", "[shape][pool]") {
+TEST_CASE("pooling: windows, strides and pads give the ONNX extents, bad attributes say why", "[shape][pool]") {
   auto pool = [](Shape kernel, Shape stride, Shape pad) {
     Attrs a;
     a.set("kernel", std::move(kernel));
