@@ -43,6 +43,11 @@ echo "# cpu=\"$cpu_model\" isa=$isa llvm_cpu=$(llc-19 --version | awk '/Host CPU
 # STREAM (../shared/bench/limits), then OpenBLAS at each model's product
 # shapes (M,N,K: forward, weight gradient, input gradient of each layer).
 BUILD="$work/limits" bash "$root/../shared/bench/limits/run.sh" 2>/dev/null | grep '^limit=' | tee -a "$out"
+# The 512-bit FMA peak too where the CPU has AVX-512 (the JIT's widest kernel).
+if grep -qw avx512f /proc/cpuinfo; then
+  gcc -O2 -pthread "$root/bench/fma_peak_avx512.c" -o "$work/fma_peak_avx512"
+  for t in ${THREADS//,/ }; do "$work/fma_peak_avx512" "$t"; done | tee -a "$out"
+fi
 gcc -O2 "$root/bench/sgemm_shapes.c" -o "$work/sgemm_shapes" -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas
 layer_shapes() {  # batch in out [in out ...]: the shapes of each dense layer's three products
   local b=$1; shift
