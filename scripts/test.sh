@@ -19,7 +19,7 @@ if [ "${DLC_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== every test again under AddressSanitizer + UBSan (clang-19)"
   san="$root/build-sanitize"
   DLC_BUILD_DIR="$san" DLC_BUILD_TYPE=Debug "$root/scripts/build.sh" -DDLC_SANITIZE=ON -DDLC_FUZZ=ON \
-    -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+    -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_C_FLAGS_DEBUG="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
     -DDLC_MPI=OFF -DDLC_ONNX=OFF -DDLC_PYTHON_MODULE=OFF
   rm -rf "$san/tests/compile-cache"
   # detect_odr_violation=0: the test binary links dlc_codegen both statically and through libdlc.so
