@@ -69,15 +69,16 @@ static struct {
   int job_threads; /* the thread count of the job in flight */
   dlc_rows_fn fn;
   float *arena;
+  const float *hyper;
   int64_t n, total, grain;
   uint64_t first_generation[DLC_MAX_THREADS]; /* what a new worker has already seen */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, 0, 0, 1, NULL, NULL, 0, 0, 0, {0}};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 0, 0, 0, 0, 0, 1, NULL, NULL, NULL, 0, 0, 0, {0}};
 
 static void run_share(int tid, int threads) {
   int64_t chunks = (pool.total + pool.grain - 1) / pool.grain;
   int64_t lo = chunks * tid / threads * pool.grain, hi = chunks * (tid + 1) / threads * pool.grain;
   if (hi > pool.total) hi = pool.total;
-  if (lo < hi) pool.fn(pool.arena, pool.n, lo, hi, tid);
+  if (lo < hi) pool.fn(pool.arena, pool.n, lo, hi, tid, pool.hyper);
 }
 
 /* A hint to the core that this thread spins on a flag. */
@@ -159,19 +160,19 @@ int dlc_get_num_threads(void) {
   return __atomic_load_n(&pool.threads, __ATOMIC_ACQUIRE);
 }
 
-void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain) {
+void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain, const float *hyper) {
   if (dlc_get_num_threads() <= 1 || total < 2 * grain || __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE)) {
-    fn(arena, n, 0, total, 0);
+    fn(arena, n, 0, total, 0, hyper);
     return;
   }
   int threads = __atomic_load_n(&pool.threads, __ATOMIC_ACQUIRE); /* fixed while this job holds the pool */
   if (threads <= 1) {
     release_pool();
-    fn(arena, n, 0, total, 0);
+    fn(arena, n, 0, total, 0, hyper);
     return;
   }
   pool.job_threads = threads;
-  pool.fn = fn, pool.arena = arena, pool.n = n, pool.total = total, pool.grain = grain;
+  pool.fn = fn, pool.arena = arena, pool.hyper = hyper, pool.n = n, pool.total = total, pool.grain = grain;
   __atomic_store_n(&pool.pending, pool.started, __ATOMIC_RELEASE);
   pthread_mutex_lock(&pool.mu);
   __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
