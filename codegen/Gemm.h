@@ -46,7 +46,9 @@ inline constexpr int64_t kGemmMinColumns = 8; ///< and those with fewer columns 
 /// thread packs only its panels of op(B). Those with at least this many
 /// NR-column panels split so, unless op(A) = A^T has more rows than op(B)
 /// has columns (each thread packs all of A^T when split by columns).
-inline constexpr int64_t kGemmParallelFlops = 1 << 20;
+/// (From 1 << 20, cnn's 10-row weight gradient went to the pool and its
+/// 2-thread step lost 20%: a worker's wake-up on a VM costs tens of us.)
+inline constexpr int64_t kGemmParallelFlops = 1 << 22;
 inline constexpr int64_t kGemmParallelPanels = 4;
 /// The others, from this many multiply-adds and rows up, split by rows.
 /// Every thread then packs all of op(B), which costs about as much as 16

@@ -17,10 +17,13 @@
 namespace dlc {
 
 namespace {
-/// Params from this many elements up are updated on the thread pool (about
-/// 0.2 ns an element for SGD on Zen 5: a few microseconds, the cost of a
-/// fork and join), in pieces of a multiple of kUpdateGrain elements (4 KiB).
-constexpr int64_t kUpdateParallelElements = 1 << 15;
+/// Params from this many elements up are updated on the thread pool, in
+/// pieces of a multiple of kUpdateGrain elements (4 KiB). SGD takes about
+/// 0.2 ns an element on Zen 5; waking a worker on a VM costs tens of
+/// microseconds, so smaller params stay on the caller (from 32K elements,
+/// cnn's 62,720-element weight made its 2-thread step 20% slower; from 128K,
+/// mnist's 200,704-element one still gains: bench/README.md).
+constexpr int64_t kUpdateParallelElements = 1 << 17;
 constexpr int64_t kUpdateGrain = 1024;
 } // namespace
 
