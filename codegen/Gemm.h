@@ -41,12 +41,21 @@ namespace dlc {
 /// and tile calls would cost more than they save.
 inline constexpr int64_t kGemmMinFlops = 8192;
 inline constexpr int64_t kGemmMinColumns = 8; ///< and those with fewer columns (matrix-vector products)
-/// Products from this many multiply-adds and rows up are split by rows over
-/// the thread pool (runtime/model_runtime.h, dlc_parallel_for). Every thread
-/// packs all of op(B), which costs about as much as 16 rows of product: with
-/// fewer rows per thread the second thread does not pay (bench: the small
-/// model, 32 rows, ran 0.19 ms at 1 thread and 0.24 ms split in two).
+/// Products from this many multiply-adds up run on the thread pool
+/// (runtime/model_runtime.h, dlc_parallel_for), split by columns: each
+/// thread packs only its panels of op(B). Those with at least this many
+/// NR-column panels split so, unless op(A) = A^T has more rows than op(B)
+/// has columns (each thread packs all of A^T when split by columns).
+/// (From 1 << 20, cnn's 10-row weight gradient went to the pool and its
+/// 2-thread step lost 20%: a worker's wake-up on a VM costs tens of us.)
 inline constexpr int64_t kGemmParallelFlops = 1 << 22;
+inline constexpr int64_t kGemmParallelPanels = 4;
+/// The others, from this many multiply-adds and rows up, split by rows.
+/// Every thread then packs all of op(B), which costs about as much as 16
+/// rows of product: with fewer rows per thread the second thread does not
+/// pay (bench: the small model, 32 rows, ran 0.19 ms at 1 thread and 0.24 ms
+/// split in two).
+inline constexpr int64_t kGemmParallelRowFlops = 1 << 22;
 inline constexpr int64_t kGemmParallelRows = 64;
 /// Threads the pool may run (DLC_MAX_THREADS): each gets a packing workspace.
 inline constexpr int64_t kGemmMaxThreads = 4;

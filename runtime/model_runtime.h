@@ -74,14 +74,15 @@ uint64_t dlc_cpu_features(void);
 void dlc_cpu_feature_names(uint64_t features, char *out, size_t size);
 
 /* The thread pool the compiled kernels split their large matrix products
- * over. A kernel body runs rows [lo, hi) with thread index tid (which picks
- * its packing workspace); `total` rows are split into `threads` ranges that
- * are multiples of `grain`. One pool per process (per model library): at
+ * (and optimizer updates) over. A kernel body runs rows [lo, hi) with thread
+ * index tid (which picks its packing workspace) and the step's hyper array
+ * (the update's; null for products); `total` rows are split into `threads`
+ * ranges that are multiples of `grain`. One pool per process (per model library): at
  * most DLC_MAX_THREADS threads, 1 (no workers) until set otherwise through
  * set_hyper("threads", k) or the environment variable DLC_NUM_THREADS. */
 #define DLC_MAX_THREADS 4
-typedef void (*dlc_rows_fn)(float *arena, int64_t n, int64_t lo, int64_t hi, int64_t tid);
-void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain);
+typedef void (*dlc_rows_fn)(float *arena, int64_t n, int64_t lo, int64_t hi, int64_t tid, const float *hyper);
+void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain, const float *hyper);
 int dlc_set_num_threads(int threads); /* returns the count now in effect */
 int dlc_get_num_threads(void);
 

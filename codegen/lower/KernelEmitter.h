@@ -177,11 +177,14 @@ private:
   void chunkStore(const Node *n, llvm::Value *at, llvm::Value *v, int64_t valid);
 
   // OptimizerUpdate.cpp
-  void updateSGD(const Node *param, const Node *grad);
-  void updateAdam(const Node *param, const Node *grad);
+  void updateSGD(const Node *param, const Node *grad, llvm::Value *lo, llvm::Value *hi);
+  void updateAdam(const Node *param, const Node *grad, llvm::Value *lo, llvm::Value *hi);
 
   // Outlining.cpp
   void parallelRows(llvm::Value *total, const RowsBody &body, int64_t grain);
+  /// The current function's hyperparameter array (update kernels and the
+  /// rows functions outlined from them), else null.
+  llvm::Value *hyperArgument() const;
 
   llvm::Module &m_;
   llvm::LLVMContext &ctx_;

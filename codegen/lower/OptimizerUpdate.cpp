@@ -8,25 +8,46 @@
 //   Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //         p -= lr (c1 m / (sqrt(c2 v) + eps) + wd p)
 //
+// A large param's loop runs on the thread pool (elementwise: the same
+// values at any thread count).
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/lower/KernelEmitter.h"
 
 namespace dlc {
 
+namespace {
+/// Params from this many elements up are updated on the thread pool, in
+/// pieces of a multiple of kUpdateGrain elements (4 KiB). SGD takes about
+/// 0.2 ns an element on Zen 5; waking a worker on a VM costs tens of
+/// microseconds, so smaller params stay on the caller (from 32K elements,
+/// cnn's 62,720-element weight made its 2-thread step 20% slower; from 128K,
+/// mnist's 200,704-element one still gains: bench/README.md).
+constexpr int64_t kUpdateParallelElements = 1 << 17;
+constexpr int64_t kUpdateGrain = 1024;
+} // namespace
+
 void KernelEmitter::update(const Node *param, const Node *grad) {
   beginKernel(param->name);
-  if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad);
-  else updateAdam(param, grad);
+  auto elements = [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *) {
+    if (layout_.optimizer == Optimizer::SGD) updateSGD(param, grad, lo, hi);
+    else updateAdam(param, grad, lo, hi);
+  };
+  int64_t count = layout_.slots.at(param).second;
+  if (count >= kUpdateParallelElements) parallelRows(c(count), elements, kUpdateGrain);
+  else elements(c(0), c(count), nullptr);
   endKernel();
 }
 
-void KernelEmitter::updateSGD(const Node *param, const Node *grad) {
-  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, fn_->getArg(2), c(i))); };
+/// Elements [lo, hi) of the param.
+void KernelEmitter::updateSGD(const Node *param, const Node *grad, llvm::Value *lo, llvm::Value *hi) {
+  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, hyperArgument(), c(i))); };
   auto at = [&](int64_t off) { return b_.CreateGEP(f32_, fn_->getArg(0), c(off)); };
   llvm::Value *p = at(layout_.slots.at(param).first), *g = at(layout_.slots.at(grad).first);
   llvm::Value *z = at(layout_.state.at(param)[0]);
   llvm::Value *lr = h(kLearningRate), *beta = h(kMomentum), *nesterov = b_.CreateFCmpONE(h(kNesterov), cf(0));
-  loops({c(layout_.slots.at(param).second)}, [&](const Index &i) {
+  range(lo, hi, [&](llvm::Value *e) {
+    Index i{e};
     auto ld = [&](llvm::Value *base) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, base, i[0])); };
     llvm::Value *gi = ld(g);
     llvm::Value *zi = b_.CreateFAdd(gi, b_.CreateFMul(beta, ld(z)));
@@ -36,8 +57,8 @@ void KernelEmitter::updateSGD(const Node *param, const Node *grad) {
   });
 }
 
-void KernelEmitter::updateAdam(const Node *param, const Node *grad) {
-  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, fn_->getArg(2), c(i))); };
+void KernelEmitter::updateAdam(const Node *param, const Node *grad, llvm::Value *lo, llvm::Value *hi) {
+  auto h = [&](int i) { return b_.CreateLoad(f32_, b_.CreateGEP(f32_, hyperArgument(), c(i))); };
   auto at = [&](int64_t off) { return b_.CreateGEP(f32_, fn_->getArg(0), c(off)); };
   llvm::Value *p = at(layout_.slots.at(param).first), *g = at(layout_.slots.at(grad).first);
   const auto &state = layout_.state.at(param);
@@ -45,7 +66,8 @@ void KernelEmitter::updateAdam(const Node *param, const Node *grad) {
   llvm::Value *b1 = h(kBeta1), *b2 = h(kBeta2), *eps = h(kEpsilon), *c1 = h(kCorrection1), *c2 = h(kCorrection2),
               *wd = h(kWeightDecay);
   llvm::Value *mBuf = at(state[0]), *vBuf = at(state[1]);
-  loops({c(layout_.slots.at(param).second)}, [&](const Index &i) {
+  range(lo, hi, [&](llvm::Value *e) {
+    Index i{e};
     auto ptr = [&](llvm::Value *base) { return b_.CreateGEP(f32_, base, i[0]); };
     llvm::Value *gi = b_.CreateLoad(f32_, ptr(g)), *pi = b_.CreateLoad(f32_, ptr(p));
     llvm::Value *mi = b_.CreateFAdd(b_.CreateFMul(b1, b_.CreateLoad(f32_, ptr(mBuf))), b_.CreateFMul(b_.CreateFSub(cf(1), b1), gi));

@@ -78,32 +78,48 @@ void KernelEmitter::lowerMatMul(const Node &n) {
 
 void KernelEmitter::lowerMatMulGemm(const Node &n) {
   const Node *target = matmulTarget(n);
-  // Rows [lo, hi) of the product, on packing workspace `tid`.
-  auto rows = [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) {
+  // The block rows [r0, r1) x columns [c0, c1) of the product (null bounds:
+  // all of them), on packing workspace `tid`.
+  auto block = [&](llvm::Value *r0, llvm::Value *r1, llvm::Value *c0, llvm::Value *c1, llvm::Value *tid) {
     MatMulShape s = matmulShape(n); // this function's extents (an outlined one has its own)
+    if (!r0) r0 = c(0), r1 = s.m;
+    if (!c0) c0 = c(0), c1 = s.n;
     StridedMatrix A = s.ta ? StridedMatrix{buffer(s.a), c(1), s.ac} : StridedMatrix{buffer(s.a), s.ac, c(1)};
-    A.base = b_.CreateGEP(f32_, A.base, b_.CreateMul(lo, A.rowStride));
-    GemmSpec spec{b_.CreateSub(hi, lo), s.n, s.k, A, {}, nullptr, s.n};
-    spec.b = s.tb ? StridedMatrix{buffer(s.b), c(1), s.bc} : StridedMatrix{buffer(s.b), s.bc, c(1)};
-    spec.c = b_.CreateGEP(f32_, buffer(target), b_.CreateMul(lo, s.n));
+    A.base = b_.CreateGEP(f32_, A.base, b_.CreateMul(r0, A.rowStride));
+    StridedMatrix B = s.tb ? StridedMatrix{buffer(s.b), c(1), s.bc} : StridedMatrix{buffer(s.b), s.bc, c(1)};
+    B.base = b_.CreateGEP(f32_, B.base, b_.CreateMul(c0, B.colStride));
+    GemmSpec spec{b_.CreateSub(r1, r0), b_.CreateSub(c1, c0), s.k, A, B, nullptr, s.n};
+    spec.c = b_.CreateGEP(f32_, buffer(target), b_.CreateAdd(b_.CreateMul(r0, s.n), c0));
     spec.workspace = workspace(tid);
     TileCallback epilogue;
     if (target != &n)
       epilogue = [&](llvm::Value *row0, llvm::Value *rowCount, llvm::Value *col0, llvm::Value *cols) {
         loops({rowCount, cols}, [&](const Index &ij) {
-          llvm::Value *i = b_.CreateAdd(lo, b_.CreateAdd(row0, ij[0])), *j = b_.CreateAdd(col0, ij[1]);
+          llvm::Value *i = b_.CreateAdd(r0, b_.CreateAdd(row0, ij[0])), *j = b_.CreateAdd(c0, b_.CreateAdd(col0, ij[1]));
           llvm::Value *off = b_.CreateAdd(b_.CreateMul(i, s.n), j);
           store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i, j)));
         });
       };
     emitGemm(b_, fn_, layout_.gemm, spec, epilogue);
   };
-  // Large products are split by rows over the thread pool; every thread
-  // packs op(B) into its own workspace.
+  // Large products run on the thread pool, split on tile boundaries (MR rows
+  // or NR columns), so every element sees the same tiles and depth blocks at
+  // any thread count. A thread packs the part of op(B) its columns need, and
+  // op(A)^T for its rows: split by columns, no thread packs B twice, and
+  // only a transposed A (packed whole by each thread) costs extra, so
+  // columns win unless op(A) = A^T has more rows than op(B) has columns.
   MatMulShape s = matmulShape(n);
-  int64_t flops = staticExtent(s.m) * staticExtent(s.n) * staticExtent(s.k);
-  if (staticExtent(s.m) >= kGemmParallelRows && flops >= kGemmParallelFlops) parallelRows(s.m, rows, layout_.gemm.mr);
-  else rows(c(0), s.m, nullptr);
+  int64_t rows = staticExtent(s.m), cols = staticExtent(s.n);
+  int64_t flops = rows * cols * staticExtent(s.k);
+  const GemmConfig &g = layout_.gemm;
+  bool byColumns = cols >= kGemmParallelPanels * g.nr && (!s.ta || rows <= cols);
+  bool byRows = !byColumns && rows >= kGemmParallelRows && flops >= kGemmParallelRowFlops;
+  if (byColumns && flops >= kGemmParallelFlops)
+    parallelRows(s.n, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) { block(nullptr, nullptr, lo, hi, tid); }, g.nr);
+  else if (byRows)
+    parallelRows(s.m, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) { block(lo, hi, nullptr, nullptr, tid); }, g.mr);
+  else
+    block(nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
 void KernelEmitter::lowerMatMulLoops(const Node &n) {

@@ -6,8 +6,10 @@
 // extents straddle the micro-tiles (AVX2 6 x 16, AVX-512 14 x 32) and the
 // depth, row and column blocks, and the batch is below the capacity; the
 // gradients are checked against a naive double-precision computation, at 1
-// and 2 threads, with each kernel: the JIT compiled for x86-64-v3 (AVX2),
-// and for x86-64-v4 (AVX-512) where this CPU has it.
+// and 2 threads (bit-identical: the last case's products are split over
+// the pool by columns, by columns with A^T packed, and by rows), with each
+// kernel: the JIT compiled for x86-64-v3 (AVX2), and for x86-64-v4
+// (AVX-512) where this CPU has it.
 //
 //===----------------------------------------------------------------------===//
 #include <catch2/catch.hpp>
@@ -33,7 +35,7 @@ TEST_CASE("the GEMM's products match a naive product across tile and block edges
 #endif
   for (const std::string &cpu : cpus)
     for (Case t : {Case{300, 17, 530, 151, 160}, Case{7, 149, 9, 13, 64}, Case{520, 40, 16, 64, 64},
-                 Case{45, 33, 47, 29, 32}, Case{200, 15, 95, 43, 48}}) {
+                 Case{45, 33, 47, 29, 32}, Case{200, 15, 95, 43, 48}, Case{520, 200, 300, 97, 100}}) {
       INFO(fmt::format("cpu '{}' K {} H {} N {} batch {}", cpu, t.k, t.h, t.n, t.batch));
       std::string net = fmt::format("model g {{\n  input x : [{}]\n  param W1 : [{}, {}] ~ normal(0, 0.1)\n"
                                     "  param W2 : [{}, {}] ~ normal(0, 0.1)\n  v = W2 @ (W1 @ x)\n  output o = v\n"
@@ -69,6 +71,7 @@ TEST_CASE("the GEMM's products match a naive product across tile and block edges
       for (int64_t b = 0; b < t.batch; ++b)
         for (int64_t i = 0; i < t.h; ++i)
           for (int64_t p = 0; p < t.k; ++p) dw1[size_t(i * t.k + p)] += dh[size_t(b * t.h + i)] * x[size_t(b * t.k + p)];
+      std::vector<float> oneThread[2]; // W1's and W2's gradients at 1 thread
       for (int threads : {1, 2}) {
         INFO("threads " << threads);
         REQUIRE(m.setHyper("threads", threads) == DLC_OK);
@@ -85,6 +88,9 @@ TEST_CASE("the GEMM's products match a naive product across tile and block edges
             if (std::fabs(got[e] - (*want)[e]) > 1e-4 * scale) ++bad;
           INFO(name << " scale " << scale);
           CHECK(bad == 0);
+          std::vector<float> &first = oneThread[want == &dw1 ? 0 : 1];
+          if (threads == 1) first = got;
+          else CHECK(got == first); // the same tiles and depth blocks at any thread count
         }
       }
       REQUIRE(m.setHyper("threads", 1) == DLC_OK);
