@@ -226,11 +226,6 @@ std::vector<float> allParams(const dlc_api *api, const dlc_model *m) {
   return out;
 }
 
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 } // namespace
 
 TEST_CASE("checkpoints round-trip, resume bit-identically, and reject corrupt files", "[aot][checkpoint]") {

@@ -22,21 +22,9 @@
 #include "dlc/dlc.hpp"
 
 using namespace dlc;
+using namespace dlc::test;
 
 namespace {
-
-std::string tempDir() {
-  llvm::SmallString<128> dir;
-  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-hostile-rt", dir));
-  return std::string(dir);
-}
-
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void writeBytes(const std::string &path, const std::string &bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -80,7 +68,7 @@ std::string withStep(const std::string &bytes, const std::string &step) {
 } // namespace
 
 TEST_CASE("a checkpoint with a shifted header length or a bad step is refused and changes nothing", "[hostile]") {
-  std::string dir = tempDir();
+  std::string dir = tempDir("dlc-hostile-rt");
   auto m = adamModel();
   float loss = 0;
   for (int i = 0; i < 3; ++i) REQUIRE(m->trainStep(1, {}, {}, &loss) == DLC_OK);
@@ -123,7 +111,7 @@ TEST_CASE("set_hyper refuses Adam betas of 1 or more", "[hostile]") {
 }
 
 TEST_CASE("CSV values that overflow float, and NaN or Inf anywhere, are errors at file:line:col", "[hostile]") {
-  std::string dir = tempDir(), err;
+  std::string dir = tempDir("dlc-hostile-rt"), err;
   auto bad = [&](const std::string &text) {
     writeBytes(dir + "/bad.csv", text);
     CHECK_FALSE(loadCSV(dir + "/bad.csv", err));

@@ -29,19 +29,6 @@ using namespace dlc::test;
 
 namespace {
 
-std::string tempDir() {
-  llvm::SmallString<128> dir;
-  REQUIRE(!llvm::sys::fs::createUniqueDirectory("dlc-state", dir));
-  return std::string(dir);
-}
-
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 /// The checkpoint bytes with the seed's text replaced (the header re-padded
 /// and its length field rewritten).
 std::string withSeed(const std::string &bytes, const std::string &seed) {
@@ -115,7 +102,7 @@ std::vector<float> stateOf(const Model &m, const char *name, size_t count) {
 
 TEST_CASE("a checkpoint holds the model state and the seed, and a resumed run equals an uninterrupted one",
           "[state][checkpoint]") {
-  std::string dir = tempDir();
+  std::string dir = tempDir("dlc-state");
   auto whole = compileNet(kNet, 1);
   steps(*whole, 0, 6);
   auto first = compileNet(kNet, 1);
@@ -147,7 +134,7 @@ TEST_CASE("a checkpoint holds the model state and the seed, and a resumed run eq
 
 TEST_CASE("a checkpoint without a state tensor, or with a bad seed, is a format error that changes nothing",
           "[state][checkpoint][hostile]") {
-  std::string dir = tempDir();
+  std::string dir = tempDir("dlc-state");
   // The same model without batch norm: the same params, no state.
   std::string plain = kNet;
   plain.replace(plain.find("batch_norm(A @ x)"), 17, "A @ x");
@@ -176,7 +163,7 @@ TEST_CASE("a checkpoint without a state tensor, or with a bad seed, is a format 
 }
 
 TEST_CASE("the shared library lists the state after the params and reads and writes it by name", "[state][aot]") {
-  std::string dir = tempDir();
+  std::string dir = tempDir("dlc-state");
   DiagnosticEngine diags;
   auto g = compile(kNet, diags);
   REQUIRE(g);
@@ -275,7 +262,7 @@ TEST_CASE("data-parallel ranks average their shards' running statistics like the
 
 TEST_CASE("a trained checkpoint loads into the forward-only build, whose forward uses its running statistics",
           "[state][checkpoint]") {
-  std::string dir = tempDir();
+  std::string dir = tempDir("dlc-state");
   auto trained = compileNet(kNet, 1);
   steps(*trained, 0, 4);
   REQUIRE(trained->save(dir + "/trained.st") == DLC_OK);

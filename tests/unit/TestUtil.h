@@ -8,6 +8,9 @@
 #include <sstream>
 #include <string>
 
+#include <llvm/ADT/SmallString.h>
+#include <llvm/Support/FileSystem.h>
+
 #include "frontend/IRGen.h"
 #include "ir/IRParser.h"
 #include "ir/Builder.h"
@@ -69,5 +72,20 @@ inline std::string firstError(const DiagnosticEngine &diags) {
 
 inline const char *kExamples[] = {"mnist_mlp.net", "mnist_cnn.net", "fashion_cnn.net", "quadratic.net",
                                   "linear_chain.net", "residual.net", "hinge.net", "bn_cnn.net"};
+
+/// A new empty directory under the system's temporary directory.
+inline std::string tempDir(const char *prefix) {
+  llvm::SmallString<128> dir;
+  REQUIRE(!llvm::sys::fs::createUniqueDirectory(prefix, dir));
+  return std::string(dir);
+}
+
+/// A file's bytes ("" when it cannot be read).
+inline std::string readBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 } // namespace dlc::test
