@@ -19,11 +19,12 @@ llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
 }
 
 /// void dlc.gemm.ukrMR(i64 kc, ptr a, i64 aRowStride, i64 aColStride,
-///                     ptr panel, ptr c, i64 ldc, i64 nr, i1 add)
+///                     ptr panel, i64 panelStride, ptr c, i64 ldc, i64 nr, i1 add)
 ///
-/// c[r, 0:nr] (+)= sum_p a[r, p] panel[p, 0:NR] for r < MR: the tile lives
-/// in MR * NR / vector registers for the whole depth loop. (The AVX-512
-/// kernels are named dlc.gemm.avx512.ukrMR.)
+/// c[r, 0:nr] (+)= sum_p a[r, p] panel[p * panelStride + 0:NR] for r < MR:
+/// the tile lives in MR * NR / vector registers for the whole depth loop.
+/// The panel is a packed one (stride NR) or NR columns of B read in place
+/// (its row stride). (The AVX-512 kernels are named dlc.gemm.avx512.ukrMR.)
 llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) {
   std::string name = std::string(cfg.vector == 16 ? "dlc.gemm.avx512.ukr" : "dlc.gemm.ukr") + std::to_string(mr);
   if (llvm::Function *f = m.getFunction(name)) return f;
@@ -32,16 +33,16 @@ llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) 
   llvm::Type *i64 = b.getInt64Ty(), *ptr = b.getPtrTy(), *f32 = b.getFloatTy();
   const int64_t width = cfg.vector, parts = cfg.nr / cfg.vector; // vectors per row of the tile
   auto *vec = llvm::FixedVectorType::get(f32, unsigned(width));
-  auto *type = llvm::FunctionType::get(b.getVoidTy(), {i64, ptr, i64, i64, ptr, ptr, i64, i64, b.getInt1Ty()}, false);
+  auto *type = llvm::FunctionType::get(b.getVoidTy(), {i64, ptr, i64, i64, ptr, i64, ptr, i64, i64, b.getInt1Ty()}, false);
   auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m);
   fn->addFnAttr(llvm::Attribute::NoInline); // one copy per module keeps compile time down
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   // Keeps 512-bit vectors whole where the CPU's tuning prefers 256 bits.
   fn->addFnAttr("min-legal-vector-width", std::to_string(32 * width));
   llvm::Value *kc = fn->getArg(0), *a = fn->getArg(1), *aRs = fn->getArg(2), *aCs = fn->getArg(3);
-  llvm::Value *panel = fn->getArg(4), *c = fn->getArg(5), *ldc = fn->getArg(6), *nr = fn->getArg(7),
-              *add = fn->getArg(8);
-  for (unsigned i : {1u, 4u, 5u}) fn->addParamAttr(i, llvm::Attribute::NoAlias); // A, the panel and C are distinct buffers
+  llvm::Value *panel = fn->getArg(4), *panelStride = fn->getArg(5), *c = fn->getArg(6), *ldc = fn->getArg(7),
+              *nr = fn->getArg(8), *add = fn->getArg(9);
+  for (unsigned i : {1u, 4u, 6u}) fn->addParamAttr(i, llvm::Attribute::NoAlias); // A, the panel and C are distinct buffers
 
   auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
   auto *loop = llvm::BasicBlock::Create(ctx, "depth", fn);
@@ -75,7 +76,7 @@ llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) 
   llvm::Value *pNext = b.CreateAdd(p, b.getInt64(1), "", true, true);
   p->addIncoming(pNext, loop);
   aPtr->addIncoming(b.CreateGEP(f32, aPtr, aCs), loop);
-  bPtr->addIncoming(b.CreateGEP(f32, bPtr, b.getInt64(cfg.nr)), loop);
+  bPtr->addIncoming(b.CreateGEP(f32, bPtr, panelStride), loop);
   for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], loop);
   b.CreateCondBr(b.CreateICmpSLT(pNext, kc), loop, exit);
 
@@ -195,35 +196,28 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
     });
   } else {
     // Along p, one column at a time (vectorized, the writes would become
-    // scatters); for B^T a full panel first goes through 8 x 8 register
+    // scatters); for B^T each group of 8 columns (all of a full panel, the
+    // first 8 of a 10-column one) first goes through 8 x 8 register
     // transposes (8 row loads in, 8 panel rows out), up to kc rounded down to 8.
-    llvm::Value *from = k64(0);
+    llvm::Value *grouped = k64(0), *blocks = k64(0);
     if (kind == PackKind::Columns) {
-      llvm::BasicBlock *entry = b.GetInsertBlock();
-      auto *full = llvm::BasicBlock::Create(ctx, "full", fn), *rest = llvm::BasicBlock::Create(ctx, "rest", fn);
-      llvm::Value *blocks = b.CreateAnd(kc, k64(~int64_t(7)));
-      b.CreateCondBr(b.CreateICmpEQ(width, k64(cfg.nr)), full, rest);
-      b.SetInsertPoint(full);
-      forRange(b, k64(0), blocks, {.step = 8, .name = "gemm"}, [&](llvm::Value *p8) {
-        for (int64_t jh = 0; jh < cfg.nr; jh += 8) {
+      grouped = b.CreateAnd(width, k64(~int64_t(7)));
+      blocks = b.CreateAnd(kc, k64(~int64_t(7)));
+      forRange(b, k64(0), grouped, {.step = 8, .name = "gemm"}, [&](llvm::Value *jh) {
+        forRange(b, k64(0), blocks, {.step = 8, .name = "gemm"}, [&](llvm::Value *p8) {
           std::vector<llvm::Value *> rows;
           for (int64_t r = 0; r < 8; ++r)
-            rows.push_back(b.CreateAlignedLoad(vec8(b), at(src, b.CreateAdd(p8, b.CreateMul(k64(jh + r), cs))), llvm::Align(4)));
+            rows.push_back(b.CreateAlignedLoad(vec8(b), at(src, b.CreateAdd(p8, b.CreateMul(b.CreateAdd(jh, k64(r)), cs))),
+                                               llvm::Align(4)));
           std::vector<llvm::Value *> cols = transpose8x8(b, rows);
           for (int64_t q = 0; q < 8; ++q)
-            b.CreateAlignedStore(cols[size_t(q)], at(dst, b.CreateAdd(b.CreateMul(b.CreateAdd(p8, k64(q)), k64(cfg.nr)), k64(jh))),
+            b.CreateAlignedStore(cols[size_t(q)], at(dst, b.CreateAdd(b.CreateMul(b.CreateAdd(p8, k64(q)), k64(cfg.nr)), jh)),
                                  llvm::Align(4));
-        }
+        });
       });
-      llvm::BasicBlock *fullEnd = b.GetInsertBlock();
-      b.CreateBr(rest);
-      b.SetInsertPoint(rest);
-      llvm::PHINode *done = b.CreatePHI(i64, 2, "packed");
-      done->addIncoming(k64(0), entry);
-      done->addIncoming(blocks, fullEnd);
-      from = done;
     }
     forRange(b, k64(0), width, {.name = "gemm"}, [&](llvm::Value *j) {
+      llvm::Value *from = b.CreateSelect(b.CreateICmpSLT(j, grouped), blocks, k64(0)); // the transposes' rows done
       forRange(b, from, kc, {.name = "gemm", .scalar = true}, [&](llvm::Value *p) { copy(p, j); });
     });
   }
@@ -261,13 +255,13 @@ void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig 
   int64_t part = 1;
   while (2 * part < cfg.mr) part *= 2;
   llvm::Value *first = b.getInt64(0); // rows already called
-  llvm::Value *a = args[1], *aRs = args[2], *c = args[5], *ldc = args[6];
+  llvm::Value *a = args[1], *aRs = args[2], *c = args[6], *ldc = args[7];
   for (; part >= 1; part /= 2) {
     llvm::Value *rows = b.CreateAnd(mr, b.getInt64(part));
     ifThen(b, fn, b.CreateICmpNE(rows, b.getInt64(0)), [&] {
       std::vector<llvm::Value *> at(args.begin(), args.end());
       at[1] = b.CreateGEP(b.getFloatTy(), a, b.CreateMul(first, aRs));
-      at[5] = b.CreateGEP(b.getFloatTy(), c, b.CreateMul(first, ldc));
+      at[6] = b.CreateGEP(b.getFloatTy(), c, b.CreateMul(first, ldc));
       b.CreateCall(microKernel(m, cfg, part), at);
     });
     first = b.CreateAdd(first, rows);
@@ -292,6 +286,14 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   llvm::Function *packB = packFunction(m, cfg, unitCols && unitCols->isOne()   ? PackKind::Rows
                                           : unitRows && unitRows->isOne() ? PackKind::Columns
                                                                           : PackKind::Strided);
+  // With few rows (at most kGemmInPlaceRowTiles tiles: a dense layer's
+  // 10-row weight gradient over 6272 columns), a row-contiguous op(B) is
+  // read in place, full panels at its own row stride: each packed element
+  // would serve one or two tiles, so packing cost about as much as the
+  // multiply. The last, partial panel is still packed (zero padded: the
+  // kernel reads NR columns).
+  bool rowsB = unitCols && unitCols->isOne();
+  llvm::Value *inPlace = rowsB ? b.CreateICmpSLE(s.m, k64(kGemmInPlaceRowTiles * cfg.mr)) : b.getFalse();
   auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
   bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
   llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(cfg.kc * cfg.nc));
@@ -303,12 +305,17 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
       llvm::Value *kc = minimum(b, k64(cfg.kc), b.CreateSub(s.k, pc));
       auto panelAt = [&](llvm::Value *jp) { return b.CreateGEP(f32, s.workspace, b.CreateMul(b.CreateMul(jp, kc), k64(cfg.nr))); };
       auto firstColumn = [&](llvm::Value *jp) { return b.CreateAdd(jc, b.CreateMul(jp, k64(cfg.nr))); };
+      auto sourceAt = [&](llvm::Value *col0) {
+        return b.CreateGEP(f32, s.b.base, b.CreateAdd(b.CreateMul(pc, s.b.rowStride), b.CreateMul(col0, s.b.colStride)));
+      };
+      auto readInPlace = [&](llvm::Value *width) { return b.CreateAnd(inPlace, b.CreateICmpEQ(width, k64(cfg.nr))); };
       // Pack op(B)[pc:+kc, jc:+nc] as panels[jp][p][0:kNR], zeros past column n.
       forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
         llvm::Value *col0 = firstColumn(jp);
         llvm::Value *width = minimum(b, k64(cfg.nr), b.CreateSub(s.n, col0));
-        llvm::Value *src = b.CreateGEP(f32, s.b.base, b.CreateAdd(b.CreateMul(pc, s.b.rowStride), b.CreateMul(col0, s.b.colStride)));
-        b.CreateCall(packB, {kc, width, src, s.b.rowStride, s.b.colStride, panelAt(jp)});
+        ifThen(b, fn, b.CreateNot(readInPlace(width)), [&] {
+          b.CreateCall(packB, {kc, width, sourceAt(col0), s.b.rowStride, s.b.colStride, panelAt(jp)});
+        });
       });
       llvm::Value *add = s.accumulate ? b.getTrue() : b.CreateICmpNE(pc, k64(0));
       llvm::Value *last = b.CreateICmpSGE(b.CreateAdd(pc, kc), s.k);
@@ -321,7 +328,9 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
         forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
           llvm::Value *col0 = firstColumn(jp);
           llvm::Value *nr = minimum(b, k64(cfg.nr), b.CreateSub(s.n, col0));
-          llvm::Value *panel = panelAt(jp);
+          llvm::Value *direct = readInPlace(nr);
+          llvm::Value *panel = b.CreateSelect(direct, sourceAt(col0), panelAt(jp));
+          llvm::Value *panelStride = b.CreateSelect(direct, s.b.rowStride, k64(cfg.nr));
           forRange(b, k64(0), mc, {.step = cfg.mr, .name = "gemm"}, [&](llvm::Value *irLocal) {
             llvm::Value *ir = b.CreateAdd(ic, irLocal);
             llvm::Value *mr = minimum(b, k64(cfg.mr), b.CreateSub(s.m, ir));
@@ -330,7 +339,7 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
                                                                            b.CreateMul(pc, s.a.colStride)));
             llvm::Value *aRs = packA ? k64(1) : s.a.rowStride, *aCs = packA ? k64(cfg.mr) : s.a.colStride;
             llvm::Value *c = b.CreateGEP(f32, s.c, b.CreateAdd(b.CreateMul(ir, s.ldc), col0));
-            callMicroKernel(b, fn, cfg, mr, {kc, a, aRs, aCs, panel, c, s.ldc, nr, add});
+            callMicroKernel(b, fn, cfg, mr, {kc, a, aRs, aCs, panel, panelStride, c, s.ldc, nr, add});
             if (onTile) ifThen(b, fn, last, [&] { onTile(ir, mr, col0, nr); });
           });
         });

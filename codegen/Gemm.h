@@ -5,7 +5,9 @@
 //
 //   for jc in N by NC:                   columns of C
 //     for pc in K by KC:                 depth
-//       pack op(B)[pc:+kc, jc:+nc] into panels of NR columns (zero padded)
+//       pack op(B)[pc:+kc, jc:+nc] into panels of NR columns (zero padded;
+//         with at most two row tiles, full panels of a row-contiguous B
+//         are read in place)
 //       for ic in M by MC:               rows of C; that block of op(A) stays in L2
 //         (pack op(A)[ic:+mc, pc:+kc] when it is A^T)
 //       for jp over the panels:          one kc x NR panel stays in L1
@@ -41,6 +43,10 @@ namespace dlc {
 /// and tile calls would cost more than they save.
 inline constexpr int64_t kGemmMinFlops = 8192;
 inline constexpr int64_t kGemmMinColumns = 8; ///< and those with fewer columns (matrix-vector products)
+/// Products with at most this many MR-row tiles read a row-contiguous op(B)
+/// in place instead of packing it (each packed element would serve only
+/// these tiles).
+inline constexpr int64_t kGemmInPlaceRowTiles = 2;
 /// Products from this many multiply-adds up run on the thread pool
 /// (runtime/model_runtime.h, dlc_parallel_for), split by columns: each
 /// thread packs only its panels of op(B). Those with at least this many
