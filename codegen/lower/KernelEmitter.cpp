@@ -9,6 +9,7 @@
 #include "codegen/lower/KernelEmitter.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include <llvm/IR/MDBuilder.h>
@@ -207,13 +208,17 @@ void KernelEmitter::range(llvm::Value *begin, llvm::Value *end, const std::funct
   forRange(b_, begin, end, {.name = "range"}, body);
 }
 
-/// sum_d idx[d] * strides[d]
+/// sum_d idx[d] * strides[d]. Inside a collapsed elementwise loop nest the
+/// index has one entry per merged run of dims, and a run's stride is that of
+/// its last dim.
 llvm::Value *KernelEmitter::offset(const Index &idx, const Dims &strides) {
   llvm::Value *off = c(0);
+  bool collapsed = !runLast_.empty() && strides.size() == collapsedRank_ && idx.size() == runLast_.size();
   for (size_t d = 0; d < idx.size(); ++d) {
-    auto *k = llvm::dyn_cast<llvm::ConstantInt>(strides[d]);
+    llvm::Value *stride = collapsed ? strides[runLast_[d]] : strides[d];
+    auto *k = llvm::dyn_cast<llvm::ConstantInt>(stride);
     if (k && k->isZero()) continue;
-    off = b_.CreateAdd(off, b_.CreateMul(idx[d], strides[d]));
+    off = b_.CreateAdd(off, b_.CreateMul(idx[d], stride));
   }
   return off;
 }
@@ -358,16 +363,55 @@ bool KernelEmitter::lower(const Node &n) {
   return false;
 }
 
-/// out[idx] = f(operands at strided offsets)
+/// The strides of every buffer an elementwise kernel reads (through the
+/// inline ops it computes in place), at the result's index.
+void KernelEmitter::collectReadStrides(const Node *o, const Dims &strides, std::vector<Dims> &out) {
+  if (!plan_->inlineOps.count(o)) return out.push_back(strides);
+  if (o->type.isScalar()) return; // read at no index
+  for (const Node *x : o->operands) collectReadStrides(x, broadcastStrides(x, shape(o)), out);
+}
+
+/// out[idx] = f(operands at strided offsets). Neighbouring dims d, d + 1 that
+/// every access (the result and each buffer read) walks as one (stride[d] =
+/// stride[d + 1] * extent[d + 1], constants) become one loop: relu(conv + c)
+/// over [n, 8, 28, 28] runs 784-element inner loops instead of 28-element ones.
 void KernelEmitter::elementwise(const Node &n, const std::vector<Dims> &operandStrides,
                                 const std::function<llvm::Value *(const std::vector<llvm::Value *> &)> &f) {
   const auto &out = shape(&n);
   auto st = stridesOf(out);
-  loops(out, [&](const Index &idx) {
+  std::vector<Dims> reads{st};
+  for (size_t k = 0; k < n.operands.size(); ++k) collectReadStrides(n.operands[k], operandStrides[k], reads);
+  auto constant = [](llvm::Value *v) -> std::optional<int64_t> {
+    if (auto *k = llvm::dyn_cast<llvm::ConstantInt>(v)) return k->getSExtValue();
+    return std::nullopt;
+  };
+  auto mergeable = [&](size_t d) {
+    auto extent = constant(out[d + 1]);
+    if (!extent) return false;
+    for (const Dims &s : reads) {
+      auto outer = constant(s[d]), inner = constant(s[d + 1]);
+      if (!outer || !inner || *outer != *inner * *extent) return false;
+    }
+    return true;
+  };
+  std::vector<size_t> last; // the last dim of each run
+  Dims bounds;
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (!last.empty() && d > 0 && mergeable(d - 1)) {
+      last.back() = d;
+      bounds.back() = b_.CreateMul(bounds.back(), out[d]);
+    } else {
+      last.push_back(d);
+      bounds.push_back(out[d]);
+    }
+  }
+  if (last.size() < out.size()) runLast_ = last, collapsedRank_ = out.size();
+  loops(last.size() < out.size() ? bounds : out, [&](const Index &idx) {
     std::vector<llvm::Value *> v;
     for (size_t k = 0; k < n.operands.size(); ++k) v.push_back(valueAt(n.operands[k], idx, operandStrides[k]));
     store(&n, offset(idx, st), f(v));
   });
+  runLast_.clear();
 }
 
 /// const and dim: every element the same value.

@@ -117,6 +117,7 @@ private:
   bool lower(const Node &n);
   void elementwise(const Node &n, const std::vector<Dims> &operandStrides,
                    const std::function<llvm::Value *(const std::vector<llvm::Value *> &)> &f);
+  void collectReadStrides(const Node *o, const Dims &strides, std::vector<Dims> &out);
   void lowerFill(const Node &n);
   void lowerReshape(const Node &n);
   void lowerTranspose(const Node &n);
@@ -206,6 +207,10 @@ private:
   llvm::Function *group_ = nullptr; ///< the open kernel group, if any
   FunctionState groupCaller_;       ///< the entry's state while group_ is open
   bool training_ = false;
+  /// While an elementwise loop nest runs over merged dims: the last dim of
+  /// each run, and the rank of the result (offset() maps strides of that rank).
+  std::vector<size_t> runLast_;
+  size_t collapsedRank_ = 0;
 };
 
 } // namespace dlc
