@@ -283,17 +283,17 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   // instead of one cache line and page per step. A itself is read in place.
   auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
   auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
-  llvm::Function *packB = packFunction(m, cfg, unitCols && unitCols->isOne()   ? PackKind::Rows
-                                          : unitRows && unitRows->isOne() ? PackKind::Columns
-                                                                          : PackKind::Strided);
+  PackKind kindB = unitCols && unitCols->isOne()   ? PackKind::Rows
+                   : unitRows && unitRows->isOne() ? PackKind::Columns
+                                                   : PackKind::Strided;
+  llvm::Function *packB = packFunction(m, cfg, kindB);
   // With few rows (at most kGemmInPlaceRowTiles tiles: a dense layer's
   // 10-row weight gradient over 6272 columns), a row-contiguous op(B) is
   // read in place, full panels at its own row stride: each packed element
   // would serve one or two tiles, so packing cost about as much as the
   // multiply. The last, partial panel is still packed (zero padded: the
   // kernel reads NR columns).
-  bool rowsB = unitCols && unitCols->isOne();
-  llvm::Value *inPlace = rowsB ? b.CreateICmpSLE(s.m, k64(kGemmInPlaceRowTiles * cfg.mr)) : b.getFalse();
+  llvm::Value *inPlace = kindB == PackKind::Rows ? b.CreateICmpSLE(s.m, k64(kGemmInPlaceRowTiles * cfg.mr)) : b.getFalse();
   auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
   bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
   llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(cfg.kc * cfg.nc));

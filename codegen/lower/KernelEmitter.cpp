@@ -371,6 +371,37 @@ void KernelEmitter::collectReadStrides(const Node *o, const Dims &strides, std::
   for (const Node *x : o->operands) collectReadStrides(x, broadcastStrides(x, shape(o)), out);
 }
 
+/// Runs of neighbouring dims d, d + 1 that every stride vector walks as one
+/// (stride[d] = stride[d + 1] * extent[d + 1], constants): the last dim of
+/// each run, and each run's extent in `bounds`.
+std::vector<size_t> KernelEmitter::mergedRuns(const Dims &extents, const std::vector<Dims> &strides, Dims &bounds) {
+  auto constant = [](llvm::Value *v) -> std::optional<int64_t> {
+    if (auto *k = llvm::dyn_cast<llvm::ConstantInt>(v)) return k->getSExtValue();
+    return std::nullopt;
+  };
+  auto mergeable = [&](size_t d) {
+    auto extent = constant(extents[d + 1]);
+    if (!extent) return false;
+    for (const Dims &s : strides) {
+      auto outer = constant(s[d]), inner = constant(s[d + 1]);
+      if (!outer || !inner || *outer != *inner * *extent) return false;
+    }
+    return true;
+  };
+  std::vector<size_t> last;
+  bounds.clear();
+  for (size_t d = 0; d < extents.size(); ++d) {
+    if (d > 0 && mergeable(d - 1)) {
+      last.back() = d;
+      bounds.back() = b_.CreateMul(bounds.back(), extents[d]);
+    } else {
+      last.push_back(d);
+      bounds.push_back(extents[d]);
+    }
+  }
+  return last;
+}
+
 /// out[idx] = f(operands at strided offsets). Neighbouring dims d, d + 1 that
 /// every access (the result and each buffer read) walks as one (stride[d] =
 /// stride[d + 1] * extent[d + 1], constants) become one loop: relu(conv + c)
@@ -381,30 +412,8 @@ void KernelEmitter::elementwise(const Node &n, const std::vector<Dims> &operandS
   auto st = stridesOf(out);
   std::vector<Dims> reads{st};
   for (size_t k = 0; k < n.operands.size(); ++k) collectReadStrides(n.operands[k], operandStrides[k], reads);
-  auto constant = [](llvm::Value *v) -> std::optional<int64_t> {
-    if (auto *k = llvm::dyn_cast<llvm::ConstantInt>(v)) return k->getSExtValue();
-    return std::nullopt;
-  };
-  auto mergeable = [&](size_t d) {
-    auto extent = constant(out[d + 1]);
-    if (!extent) return false;
-    for (const Dims &s : reads) {
-      auto outer = constant(s[d]), inner = constant(s[d + 1]);
-      if (!outer || !inner || *outer != *inner * *extent) return false;
-    }
-    return true;
-  };
-  std::vector<size_t> last; // the last dim of each run
   Dims bounds;
-  for (size_t d = 0; d < out.size(); ++d) {
-    if (!last.empty() && d > 0 && mergeable(d - 1)) {
-      last.back() = d;
-      bounds.back() = b_.CreateMul(bounds.back(), out[d]);
-    } else {
-      last.push_back(d);
-      bounds.push_back(out[d]);
-    }
-  }
+  std::vector<size_t> last = mergedRuns(out, reads, bounds);
   if (last.size() < out.size()) runLast_ = last, collapsedRank_ = out.size();
   loops(last.size() < out.size() ? bounds : out, [&](const Index &idx) {
     std::vector<llvm::Value *> v;

@@ -118,6 +118,7 @@ private:
   void elementwise(const Node &n, const std::vector<Dims> &operandStrides,
                    const std::function<llvm::Value *(const std::vector<llvm::Value *> &)> &f);
   void collectReadStrides(const Node *o, const Dims &strides, std::vector<Dims> &out);
+  std::vector<size_t> mergedRuns(const Dims &extents, const std::vector<Dims> &strides, Dims &bounds);
   void lowerFill(const Node &n);
   void lowerReshape(const Node &n);
   void lowerTranspose(const Node &n);

@@ -51,18 +51,8 @@ void KernelEmitter::lowerReduce(const Node &n) {
   }
   // Reduced dims that x walks as one (a bias gradient's [n, 28, 28]) are one
   // loop: 784-element inner loops instead of 28-element ones.
-  Dims runs{inner[0]}, runSt{innerSt[0]};
-  for (size_t d = 1; d < inner.size(); ++d) {
-    auto *outerStride = llvm::dyn_cast<llvm::ConstantInt>(runSt.back());
-    auto *stride = llvm::dyn_cast<llvm::ConstantInt>(innerSt[d]), *extent = llvm::dyn_cast<llvm::ConstantInt>(inner[d]);
-    if (outerStride && stride && extent && outerStride->getSExtValue() == stride->getSExtValue() * extent->getSExtValue()) {
-      runs.back() = b_.CreateMul(runs.back(), inner[d]);
-      runSt.back() = innerSt[d];
-    } else {
-      runs.push_back(inner[d]);
-      runSt.push_back(innerSt[d]);
-    }
-  }
+  Dims runs, runSt;
+  for (size_t d : mergedRuns(inner, {innerSt}, runs)) runSt.push_back(innerSt[d]);
   inner = runs, innerSt = runSt;
   llvm::Value *acc = b_.CreateAlloca(f32_);
   loops(outer, [&](const Index &o) {
