@@ -81,11 +81,16 @@ private:
     return true;
   }
 
-  /// Matmul epilogues: follow single-use elementwise users of the same type
-  /// whose other operands already exist when the matmul runs.
+  /// The products whose result an epilogue can finish while it is in cache:
+  /// a matmul's tile, a convolution's image (conv2d_bwd_filter sums over
+  /// the batch: its result is complete only at the end).
+  static bool hasEpilogue(OpKind k) { return k == OpKind::MatMul || k == OpKind::Conv2D || k == OpKind::Conv2DBwdData; }
+
+  /// Epilogues: follow single-use elementwise users of the same type
+  /// whose other operands already exist when the product runs.
   void planEpilogues() {
     for (const Node *n : nodes_) {
-      if (n->kind != OpKind::MatMul) continue;
+      if (!hasEpilogue(n->kind)) continue;
       std::vector<const Node *> chain;
       const Node *cur = n;
       std::string stop;

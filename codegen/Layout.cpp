@@ -86,20 +86,48 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer, co
   if (!g.nodesOfKind(OpKind::DropoutMask).empty()) l.dropoutKeyOffset = take(1);
   l.persistentSize = l.arenaSize;
 
-  // Live intervals of the temporaries of each entry point.
-  std::unordered_map<const Node *, Temporary> temps;
   auto [outputs, training] = entryRoots(g);
   std::vector<std::vector<const Node *>> entries = {outputs};
   if (g.result(Role::Loss)) entries.push_back(training);
+  std::vector<KernelPlan> plans;
+  std::vector<std::unordered_set<const Node *>> writes; // what each entry's kernels store (an epilogue's last op included)
+  for (const auto &roots : entries) {
+    plans.push_back(planKernels(entryNodes(g, roots), {roots.begin(), roots.end()}));
+    writes.emplace_back();
+    for (const Kernel &kernel : plans.back().kernels) writes.back().insert(kernel.output());
+  }
+  // Views: a reshape that is not a result reads its operand's buffer as it
+  // is (the same floats in the same order), wherever every entry point
+  // stores that operand (or it has a place of its own). It shares the
+  // operand's slot, and the operand lives as long as any view of it.
+  std::unordered_map<const Node *, const Node *> viewOf;
+  auto root = [&](const Node *n) {
+    for (auto it = viewOf.find(n); it != viewOf.end(); it = viewOf.find(n)) n = it->second;
+    return n;
+  };
+  for (const auto &n : g.nodes()) {
+    if (n->kind != OpKind::Reshape || persistent.count(n.get())) continue;
+    const Node *of = root(n->operands[0]);
+    bool used = false, stored = true;
+    for (size_t e = 0; e < plans.size(); ++e)
+      if (writes[e].count(n.get())) {
+        used = true;
+        stored = stored && (persistent.count(of) || writes[e].count(of));
+      }
+    if (used && stored) viewOf[n.get()] = of;
+  }
+
+  // Live intervals of the temporaries of each entry point.
+  std::unordered_map<const Node *, Temporary> temps;
   for (int e = 0; e < int(entries.size()); ++e) {
-    const auto &roots = entries[size_t(e)];
-    KernelPlan plan = planKernels(entryNodes(g, roots), {roots.begin(), roots.end()});
-    std::unordered_set<const Node *> written; // what kernels store (an epilogue's last op included)
-    for (const Kernel &kernel : plan.kernels) written.insert(kernel.output());
+    const KernelPlan &plan = plans[size_t(e)];
+    const std::unordered_set<const Node *> &written = writes[size_t(e)];
     for (size_t k = 0; k < plan.kernels.size(); ++k) {
       const Kernel &kernel = plan.kernels[k];
       auto touch = [&](const Node *n) {
-        if (persistent.count(n) || !written.count(n)) return; // a constant's kernel writes it
+        if (!written.count(n)) return; // a constant's kernel writes it
+        n = root(n);
+        if (persistent.count(n)) return;
         Temporary &t = temps[n];
         t.node = n;
         t.size = aligned(l.elements(n->shape()));
@@ -140,6 +168,11 @@ ModelLayout planLayout(const Graph &g, int64_t capacity, Optimizer optimizer, co
     l.slots[t->node] = {l.persistentSize + at, l.elements(t->node->shape())};
   }
   l.arenaSize = l.persistentSize + region;
+  for (const auto &n : g.nodes())
+    if (auto it = viewOf.find(n.get()); it != viewOf.end()) {
+      l.slots[n.get()] = {l.slots.at(root(it->second)).first, l.elements(n->shape())};
+      l.views.push_back({n.get(), root(it->second)});
+    }
 
   int64_t columns = 0, partial = 0;
   bool products = false;

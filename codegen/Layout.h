@@ -54,6 +54,9 @@ struct ModelLayout {
   int64_t columnsAt = 0;          ///< offset of the im2col columns in a slice
   int64_t partialAt = 0;          ///< offset of the partial filter gradient in a slice
   GemmConfig gemm;                ///< the products' micro-kernel and blocks (they size the slices)
+  /// Reshapes that read their operand's buffer in place (no copy), in
+  /// program order: (the reshape, the buffer's owner).
+  std::vector<std::pair<const Node *, const Node *>> views;
 
   /// Elements of `shape` with N = capacity.
   int64_t elements(const Shape &shape) const;

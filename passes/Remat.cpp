@@ -100,7 +100,10 @@ PassResult runRemat(std::unique_ptr<Graph> &g, PassContext &ctx) {
   Regions r = regionsOf(*g, loss);
   RematPlan plan(*g, r);
   std::vector<const Node *> recompute = plan.candidates();
-  if (recompute.empty()) return PassResult::Unchanged;
+  if (recompute.empty()) {
+    ctx.remarks.push_back("remat: nothing to recompute (no forward value the backward reads is a cheap op of values it keeps)");
+    return PassResult::Unchanged;
+  }
   std::unordered_set<const Node *> chosen(recompute.begin(), recompute.end());
   auto names = printedNames(*g);
 

