@@ -86,6 +86,17 @@ private:
   /// the batch: its result is complete only at the end).
   static bool hasEpilogue(OpKind k) { return k == OpKind::MatMul || k == OpKind::Conv2D || k == OpKind::Conv2DBwdData; }
 
+  /// Every operand of `u` but `prev` has u's shape or is a scalar constant,
+  /// and so has what the ones it may compute inline read.
+  bool sameShapeOperands(const Node *u, const Node *prev) {
+    for (const Node *o : u->operands) {
+      if (o == prev || isScalarConstant(o)) continue;
+      if (o->type.shape != u->type.shape) return false;
+      if (isElementwise(o) && soleUser(o) == u && !sameShapeOperands(o, nullptr)) return false;
+    }
+    return true;
+  }
+
   /// Epilogues: follow single-use elementwise users of the same type
   /// whose other operands already exist when the product runs.
   void planEpilogues() {
@@ -95,13 +106,26 @@ private:
       const Node *cur = n;
       std::string stop;
       const Node *stopAt = nullptr;
+      bool reshaped = false; // past a reshape: the element order is the product's, the shape another
       while (true) {
         const Node *u = soleUser(cur);
         if (!u) {
           stop = whyNoSoleUser(cur), stopAt = cur;
           break;
         }
-        if (!isElementwise(u) || u->type != n->type) {
+        // A matmul's epilogue continues through one reshape (a flatten's
+        // gradient back to the image's shape) when the ops after it read
+        // nothing else of another shape: each element is then where the
+        // product's flat index says.
+        if (u->kind == OpKind::Reshape && n->kind == OpKind::MatMul && n->type.rank() == 2 && u->type.rank() >= 2 &&
+            u->type.shape[0] == n->type.shape[0] && !reshaped && !keep_.count(u) && soleUser(u) &&
+            isElementwise(soleUser(u)) && soleUser(u)->type == u->type && sameShapeOperands(soleUser(u), u)) {
+          chain.push_back(u);
+          decide(u, "the sole use of {}, the same elements in the same order", cur);
+          cur = u, reshaped = true;
+          continue;
+        }
+        if (!isElementwise(u) || u->type != cur->type || (reshaped && !sameShapeOperands(u, cur))) {
           stop = isElementwise(u) ? "its next user {} has another type" : "its next user {} is not elementwise";
           stopAt = u;
           break;

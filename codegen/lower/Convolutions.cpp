@@ -123,17 +123,34 @@ void KernelEmitter::convBwdFilterImage(const ConvGeometry &g, const ConvImage &i
 }
 
 /// The epilogue (a bias, an activation, a mask) on image `bi` of the
-/// result, in place in its last op's buffer.
+/// result, in place in its last op's buffer, its loops merged where every
+/// access walks dims as one (elementwise, KernelEmitter.cpp): relu(conv + c)
+/// is one loop over each channel's pixels, a mask one loop over the image.
 void KernelEmitter::convEpilogue(const Node &n, const ConvGeometry &g, const Node *target, llvm::Value *bi) {
-  bool data = n.kind == OpKind::Conv2DBwdData;
-  Dims extents = data ? Dims{c(g.C), c(g.H), c(g.W)} : Dims{c(g.O), c(g.OH), c(g.OW)};
-  Dims strides = stridesOf(shape(target));
-  loops(extents, [&](const Index &i) {
+  const Dims &full = shape(target);
+  Dims extents = full;
+  if (g.batched) extents[0] = c(1);
+  Dims st = stridesOf(full);
+  std::vector<Dims> reads{st};
+  const Node *prev = &n;
+  for (const Node *e : plan_->epilogues.at(&n)) {
+    for (const Node *o : e->operands)
+      if (o != prev) collectReadStrides(o, broadcastStrides(o, full), reads);
+    prev = e;
+  }
+  Dims bounds;
+  std::vector<size_t> last = mergedRuns(extents, reads, bounds);
+  if (last.size() < extents.size()) runLast_ = last, collapsedRank_ = extents.size();
+  // The image's first element in the first run's index (the batch dim and those merged with it).
+  int64_t firstRun = 1;
+  for (size_t d = 1; d <= last[0]; ++d) firstRun *= staticExtent(extents[d]);
+  loops(last.size() < extents.size() ? bounds : extents, [&](const Index &i) {
     Index at = i;
-    if (g.batched) at.insert(at.begin(), bi);
-    llvm::Value *off = offset(at, strides);
+    if (g.batched) at[0] = b_.CreateAdd(at[0], b_.CreateMul(bi, c(firstRun)));
+    llvm::Value *off = offset(at, st);
     store(target, off, applyEpilogue(n, load(target, off), at));
   });
+  runLast_.clear();
 }
 
 /// Every thread's partial filter gradient starts at zero, whether its chunk

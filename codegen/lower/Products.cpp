@@ -58,14 +58,23 @@ const Node *KernelEmitter::matmulTarget(const Node &n) {
 llvm::Value *KernelEmitter::applyEpilogue(const Node &n, llvm::Value *v, const Index &outIdx) {
   auto it = plan_->epilogues.find(&n);
   if (it == plan_->epilogues.end()) return v;
-  const Node *prev = &n;
+  const Node *prev = &n, *frame = &n; // frame: the shape the operands are read in
+  std::vector<size_t> savedRuns = runLast_;
+  size_t savedRank = collapsedRank_;
   for (const Node *e : it->second) {
+    if (e->kind == OpKind::Reshape) {
+      // [m, n] -> [m, d1, .., dk]: the product's (i, j) is the index of the
+      // reshaped value with its last k dims merged into one run (offset()).
+      runLast_ = {0, e->type.rank() - 1}, collapsedRank_ = e->type.rank();
+      prev = frame = e;
+      continue;
+    }
     std::vector<llvm::Value *> vals;
-    for (const Node *o : e->operands)
-      vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shape(&n))));
+    for (const Node *o : e->operands) vals.push_back(o == prev ? v : valueAt(o, outIdx, broadcastStrides(o, shape(frame))));
     v = math_.elementwise(e->kind, vals, e->attrs);
     prev = e;
   }
+  runLast_ = savedRuns, collapsedRank_ = savedRank;
   return v;
 }
 

@@ -25,6 +25,7 @@
 #include <random>
 
 #include "TestUtil.h"
+#include "codegen/Fusion.h"
 #include "dlc/dlc.hpp"
 #include "ir/Interpreter.h"
 #include "passes/Pass.h"
@@ -176,5 +177,75 @@ TEST_CASE("conv2d and its filter gradient match the interpreter on the direct an
         CHECK(two->y == one->y);
         CHECK(two->grads == one->grads);
       }
+    }
+}
+
+TEST_CASE("a flatten's gradient rides on the backward product's epilogue, through the reshape", "[codegen][conv][fusion]") {
+  // dL/dh = reshape(dL/dw A) then the relu mask: one kernel, the mask applied
+  // at the product's flat index; the gradients match the interpreter's.
+  const std::string source = "model cnn {\n  input x : [2, 7, 9]\n  label y : class(5)\n"
+                             "  param K : [3, 2, 3, 3] ~ he\n  param c : [3, 1, 1] ~ normal(0, 1)\n"
+                             "  param A : [5, 189] ~ glorot\n  param b : [5] ~ zeros\n"
+                             "  h = relu(conv2d(x, K, pad = 1) + c)\n  w = A @ flatten(h) + b\n"
+                             "  loss cross_entropy(w, y)\n}\n";
+  DiagnosticEngine diags;
+  auto graph = compile(source, diags);
+  REQUIRE(graph);
+  PassContext ctx(diags);
+  REQUIRE(runPipeline(graph, defaultPipeline(), ctx));
+  auto [outputs, training] = entryRoots(*graph);
+  KernelPlan plan = planKernels(entryNodes(*graph, training), {training.begin(), training.end()});
+  bool throughReshape = false;
+  for (const Kernel &k : plan.kernels)
+    if (k.anchor->kind == OpKind::MatMul && k.epilogue.size() == 2 && k.epilogue[0]->kind == OpKind::Reshape &&
+        k.epilogue[1]->kind == OpKind::Mul)
+      throughReshape = true;
+  CHECK(throughReshape);
+
+  const int64_t batch = 3;
+  std::vector<float> x = randomValues(size_t(batch * 2 * 7 * 9), 7);
+  std::vector<int32_t> y = {4, 0, 2};
+  CompileOptions options;
+  options.maxBatch = batch;
+  options.cache = false;
+  CompileResult r = compileString(source, options);
+  INFO(r.rendered);
+  REQUIRE(r);
+  const float *inputs[] = {x.data()};
+  const void *labels[] = {y.data()};
+  float loss = 0;
+  REQUIRE(r.model->lossAndGrad(batch, inputs, labels, &loss) == DLC_OK);
+
+  DiagnosticEngine idiags;
+  auto ig = compile(source, idiags);
+  REQUIRE(ig);
+  PassContext ictx(idiags);
+  REQUIRE(runPipeline(ig, {"batch", "autodiff", "simplify"}, ictx));
+  Interpreter it(*ig);
+  it.bindSymbol("N", batch);
+  auto bind = [&](const std::string &name, const std::vector<float> &values) {
+    Tensor t(it.resolve(ig->findByName(name)->shape()));
+    REQUIRE(t.data.size() == values.size());
+    std::copy(values.begin(), values.end(), t.data.begin());
+    REQUIRE(it.set(name, t));
+  };
+  bind("x", x);
+  Tensor labelTensor({batch});
+  for (int64_t i = 0; i < batch; ++i) labelTensor.data[size_t(i)] = y[size_t(i)];
+  REQUIRE(it.set("y", labelTensor));
+  for (const char *p : {"K", "c", "A", "b"}) {
+    std::vector<float> value(size_t(numElements(ig->findByName(p)->shape()).value_or(0)));
+    REQUIRE(r.model->getParam(p, value) == DLC_OK);
+    bind(p, value);
+  }
+  std::string err;
+  REQUIRE(it.run(err));
+  for (const auto &res : ig->results)
+    if (res.role == Role::Grad) {
+      INFO("dL/d" << res.of->name);
+      std::vector<float> got(it.value(res.node).data.size()), want;
+      REQUIRE(r.model->getGrad(res.of->name, got) == DLC_OK);
+      for (double e : it.value(res.node).data) want.push_back(float(e));
+      checkClose(got, want, res.of->name.c_str());
     }
 }
