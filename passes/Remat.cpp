@@ -2,8 +2,8 @@
 //
 // --remat=memory: a forward value the backward pass reads stays live from
 // the forward until that read. When it is a cheap elementwise op whose
-// operands the backward keeps anyway (a relu of a pre-activation whose mask
-// the backward also needs), the backward gets its own copy computed right
+// operands the backward keeps anyway (h * h of a tanh output h, which the
+// tanh gradient reads), the backward gets its own copy computed right
 // before its first use, so the forward value dies with its last forward use
 // and the memory plan can reuse its buffer. Runs last: CSE would merge the
 // copy back. Each copy is a remark with the floats per sample it frees.
