@@ -26,7 +26,8 @@ llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
 /// The panel is a packed one (stride NR) or NR columns of B read in place
 /// (its row stride). (The AVX-512 kernels are named dlc.gemm.avx512.ukrMR.)
 llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) {
-  std::string name = std::string(cfg.vector == 16 ? "dlc.gemm.avx512.ukr" : "dlc.gemm.ukr") + std::to_string(mr);
+  std::string name = std::string(cfg.vector == 16 ? "dlc.gemm.avx512.ukr" : "dlc.gemm.ukr") + std::to_string(mr) +
+                     (cfg.nr == 2 * cfg.vector ? "" : "x" + std::to_string(cfg.nr));
   if (llvm::Function *f = m.getFunction(name)) return f;
   llvm::LLVMContext &ctx = m.getContext();
   llvm::IRBuilder<> b(ctx);
@@ -145,6 +146,7 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
   static const char *const names[] = {"dlc.gemm.packB.rows", "dlc.gemm.packB.cols", "dlc.gemm.packB.strided",
                                       "dlc.gemm.packA"};
   std::string name = names[int(kind)];
+  if (cfg.nr != 2 * cfg.vector) name += (kind == PackKind::TransposedA ? ".m" + std::to_string(cfg.mr) : ".n" + std::to_string(cfg.nr));
   if (llvm::Function *f = m.getFunction(name)) return f;
   llvm::LLVMContext &ctx = m.getContext();
   llvm::IRBuilder<> b(ctx);
@@ -353,6 +355,15 @@ std::string GemmConfig::describe() const {
 }
 
 GemmConfig portableGemmConfig() { return {}; }
+
+std::optional<GemmConfig> narrowGemmConfig(const GemmConfig &cfg) {
+  GemmConfig g = cfg;
+  g.nr = cfg.vector;
+  g.mr = cfg.vector == 16 ? 28 : 12;
+  g.mc = cfg.mc / g.mr * g.mr;
+  if (g.mc < g.mr) return std::nullopt; // its A block would not fit the workspace
+  return g;
+}
 
 GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches) {
   GemmConfig g;

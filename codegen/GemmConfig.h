@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace dlc {
@@ -46,6 +47,14 @@ struct CacheSizes {
 /// The AVX2 kernel with the blocking it was tuned with (Zen 4: 32 KiB L1,
 /// 1 MiB L2): what a library for x86-64-v3 or another machine uses.
 GemmConfig portableGemmConfig();
+
+/// The kernel for products of at most one vector of columns (a classifier's
+/// 10 outputs): one vector per row of the tile, twice the rows (28 x 16 in
+/// 28 AVX-512 registers, 12 x 8 in AVX2's), so that a 10-column product
+/// uses 10 of 16 lanes instead of 10 of 32. The same depth and column
+/// blocks, a row block within `cfg`'s (the workspace is sized for `cfg`);
+/// nothing when that block would be empty.
+std::optional<GemmConfig> narrowGemmConfig(const GemmConfig &cfg);
 
 /// The kernel for a vector width (8 or 16 floats) with blocks derived from
 /// `caches` (unknown sizes keep the portable blocks). Deterministic.

@@ -87,6 +87,12 @@ void KernelEmitter::lowerMatMul(const Node &n) {
 
 void KernelEmitter::lowerMatMulGemm(const Node &n) {
   const Node *target = matmulTarget(n);
+  MatMulShape s = matmulShape(n);
+  int64_t rows = staticExtent(s.m), cols = staticExtent(s.n);
+  // At most a vector of columns: the narrow kernel (GemmConfig.h), when the
+  // rows fill one of its tiles.
+  std::optional<GemmConfig> narrow = narrowGemmConfig(layout_.gemm);
+  const GemmConfig &g = narrow && cols <= layout_.gemm.vector && rows >= narrow->mr ? *narrow : layout_.gemm;
   // The block rows [r0, r1) x columns [c0, c1) of the product (null bounds:
   // all of them), on packing workspace `tid`.
   auto block = [&](llvm::Value *r0, llvm::Value *r1, llvm::Value *c0, llvm::Value *c1, llvm::Value *tid) {
@@ -109,7 +115,7 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
           store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i, j)));
         });
       };
-    emitGemm(b_, fn_, layout_.gemm, spec, epilogue);
+    emitGemm(b_, fn_, g, spec, epilogue);
   };
   // Large products run on the thread pool, split on tile boundaries (MR rows
   // or NR columns), so every element sees the same tiles and depth blocks at
@@ -117,10 +123,7 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
   // op(A)^T for its rows: split by columns, no thread packs B twice, and
   // only a transposed A (packed whole by each thread) costs extra, so
   // columns win unless op(A) = A^T has more rows than op(B) has columns.
-  MatMulShape s = matmulShape(n);
-  int64_t rows = staticExtent(s.m), cols = staticExtent(s.n);
   int64_t flops = rows * cols * staticExtent(s.k);
-  const GemmConfig &g = layout_.gemm;
   bool byColumns = cols >= kGemmParallelPanels * g.nr && (!s.ta || rows <= cols);
   bool byRows = !byColumns && rows >= kGemmParallelRows && flops >= kGemmParallelRowFlops;
   if (byColumns && flops >= kGemmParallelFlops)
