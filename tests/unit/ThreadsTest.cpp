@@ -1,6 +1,7 @@
 //===- tests/unit/ThreadsTest.cpp - The thread pool and allocation-free steps ===//
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -158,4 +159,37 @@ TEST_CASE("a train step allocates nothing: the arena and the pool are set up at 
     REQUIRE(r.model->setHyper("threads", 1) == DLC_OK);
   }
 #endif
+}
+
+TEST_CASE("kernels flush subnormal floats to zero on every thread and restore the caller's mode", "[codegen][threads]") {
+  // y = W x with every entry 1e-20: each product, 1e-40, is subnormal and
+  // flushed to 0, so y is 0 (the 1024 products' sum, 1.02e-37, would be a
+  // normal float). At 2 threads the product is split over the pool.
+  CompileOptions options;
+  options.maxBatch = 64;
+  CompileResult r = compileString("model sub {\n  input x : [1024]\n  param W : [512, 1024] ~ zeros\n  output y = W @ x\n}\n",
+                                  options);
+  INFO(r.rendered);
+  REQUIRE(r);
+  std::vector<float> w(512 * 1024, 1e-20f), x(64 * 1024, 1e-20f), y(64 * 512, -1.0f);
+  REQUIRE(r.model->setParam("W", w) == DLC_OK);
+  const float *in[] = {x.data()};
+  float *out[] = {y.data()};
+  for (int threads : {1, 2}) {
+    INFO("threads " << threads);
+    REQUIRE(r.model->setHyper("threads", threads) == DLC_OK);
+#if defined(__x86_64__)
+    unsigned before = __builtin_ia32_stmxcsr();
+#endif
+    REQUIRE(r.model->forward(64, in, out) == DLC_OK);
+#if defined(__x86_64__)
+    CHECK(__builtin_ia32_stmxcsr() == before); // FTZ and DAZ are off again for the caller
+    CHECK((before & 0x8040u) == 0);
+    volatile float tiny = 1e-20f;
+    CHECK(tiny * tiny > 0.0f); // the caller's arithmetic keeps its subnormals
+#endif
+    CHECK(*std::max_element(y.begin(), y.end()) == 0.0f);
+    CHECK(*std::min_element(y.begin(), y.end()) == 0.0f);
+  }
+  REQUIRE(r.model->setHyper("threads", 1) == DLC_OK);
 }
