@@ -65,7 +65,7 @@ llvm::Value *KernelEmitter::applyEpilogue(const Node &n, llvm::Value *v, const I
     if (e->kind == OpKind::Reshape) {
       // [m, n] -> [m, d1, .., dk]: the product's (i, j) is the index of the
       // reshaped value with its last k dims merged into one run (offset()).
-      runLast_ = {0, e->type.rank() - 1}, collapsedRank_ = e->type.rank();
+      runLast_ = {0, size_t(e->type.rank() - 1)}, collapsedRank_ = size_t(e->type.rank());
       prev = frame = e;
       continue;
     }
