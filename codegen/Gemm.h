@@ -53,8 +53,12 @@ inline constexpr int64_t kGemmInPlaceRowTiles = 2;
 /// NR-column panels split so, unless op(A) = A^T has more rows than op(B)
 /// has columns (each thread packs all of A^T when split by columns).
 /// (From 1 << 20, cnn's 10-row weight gradient went to the pool and its
-/// 2-thread step lost 20%: a worker's wake-up on a VM costs tens of us.)
-inline constexpr int64_t kGemmParallelFlops = 1 << 22;
+/// 2-thread step lost 20% on Zen 5 in session 7: a worker's wake-up on a VM
+/// costs tens of us. After session 8's direct convolutions the dense
+/// layer's 4-MFLOP products are most of cnn's step, and from 1 << 21 they
+/// take the pool: cnn's 2-thread step 0.82 -> 0.75 ms on the Intel Xeon,
+/// no other benchmark model moved.)
+inline constexpr int64_t kGemmParallelFlops = 1 << 21;
 inline constexpr int64_t kGemmParallelPanels = 4;
 /// The others, from this many multiply-adds and rows up, split by rows.
 /// Every thread then packs all of op(B), which costs about as much as 16
