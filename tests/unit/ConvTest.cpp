@@ -107,21 +107,30 @@ std::optional<ConvRun> runCompiled(const Geometry &g, bool layer, const Values &
   return run;
 }
 
-/// The same through the interpreter (batch, autodiff, simplify), in double.
-ConvRun runInterpreted(const Geometry &g, bool layer, const Values &v) {
+/// `source` differentiated for the interpreter (batch, autodiff, simplify).
+std::unique_ptr<Graph> interpreterGraph(const std::string &source) {
   DiagnosticEngine diags;
-  auto graph = compile(g.source(layer), diags);
+  auto graph = compile(source, diags);
   REQUIRE(graph);
   PassContext ctx(diags);
   REQUIRE(runPipeline(graph, {"batch", "autodiff", "simplify"}, ctx));
+  return graph;
+}
+
+/// Gives the interpreter's leaf `name` these values.
+void bindLeaf(Interpreter &it, const Graph &graph, const std::string &name, const std::vector<float> &values) {
+  Tensor t(it.resolve(graph.findByName(name)->shape()));
+  REQUIRE(t.data.size() == values.size());
+  std::copy(values.begin(), values.end(), t.data.begin());
+  REQUIRE(it.set(name, t));
+}
+
+/// The same through the interpreter, in double.
+ConvRun runInterpreted(const Geometry &g, bool layer, const Values &v) {
+  auto graph = interpreterGraph(g.source(layer));
   Interpreter it(*graph);
   it.bindSymbol("N", g.batch);
-  auto tensor = [&](const char *name, const std::vector<float> &values) {
-    Tensor t(it.resolve(graph->findByName(name)->shape()));
-    REQUIRE(t.data.size() == values.size());
-    std::copy(values.begin(), values.end(), t.data.begin());
-    REQUIRE(it.set(name, t));
-  };
+  auto tensor = [&](const char *name, const std::vector<float> &values) { bindLeaf(it, *graph, name, values); };
   tensor("x", v.x);
   for (const char *p : {"s", "K", "c", "R"}) tensor(p, v.param(p));
   std::string err;
@@ -216,19 +225,10 @@ TEST_CASE("a flatten's gradient rides on the backward product's epilogue, throug
   float loss = 0;
   REQUIRE(r.model->lossAndGrad(batch, inputs, labels, &loss) == DLC_OK);
 
-  DiagnosticEngine idiags;
-  auto ig = compile(source, idiags);
-  REQUIRE(ig);
-  PassContext ictx(idiags);
-  REQUIRE(runPipeline(ig, {"batch", "autodiff", "simplify"}, ictx));
+  auto ig = interpreterGraph(source);
   Interpreter it(*ig);
   it.bindSymbol("N", batch);
-  auto bind = [&](const std::string &name, const std::vector<float> &values) {
-    Tensor t(it.resolve(ig->findByName(name)->shape()));
-    REQUIRE(t.data.size() == values.size());
-    std::copy(values.begin(), values.end(), t.data.begin());
-    REQUIRE(it.set(name, t));
-  };
+  auto bind = [&](const std::string &name, const std::vector<float> &values) { bindLeaf(it, *ig, name, values); };
   bind("x", x);
   Tensor labelTensor({batch});
   for (int64_t i = 0; i < batch; ++i) labelTensor.data[size_t(i)] = y[size_t(i)];
