@@ -160,13 +160,7 @@ void KernelEmitter::convRowsFilter(const Node &n, const ConvGeometry &g, llvm::V
       llvm::Value *ci = tap[0], *kh = tap[1];
       for (int64_t a = 0; a < count * g.KW; ++a) b_.CreateStore(llvm::Constant::getNullValue(vec), acc[size_t(a)]);
       // Output rows whose tap row oh sh - ph + kh lies inside the image.
-      llvm::Value *top = b_.CreateSub(c(g.padH), kh); // oh sh >= ph - kh
-      llvm::Value *ohFirst = b_.CreateSelect(b_.CreateICmpSGT(top, c(0)),
-                                             b_.CreateSDiv(b_.CreateAdd(top, c(g.strideH - 1)), c(g.strideH)), c(0));
-      llvm::Value *bottom = b_.CreateSub(c(g.H - 1 + g.padH), kh); // oh sh <= H - 1 + ph - kh
-      llvm::Value *ohLast = b_.CreateSelect(b_.CreateICmpSGE(bottom, c(0)),
-                                            b_.CreateAdd(b_.CreateSDiv(bottom, c(g.strideH)), c(1)), c(0));
-      ohLast = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, ohLast, c(g.OH));
+      auto [ohFirst, ohLast] = outputsInside(kh, g.strideH, g.padH, g.H, g.OH);
       range(firstImage, lastImage, [&](llvm::Value *bi) {
         llvm::Value *xImage = b_.CreateMul(bi, c(g.C * g.H * g.W)), *yImage = b_.CreateMul(bi, c(g.O * g.pixels()));
         range(ohFirst, ohLast, [&](llvm::Value *oh) {

@@ -187,13 +187,8 @@ void KernelEmitter::forEachIm2colRow(const ConvGeometry &g, llvm::Value *cols, l
     llvm::Value *colRow = b_.CreateGEP(f32_, cols, b_.CreateAdd(b_.CreateMul(tap, c(g.pixels())), b_.CreateMul(i[3], c(g.OW))));
     llvm::Value *iy = b_.CreateAdd(b_.CreateMul(i[3], c(g.strideH)), b_.CreateSub(i[1], c(g.padH)));
     llvm::Value *rowInside = b_.CreateAnd(b_.CreateICmpSGE(iy, c(0)), b_.CreateICmpSLT(iy, c(g.H)));
-    // ix = ow*sw + kw - pw lies in [0, W) for ow in [lo, hi).
-    llvm::Value *first = b_.CreateSub(c(g.padW), i[2]); // ow*sw >= pw - kw
-    llvm::Value *lo = b_.CreateSelect(b_.CreateICmpSGT(first, c(0)),
-                                      b_.CreateSDiv(b_.CreateAdd(first, c(g.strideW - 1)), c(g.strideW)), c(0));
-    llvm::Value *last = b_.CreateSub(c(g.W - 1 + g.padW), i[2]); // ow*sw <= W - 1 + pw - kw
-    llvm::Value *hi = b_.CreateSelect(b_.CreateICmpSGE(last, c(0)), b_.CreateAdd(b_.CreateSDiv(last, c(g.strideW)), c(1)), c(0));
-    hi = b_.CreateSelect(rowInside, b_.CreateSelect(b_.CreateICmpSLT(hi, c(g.OW)), hi, c(g.OW)), c(0));
+    auto [lo, hi] = outputsInside(i[2], g.strideW, g.padW, g.W, g.OW);
+    hi = b_.CreateSelect(rowInside, hi, c(0));
     lo = b_.CreateSelect(b_.CreateICmpSLT(lo, hi), lo, hi);
     llvm::Value *xRow = b_.CreateGEP(
         f32_, xImage,
@@ -201,6 +196,18 @@ void KernelEmitter::forEachIm2colRow(const ConvGeometry &g, llvm::Value *cols, l
                      b_.CreateSub(i[2], c(g.padW))));
     f(colRow, xRow, lo, hi);
   });
+}
+
+/// The outputs [first, last) of a convolution axis whose input index
+/// o stride + tap - pad lies inside [0, extent), within [0, outputs):
+/// computed, not tested per output, so the loops over them run branch-free.
+std::pair<llvm::Value *, llvm::Value *> KernelEmitter::outputsInside(llvm::Value *tap, int64_t stride, int64_t pad,
+                                                                     int64_t extent, int64_t outputs) {
+  llvm::Value *first = b_.CreateSub(c(pad), tap); // o stride >= pad - tap
+  llvm::Value *lo = b_.CreateSelect(b_.CreateICmpSGT(first, c(0)), b_.CreateSDiv(b_.CreateAdd(first, c(stride - 1)), c(stride)), c(0));
+  llvm::Value *last = b_.CreateSub(c(extent - 1 + pad), tap); // o stride <= extent - 1 + pad - tap
+  llvm::Value *hi = b_.CreateSelect(b_.CreateICmpSGE(last, c(0)), b_.CreateAdd(b_.CreateSDiv(last, c(stride)), c(1)), c(0));
+  return {lo, b_.CreateSelect(b_.CreateICmpSLT(hi, c(outputs)), hi, c(outputs))};
 }
 
 /// cols = im2col(x): zeros, the in-bounds range, zeros.

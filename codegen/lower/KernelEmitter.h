@@ -153,6 +153,8 @@ private:
   void lowerConv(const Node &n);
   void forEachIm2colRow(const ConvGeometry &g, llvm::Value *cols, llvm::Value *xImage, const Im2colRow &f);
   void im2col(const ConvGeometry &g, llvm::Value *cols, llvm::Value *xImage);
+  std::pair<llvm::Value *, llvm::Value *> outputsInside(llvm::Value *tap, int64_t stride, int64_t pad, int64_t extent,
+                                                        int64_t outputs);
   void convChunks(const Node &n, const ConvGeometry &g, llvm::Value *lo, llvm::Value *hi, llvm::Value *tid);
   void convForwardImage(const ConvGeometry &g, const ConvImage &im);
   void convBwdDataImage(const ConvGeometry &g, const ConvImage &im);

@@ -70,8 +70,7 @@ void KernelEmitter::lowerPoolRows(const Node &n, const PoolGeometry &g) {
       chunk.span = (kLanes - 1) * g.strideW + g.KW, chunk.valid = (lanes - 1) * g.strideW + g.KW;
       poolChunk(n, g, chunk);
     };
-    range(c(0), c(g.OW / kLanes), [&](llvm::Value *q) { at(b_.CreateMul(q, c(kLanes)), kLanes); });
-    if (g.OW % kLanes) at(c(g.OW / kLanes * kLanes), g.OW % kLanes);
+    forEachColumnChunk(g.OW, kLanes, at);
   });
 }
 
