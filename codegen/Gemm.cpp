@@ -380,4 +380,21 @@ GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches) {
   return g;
 }
 
+
+// Split on tile boundaries (MR rows or NR columns), so every element sees the
+// same tiles and depth blocks at any thread count. A thread packs the part of
+// op(B) its columns need, and op(A)^T for its rows: split by columns, no
+// thread packs B twice, and only a transposed A (packed whole by each thread)
+// costs extra, so columns win unless op(A) = A^T has more rows than op(B) has
+// columns. A weight gradient is the exception (Gemm.h).
+PoolSplit productSplit(int64_t rows, int64_t cols, int64_t depth, bool transposedA, bool weightGradient,
+                       const GemmConfig &g) {
+  int64_t flops = rows * cols * depth;
+  if (weightGradient && flops >= kGemmParallelFlops && rows >= 2 * g.mr) return {PoolSplit::Rows, g.mr};
+  bool byColumns = cols >= kGemmParallelPanels * g.nr && (!transposedA || rows <= cols);
+  if (byColumns && flops >= kGemmParallelFlops) return {PoolSplit::Columns, g.nr};
+  if (!byColumns && rows >= kGemmParallelRows && flops >= kGemmParallelRowFlops) return {PoolSplit::Rows, g.mr};
+  return {};
+}
+
 } // namespace dlc

@@ -70,6 +70,21 @@ inline constexpr int64_t kGemmParallelRows = 64;
 /// Threads the pool may run (DLC_MAX_THREADS): each gets a packing workspace.
 inline constexpr int64_t kGemmMaxThreads = 4;
 
+/// How a product runs on the thread pool: on the caller alone, or split on
+/// tile boundaries by rows (`grain` = MR) or by columns (`grain` = NR).
+struct PoolSplit {
+  enum Axis { None, Rows, Columns } axis = None;
+  int64_t grain = 0;
+};
+/// The split of a rows x cols x depth product with kernel `g`. A weight
+/// gradient (dW = dY^T X: its rows are a param's rows, its depth the batch)
+/// splits by rows when it has two tiles of them, so that each thread's rows
+/// of the gradient are the rows its share of the param's update reads
+/// (updateSplit in codegen/lower/OptimizerUpdate.cpp): moving a gradient
+/// written on one core to the other costs more than the product on a VM.
+PoolSplit productSplit(int64_t rows, int64_t cols, int64_t depth, bool transposedA, bool weightGradient,
+                       const GemmConfig &g);
+
 /// A strided matrix: element (r, c) at base[r * rowStride + c * colStride].
 struct StridedMatrix {
   llvm::Value *base, *rowStride, *colStride;

@@ -31,6 +31,7 @@
 #include <llvm/IR/Module.h>
 
 #include "codegen/Fusion.h"
+#include "codegen/Gemm.h"
 #include "codegen/Layout.h"
 #include "codegen/lower/ScalarMath.h"
 #include "ir/ConvGeometry.h"
@@ -146,6 +147,8 @@ private:
   void lowerMatMul(const Node &n);
   void lowerMatMulGemm(const Node &n);
   void lowerMatMulLoops(const Node &n);
+  bool isWeightGradient(const Node &n);
+  PoolSplit matmulSplit(const Node &n, GemmConfig *kernel = nullptr);
 
   // Convolutions.cpp
   struct ConvImage;

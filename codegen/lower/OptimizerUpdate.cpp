@@ -8,8 +8,11 @@
 //   Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //         p -= lr (c1 m / (sqrt(c2 v) + eps) + wd p)
 //
-// A large param's loop runs on the thread pool (elementwise: the same
-// values at any thread count).
+// A param whose gradient is a product split over the thread pool updates
+// in the same split (its rows or columns on the thread that wrote them:
+// moving a gradient to another core's cache costs more than the update);
+// another large param's loop runs on the pool by elements. Elementwise: the
+// same values at any thread count.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/lower/KernelEmitter.h"
@@ -22,9 +25,21 @@ namespace {
 /// 0.2 ns an element on Zen 5; waking a worker on a VM costs tens of
 /// microseconds, so smaller params stay on the caller (from 32K elements,
 /// cnn's 62,720-element weight made its 2-thread step 20% slower; from 128K,
-/// mnist's 200,704-element one still gains: bench/README.md).
+/// mnist's 200,704-element one still gains: bench/README.md). A param whose
+/// gradient product is split updates in that split at any size.
 constexpr int64_t kUpdateParallelElements = 1 << 17;
 constexpr int64_t kUpdateGrain = 1024;
+
+/// The product that writes a param's gradient: the gradient itself, or the
+/// one a penalty's term is added to (dL/dA = dY^T X + c A, one kernel with
+/// the addition as its epilogue); null for any other gradient.
+const Node *gradientProduct(const Node *grad) {
+  if (grad->kind == OpKind::MatMul) return grad;
+  if (grad->kind != OpKind::Add) return nullptr;
+  for (const Node *o : grad->operands)
+    if (o->kind == OpKind::MatMul && o->type == grad->type) return o;
+  return nullptr;
+}
 } // namespace
 
 void KernelEmitter::update(const Node *param, const Node *grad) {
@@ -34,8 +49,30 @@ void KernelEmitter::update(const Node *param, const Node *grad) {
     else updateAdam(param, grad, lo, hi);
   };
   int64_t count = layout_.slots.at(param).second;
-  if (count >= kUpdateParallelElements) parallelRows(c(count), elements, kUpdateGrain);
-  else elements(c(0), c(count), nullptr);
+  const Node *product = gradientProduct(grad);
+  PoolSplit split = product && param->type.rank() == 2 ? matmulSplit(*product) : PoolSplit{};
+  if (split.axis == PoolSplit::Rows) {
+    // Rows [lo, hi) of the param, each thread those of the gradient it wrote.
+    int64_t cols = param->type.shape[1].value();
+    parallelRows(c(param->type.shape[0].value()),
+                 [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *) { elements(b_.CreateMul(lo, c(cols)), b_.CreateMul(hi, c(cols)), nullptr); },
+                 split.grain);
+  } else if (split.axis == PoolSplit::Columns) {
+    // Columns [lo, hi) of every row.
+    int64_t rows = param->type.shape[0].value(), cols = param->type.shape[1].value();
+    parallelRows(c(cols),
+                 [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *) {
+                   loops({c(rows)}, [&](const Index &r) {
+                     llvm::Value *row = b_.CreateMul(r[0], c(cols));
+                     elements(b_.CreateAdd(row, lo), b_.CreateAdd(row, hi), nullptr);
+                   });
+                 },
+                 split.grain);
+  } else if (count >= kUpdateParallelElements) {
+    parallelRows(c(count), elements, kUpdateGrain);
+  } else {
+    elements(c(0), c(count), nullptr);
+  }
   endKernel();
 }
 

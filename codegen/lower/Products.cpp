@@ -87,12 +87,10 @@ void KernelEmitter::lowerMatMul(const Node &n) {
 
 void KernelEmitter::lowerMatMulGemm(const Node &n) {
   const Node *target = matmulTarget(n);
-  MatMulShape s = matmulShape(n);
-  int64_t rows = staticExtent(s.m), cols = staticExtent(s.n);
-  // At most a vector of columns: the narrow kernel (GemmConfig.h), when the
-  // rows fill one of its tiles.
-  std::optional<GemmConfig> narrow = narrowGemmConfig(layout_.gemm);
-  const GemmConfig &g = narrow && cols <= layout_.gemm.vector && rows >= narrow->mr ? *narrow : layout_.gemm;
+  // The kernel (the narrow one for at most a vector of columns, GemmConfig.h)
+  // and the split over the pool.
+  GemmConfig g = layout_.gemm;
+  PoolSplit split = matmulSplit(n, &g);
   // The block rows [r0, r1) x columns [c0, c1) of the product (null bounds:
   // all of them), on packing workspace `tid`.
   auto block = [&](llvm::Value *r0, llvm::Value *r1, llvm::Value *c0, llvm::Value *c1, llvm::Value *tid) {
@@ -117,21 +115,32 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
       };
     emitGemm(b_, fn_, g, spec, epilogue);
   };
-  // Large products run on the thread pool, split on tile boundaries (MR rows
-  // or NR columns), so every element sees the same tiles and depth blocks at
-  // any thread count. A thread packs the part of op(B) its columns need, and
-  // op(A)^T for its rows: split by columns, no thread packs B twice, and
-  // only a transposed A (packed whole by each thread) costs extra, so
-  // columns win unless op(A) = A^T has more rows than op(B) has columns.
-  int64_t flops = rows * cols * staticExtent(s.k);
-  bool byColumns = cols >= kGemmParallelPanels * g.nr && (!s.ta || rows <= cols);
-  bool byRows = !byColumns && rows >= kGemmParallelRows && flops >= kGemmParallelRowFlops;
-  if (byColumns && flops >= kGemmParallelFlops)
-    parallelRows(s.n, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) { block(nullptr, nullptr, lo, hi, tid); }, g.nr);
-  else if (byRows)
-    parallelRows(s.m, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) { block(lo, hi, nullptr, nullptr, tid); }, g.mr);
+  MatMulShape s = matmulShape(n);
+  if (split.axis == PoolSplit::Columns)
+    parallelRows(s.n, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) { block(nullptr, nullptr, lo, hi, tid); }, split.grain);
+  else if (split.axis == PoolSplit::Rows)
+    parallelRows(s.m, [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *tid) { block(lo, hi, nullptr, nullptr, tid); }, split.grain);
   else
     block(nullptr, nullptr, nullptr, nullptr, nullptr);
+}
+
+/// dW = dY^T X: op(A) is a transposed batch-major operand (its depth is the
+/// batch) and the rows are not the batch.
+bool KernelEmitter::isWeightGradient(const Node &n) {
+  MatMulShape s = matmulShape(n);
+  return s.ta && n.type.rank() == 2 && n.type.shape[0].isKnown() && s.a->type.rank() == 2 && s.a->type.shape[0].isSymbolic();
+}
+
+/// The kernel and pool split lowerMatMulGemm gives the product `n`, or no
+/// split when it lowers to loops.
+PoolSplit KernelEmitter::matmulSplit(const Node &n, GemmConfig *kernel) {
+  MatMulShape s = matmulShape(n);
+  int64_t rows = staticExtent(s.m), cols = staticExtent(s.n), depth = staticExtent(s.k);
+  if (cols < kGemmMinColumns || rows * cols * depth < kGemmMinFlops) return {};
+  std::optional<GemmConfig> narrow = narrowGemmConfig(layout_.gemm);
+  const GemmConfig &g = narrow && cols <= layout_.gemm.vector && rows >= narrow->mr ? *narrow : layout_.gemm;
+  if (kernel) *kernel = g;
+  return productSplit(rows, cols, depth, s.ta, isWeightGradient(n), g);
 }
 
 void KernelEmitter::lowerMatMulLoops(const Node &n) {
