@@ -380,7 +380,6 @@ GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches) {
   return g;
 }
 
-
 // Split on tile boundaries (MR rows or NR columns), so every element sees the
 // same tiles and depth blocks at any thread count. A thread packs the part of
 // op(B) its columns need, and op(A)^T for its rows: split by columns, no

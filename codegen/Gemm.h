@@ -43,6 +43,10 @@ namespace dlc {
 /// and tile calls would cost more than they save.
 inline constexpr int64_t kGemmMinFlops = 8192;
 inline constexpr int64_t kGemmMinColumns = 8; ///< and those with fewer columns (matrix-vector products)
+/// Whether a rows x cols x depth product runs as a GEMM (else as loops).
+inline bool lowersToGemm(int64_t rows, int64_t cols, int64_t depth) {
+  return cols >= kGemmMinColumns && rows * cols * depth >= kGemmMinFlops;
+}
 /// Products with at most this many MR-row tiles read a row-contiguous op(B)
 /// in place instead of packing it (each packed element would serve only
 /// these tiles).
@@ -80,7 +84,7 @@ struct PoolSplit {
 /// gradient (dW = dY^T X: its rows are a param's rows, its depth the batch)
 /// splits by rows when it has two tiles of them, so that each thread's rows
 /// of the gradient are the rows its share of the param's update reads
-/// (updateSplit in codegen/lower/OptimizerUpdate.cpp): moving a gradient
+/// (KernelEmitter::update, codegen/lower/OptimizerUpdate.cpp): moving a gradient
 /// written on one core to the other costs more than the product on a VM.
 PoolSplit productSplit(int64_t rows, int64_t cols, int64_t depth, bool transposedA, bool weightGradient,
                        const GemmConfig &g);

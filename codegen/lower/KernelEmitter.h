@@ -147,7 +147,6 @@ private:
   void lowerMatMul(const Node &n);
   void lowerMatMulGemm(const Node &n);
   void lowerMatMulLoops(const Node &n);
-  bool isWeightGradient(const Node &n);
   PoolSplit matmulSplit(const Node &n, GemmConfig *kernel = nullptr);
 
   // Convolutions.cpp

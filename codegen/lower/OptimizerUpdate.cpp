@@ -51,15 +51,16 @@ void KernelEmitter::update(const Node *param, const Node *grad) {
   int64_t count = layout_.slots.at(param).second;
   const Node *product = gradientProduct(grad);
   PoolSplit split = product && param->type.rank() == 2 ? matmulSplit(*product) : PoolSplit{};
+  int64_t rows = split.axis ? param->type.shape[0].value() : 0, cols = split.axis ? param->type.shape[1].value() : 0;
   if (split.axis == PoolSplit::Rows) {
     // Rows [lo, hi) of the param, each thread those of the gradient it wrote.
-    int64_t cols = param->type.shape[1].value();
-    parallelRows(c(param->type.shape[0].value()),
-                 [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *) { elements(b_.CreateMul(lo, c(cols)), b_.CreateMul(hi, c(cols)), nullptr); },
+    parallelRows(c(rows),
+                 [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *) {
+                   elements(b_.CreateMul(lo, c(cols)), b_.CreateMul(hi, c(cols)), nullptr);
+                 },
                  split.grain);
   } else if (split.axis == PoolSplit::Columns) {
     // Columns [lo, hi) of every row.
-    int64_t rows = param->type.shape[0].value(), cols = param->type.shape[1].value();
     parallelRows(c(cols),
                  [&](llvm::Value *lo, llvm::Value *hi, llvm::Value *) {
                    loops({c(rows)}, [&](const Index &r) {

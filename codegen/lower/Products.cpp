@@ -43,6 +43,14 @@ KernelEmitter::Index outIndex(const Node &n, llvm::Value *i, llvm::Value *j) {
   return {};
 }
 
+/// dW = dY^T X: op(A) is a transposed batch-major operand (its depth is the
+/// batch) and the rows are not the batch.
+bool isWeightGradient(const Node &n) {
+  const Node *a = n.operands[0];
+  return n.attrs.getBool("transpose_a") && n.type.rank() == 2 && n.type.shape[0].isKnown() && a->type.rank() == 2 &&
+         a->type.shape[0].isSymbolic();
+}
+
 /// Dot products up to this depth are unrolled in the loop-nest matmul.
 constexpr int64_t kUnrolledDepth = 8;
 
@@ -80,8 +88,7 @@ llvm::Value *KernelEmitter::applyEpilogue(const Node &n, llvm::Value *v, const I
 
 void KernelEmitter::lowerMatMul(const Node &n) {
   MatMulShape s = matmulShape(n);
-  int64_t flops = staticExtent(s.m) * staticExtent(s.n) * staticExtent(s.k);
-  if (staticExtent(s.n) >= kGemmMinColumns && flops >= kGemmMinFlops) lowerMatMulGemm(n);
+  if (lowersToGemm(staticExtent(s.m), staticExtent(s.n), staticExtent(s.k))) lowerMatMulGemm(n);
   else lowerMatMulLoops(n);
 }
 
@@ -124,19 +131,12 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
     block(nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
-/// dW = dY^T X: op(A) is a transposed batch-major operand (its depth is the
-/// batch) and the rows are not the batch.
-bool KernelEmitter::isWeightGradient(const Node &n) {
-  MatMulShape s = matmulShape(n);
-  return s.ta && n.type.rank() == 2 && n.type.shape[0].isKnown() && s.a->type.rank() == 2 && s.a->type.shape[0].isSymbolic();
-}
-
 /// The kernel and pool split lowerMatMulGemm gives the product `n`, or no
 /// split when it lowers to loops.
 PoolSplit KernelEmitter::matmulSplit(const Node &n, GemmConfig *kernel) {
   MatMulShape s = matmulShape(n);
   int64_t rows = staticExtent(s.m), cols = staticExtent(s.n), depth = staticExtent(s.k);
-  if (cols < kGemmMinColumns || rows * cols * depth < kGemmMinFlops) return {};
+  if (!lowersToGemm(rows, cols, depth)) return {};
   std::optional<GemmConfig> narrow = narrowGemmConfig(layout_.gemm);
   const GemmConfig &g = narrow && cols <= layout_.gemm.vector && rows >= narrow->mr ? *narrow : layout_.gemm;
   if (kernel) *kernel = g;
