@@ -493,6 +493,17 @@ void IRGen::lowerDecl(const Decl &d) {
     if (d.kind != Decl::Kind::Fn && !lookup(d.name)) globals_.emplace(d.name, Symbol{nullptr, nullptr, d.nameLoc});
     return;
   }
+  // A declared shape is checked before any use: the builtins and shape rules
+  // that read it multiply its extents (ir/Limits.h).
+  bool declaresShape = d.kind == Decl::Kind::Input || d.kind == Decl::Kind::Param ||
+                       (d.kind == Decl::Kind::Label && !d.classes) || (d.kind == Decl::Kind::Const && d.hasShape);
+  if (declaresShape) {
+    if (std::string e = checkTypeLimits(TensorType{DType::F32, shapeOf(d.shape)}); !e.empty()) {
+      diags_.error(d.shape.loc, "the shape of '{}': {}", d.name, e);
+      define(d.name, d.nameLoc, {});
+      return;
+    }
+  }
   switch (d.kind) {
   case Decl::Kind::Fn: return; // declared up front
   case Decl::Kind::Input:

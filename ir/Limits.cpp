@@ -22,16 +22,16 @@ std::optional<int64_t> checkedAdd(int64_t a, int64_t b) {
 std::string checkTypeLimits(const TensorType &type) {
   if (type.rank() > kMaxRank)
     return fmt::format("{} has rank {}, above the limit of {} (DLC_MAX_RANK)", type.str(), type.rank(), kMaxRank);
-  int64_t elements = 1;
-  for (const Dim &d : type.shape) {
-    if (d.isSymbolic()) continue;
-    if (d.value() < 1) return fmt::format("{} has the extent {}; extents must be at least 1", type.str(), d.value());
-    auto n = checkedMul(elements, d.value());
-    if (!n || *n > kMaxElements)
-      return fmt::format("{} has {} elements, above the limit of 2^31 per value", type.str(),
-                         n ? std::to_string(*n) : "more than 2^63");
-    elements = *n;
-  }
+  for (const Dim &d : type.shape)
+    if (!d.isSymbolic() && d.value() < 1)
+      return fmt::format("{} has the extent {}; extents must be at least 1", type.str(), d.value());
+  // The whole product is reported, not the first partial one past the limit.
+  std::optional<int64_t> elements = 1;
+  for (const Dim &d : type.shape)
+    if (!d.isSymbolic() && elements) elements = checkedMul(*elements, d.value());
+  if (!elements || *elements > kMaxElements)
+    return fmt::format("{} has {} elements, above the limit of 2^31 per value", type.str(),
+                       elements ? std::to_string(*elements) : "more than 2^63");
   return "";
 }
 

@@ -39,8 +39,7 @@ bool isKnown(const Shape &s) {
 std::optional<int64_t> numElements(const Shape &s) {
   int64_t n = 1;
   for (const Dim &d : s) {
-    if (d.isSymbolic()) return std::nullopt;
-    n *= d.value();
+    if (d.isSymbolic() || __builtin_mul_overflow(n, d.value(), &n)) return std::nullopt;
   }
   return n;
 }

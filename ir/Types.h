@@ -52,7 +52,7 @@ using Shape = std::vector<Dim>;
 
 std::string shapeStr(const Shape &s); ///< "[128, 784]", "[]" for a scalar
 bool isKnown(const Shape &s);         ///< no symbolic dims
-/// Number of elements, if every dim is known.
+/// Number of elements, if every dim is known and the count fits in int64.
 std::optional<int64_t> numElements(const Shape &s);
 
 struct TensorType {
