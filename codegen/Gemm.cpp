@@ -4,6 +4,7 @@
 #include "codegen/lower/Loops.h"
 
 #include <algorithm>
+#include <charconv>
 #include <string>
 
 #include <fmt/format.h>
@@ -369,10 +370,17 @@ GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches) {
   GemmConfig g;
   if (vector == 16) g = {.vector = 16, .mr = 14, .nr = 32, .kc = 192, .mc = 140, .nc = 512};
   auto roundDown = [](int64_t v, int64_t unit) { return std::max(unit, v / unit * unit); };
-  // The B panel (kc x nr) takes half of L1, the rest is for A's rows and C;
-  // A's block (mc x kc) half of L2; B's block (kc x nc) all of L2 (it is
-  // read from there once per row block), at most 2048 columns.
-  if (caches.l1d > 0) g.kc = std::clamp<int64_t>(roundDown(caches.l1d / 2 / (4 * g.nr), 16), 64, 512);
+  // AVX2 (16-column panels): the B panel (kc x nr) takes half of L1, the rest
+  // is for A's rows and C. AVX-512 (32-column panels): a panel of useful depth
+  // does not fit L1 (half of 32 KiB is 128 deep), and the kernel is faster
+  // streaming a deeper panel from L2 with fewer passes over C: kc x nr takes
+  // 1/16 of L2 (Zen 4, 1 MiB L2: kc 512; wide's step 60 -> 55 ms against
+  // kc 128, bench/README.md). A's block (mc x kc) takes half of L2; B's block
+  // (kc x nc) all of L2 (it is read from there once per row block), at most
+  // 2048 columns.
+  if (vector == 16 && caches.l2 > 0) g.kc = std::clamp<int64_t>(roundDown(caches.l2 / 16 / (4 * g.nr), 16), 128, 512);
+  else if (vector != 16 && caches.l1d > 0)
+    g.kc = std::clamp<int64_t>(roundDown(caches.l1d / 2 / (4 * g.nr), 16), 64, 512);
   if (caches.l2 > 0) {
     g.mc = std::clamp<int64_t>(roundDown(caches.l2 / 2 / (4 * g.kc), g.mr), g.mr, 100 * g.mr);
     g.nc = std::clamp<int64_t>(roundDown(caches.l2 / (4 * g.kc), g.nr), 4 * g.nr, 2048);
@@ -394,6 +402,26 @@ PoolSplit productSplit(int64_t rows, int64_t cols, int64_t depth, bool transpose
   if (byColumns && flops >= kGemmParallelFlops) return {PoolSplit::Columns, g.nr};
   if (!byColumns && rows >= kGemmParallelRows && flops >= kGemmParallelRowFlops) return {PoolSplit::Rows, g.mr};
   return {};
+}
+
+std::optional<GemmConfig> withBlocks(const GemmConfig &cfg, const std::string &spec) {
+  int64_t v[3];
+  const char *p = spec.data(), *end = spec.data() + spec.size();
+  for (int i = 0; i < 3; ++i) {
+    if (i && (p == end || *p++ != ',')) return std::nullopt;
+    auto [next, ec] = std::from_chars(p, end, v[i]);
+    if (ec != std::errc()) return std::nullopt;
+    p = next;
+  }
+  if (p != end) return std::nullopt;
+  auto [kc, mc, nc] = v;
+  if (kc < 16 || kc > 4096 || kc % 8 || mc < cfg.mr || mc > 8192 || nc < cfg.nr || nc > 8192) return std::nullopt;
+  GemmConfig g = cfg;
+  g.kc = kc;
+  g.mc = mc / g.mr * g.mr;
+  g.nc = nc / g.nr * g.nr;
+  if (g.workspace() > (int64_t(1) << 24)) return std::nullopt; // 64 MiB of packing space per thread
+  return g;
 }
 
 } // namespace dlc

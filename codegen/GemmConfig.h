@@ -60,4 +60,10 @@ std::optional<GemmConfig> narrowGemmConfig(const GemmConfig &cfg);
 /// `caches` (unknown sizes keep the portable blocks). Deterministic.
 GemmConfig deriveGemmConfig(int64_t vector, const CacheSizes &caches);
 
+/// `cfg` with the blocks of `spec`, "KC,MC,NC" (DLC_GEMM_BLOCKS, to measure
+/// other blockings on a host): KC a multiple of 8 in 16..4096, MC and NC
+/// rounded down to whole tiles, at most 8192 each and 64 MiB of packing
+/// space; nothing when `spec` is not such a triple.
+std::optional<GemmConfig> withBlocks(const GemmConfig &cfg, const std::string &spec);
+
 } // namespace dlc

@@ -1,6 +1,7 @@
 //===- codegen/Target.cpp -------------------------------------------------===//
 #include "codegen/Target.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
@@ -161,7 +162,18 @@ CacheSizes hostCacheSizes() {
 GemmConfig gemmConfigFor(const llvm::TargetMachine &tm, bool runsHere) {
   bool avx512 = tm.getTargetTriple().isX86() && tm.getMCSubtargetInfo()->checkFeatures("+avx512f");
   if (!runsHere && !avx512) return portableGemmConfig();
-  return deriveGemmConfig(avx512 ? 16 : 8, runsHere ? hostCacheSizes() : CacheSizes{});
+  GemmConfig g = deriveGemmConfig(avx512 ? 16 : 8, runsHere ? hostCacheSizes() : CacheSizes{});
+  // DLC_GEMM_BLOCKS=KC,MC,NC replaces the derived blocks of code that runs
+  // here (to measure other blockings; the compile cache's key has the blocks).
+  if (const char *spec = std::getenv("DLC_GEMM_BLOCKS"); spec && runsHere) {
+    if (auto tuned = withBlocks(g, spec)) return *tuned;
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      std::fprintf(stderr, "dlc: warning: DLC_GEMM_BLOCKS='%s' is not KC,MC,NC within the limits of docs/codegen.md; "
+                           "using %s\n", spec, g.describe().c_str());
+    });
+  }
+  return g;
 }
 
 const char *const kLoopPipeline =

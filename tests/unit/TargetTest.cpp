@@ -166,22 +166,41 @@ TEST_CASE("the GEMM's kernel follows the target's features, its blocks the cache
   CHECK(v4.vector == 16);
   CHECK(v4.nr % v4.vector == 0);
   CHECK(2 * v4.mr * v4.nr / v4.vector <= 2 * 28); // the tile fits the 32 registers with the panel row
-  // Derived blocks: the B panel takes at most half of L1, A's block half of
+  // Derived blocks: the AVX2 kernel's B panel takes at most half of L1, the
+  // AVX-512 kernel's 1/16 of L2 (it streams from there), A's block half of
   // L2, whole tiles; unknown sizes keep the portable blocks.
   for (int64_t vector : {8, 16})
     for (CacheSizes caches : {CacheSizes{32 << 10, 512 << 10, 32 << 20}, CacheSizes{48 << 10, 1 << 20, 32 << 20},
                               CacheSizes{64 << 10, 2 << 20, 0}}) {
       GemmConfig g = deriveGemmConfig(vector, caches);
       INFO(g.describe());
-      CHECK(g.kc * g.nr * 4 <= caches.l1d / 2);
+      CHECK(g.kc * g.nr * 4 <= (vector == 16 ? caches.l2 / 16 : caches.l1d / 2));
       CHECK(g.mc * g.kc * 4 <= caches.l2 / 2);
       CHECK(g.mc % g.mr == 0);
       CHECK(g.nc % g.nr == 0);
       CHECK(g.kc % 8 == 0);
     }
+  // Zen 4 (32 KiB L1d, 1 MiB L2): the blocks measured best there (bench/README.md).
+  CHECK(deriveGemmConfig(16, {32 << 10, 1 << 20, 32 << 20}).describe() == "avx512 14x32, kc 512 mc 252 nc 512");
+  CHECK(deriveGemmConfig(8, {32 << 10, 1 << 20, 32 << 20}).describe() == "avx2 6x16, kc 256 mc 510 nc 1024");
   GemmConfig unknown = deriveGemmConfig(8, {});
   CHECK(unknown.describe() == portable.describe());
   CacheSizes host = hostCacheSizes();
   CHECK(host.l1d >= 0);
   CHECK(deriveGemmConfig(16, host).describe() == deriveGemmConfig(16, hostCacheSizes()).describe()); // deterministic
+}
+
+TEST_CASE("DLC_GEMM_BLOCKS's triple replaces the blocks, whole tiles, or is refused", "[codegen][gemm][target]") {
+  GemmConfig base = deriveGemmConfig(16, {32 << 10, 1 << 20, 32 << 20});
+  auto tuned = withBlocks(base, "384,300,1000");
+  REQUIRE(tuned);
+  CHECK(tuned->describe() == "avx512 14x32, kc 384 mc 294 nc 992"); // MC and NC rounded down to tiles
+  CHECK(tuned->mr == base.mr);
+  CHECK(tuned->nr == base.nr);
+  for (const char *bad : {"", "384", "384,300", "384,300,1000,4", "384,300,1000x", "a,b,c", "12,300,1000",
+                          "100,300,1000", "384,13,1000", "384,300,31", "384,9000,1000", "-384,300,1000",
+                          "4096,8192,8192", "99999999999999999999,300,1000"}) {
+    INFO(bad);
+    CHECK_FALSE(withBlocks(base, bad));
+  }
 }
