@@ -10,7 +10,8 @@
 //     when the target has avx512f (the JIT on an AVX-512 host, a library
 //     built with --cpu=native there or for such a CPU).
 //
-// The blocks (depth kc, rows mc, columns nc) follow from the cache sizes:
+// The blocks (depth kc, rows mc, columns nc) follow from the cache sizes
+// (or DLC_GEMM_BLOCKS):
 // the host's when the code runs where it is compiled (the JIT, --cpu=native),
 // else the constants of `portable` below. The packing workspace (one per
 // pool thread, codegen/Layout.h) is sized from them.
@@ -35,7 +36,7 @@ struct GemmConfig {
   /// Floats of packing workspace one product needs per thread: B's block,
   /// then A's (when A is packed).
   int64_t workspace() const { return kc * nc + mc * kc; }
-  /// "avx512 14x32, kc 192 mc 672 nc 2048", for --emit=kernels and docs.
+  /// "avx512 14x32, kc 512 mc 252 nc 512": the compile cache's key and warnings.
   std::string describe() const;
 };
 
