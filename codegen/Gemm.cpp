@@ -19,13 +19,23 @@ llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
   return b.CreateSelect(b.CreateICmpSLT(x, y), x, y);
 }
 
+/// Whether the kernels of `cfg` read A packed, as tiles [p][0:MR] (the
+/// two-vector kernels: every product with more than one vector of columns),
+/// or in place at run-time strides (the narrow kernels: their products have
+/// one panel, so a packed A would be read once).
+bool readsPackedA(const GemmConfig &cfg) { return cfg.nr > cfg.vector; }
+
 /// void dlc.gemm.ukrMR(i64 kc, ptr a, i64 aRowStride, i64 aColStride,
 ///                     ptr panel, i64 panelStride, ptr c, i64 ldc, i64 nr, i1 add)
 ///
 /// c[r, 0:nr] (+)= sum_p a[r, p] panel[p * panelStride + 0:NR] for r < MR:
 /// the tile lives in MR * NR / vector registers for the whole depth loop.
 /// The panel is a packed one (stride NR) or NR columns of B read in place
-/// (its row stride). (The AVX-512 kernels are named dlc.gemm.avx512.ukrMR.)
+/// (its row stride). A packed A (readsPackedA) has the constant strides 1 and
+/// the config's MR, so each step's MR broadcasts are one pointer plus
+/// immediate offsets; the stride arguments are then ignored. (With run-time
+/// strides, 14 row offsets spill to the stack: wide's kernel ran at 70% of
+/// the FMA peak on Zen 4.) (The AVX-512 kernels are named dlc.gemm.avx512.ukrMR.)
 llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) {
   std::string name = std::string(cfg.vector == 16 ? "dlc.gemm.avx512.ukr" : "dlc.gemm.ukr") + std::to_string(mr) +
                      (cfg.nr == 2 * cfg.vector ? "" : "x" + std::to_string(cfg.nr));
@@ -50,6 +60,10 @@ llvm::Function *microKernel(llvm::Module &m, const GemmConfig &cfg, int64_t mr) 
   auto *loop = llvm::BasicBlock::Create(ctx, "depth", fn);
   auto *exit = llvm::BasicBlock::Create(ctx, "store", fn);
   b.SetInsertPoint(entry);
+  if (readsPackedA(cfg)) {
+    aRs = b.getInt64(1);
+    aCs = b.getInt64(cfg.mr);
+  }
   std::vector<llvm::Value *> rowOffset; // r * aRs, loop-invariant
   for (int64_t r = 0; r < mr; ++r) rowOffset.push_back(b.CreateMul(aRs, b.getInt64(r)));
   b.CreateBr(loop);
@@ -132,22 +146,25 @@ enum class PackKind {
   Rows,        ///< B, contiguous along its columns (cs = 1)
   Columns,     ///< B^T, contiguous along the depth (rs = 1): 8 x 8 register transposes
   Strided,     ///< anything else, one element at a time
-  TransposedA, ///< A^T, contiguous along its rows: tiles of kMR rows
+  TransposedA, ///< A^T, contiguous along its rows (rs = 1): tiles of MR rows
+  RowsA,       ///< A, contiguous along the depth (cs = 1): 8 x 8 register transposes
+  StridedA,    ///< A otherwise, one element at a time
 };
 
 /// void dlc.gemm.pack*(i64 kc, i64 width, ptr src, i64 rs, i64 cs, ptr dst)
 ///
 /// B kinds: dst[p][0:NR] = src[p * rs + j * cs] for j < width, zeros after.
-/// TransposedA: `width` rows, as tiles dst[tile][p][0:MR] of src[r + p * cs].
+/// A kinds: `width` rows, as tiles dst[tile][p][0:MR] of src[r * rs + p * cs].
 /// (A module has one GemmConfig, so one NR and MR.)
 /// One function per kind and module (not one copy per product): the
 /// products' code stays small, which keeps compile time down. (About 90
 /// lines: the four kinds share the function set-up and the zeroed panel.)
 llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind kind) {
   static const char *const names[] = {"dlc.gemm.packB.rows", "dlc.gemm.packB.cols", "dlc.gemm.packB.strided",
-                                      "dlc.gemm.packA"};
+                                      "dlc.gemm.packA", "dlc.gemm.packA.rows", "dlc.gemm.packA.strided"};
   std::string name = names[int(kind)];
-  if (cfg.nr != 2 * cfg.vector) name += (kind == PackKind::TransposedA ? ".m" + std::to_string(cfg.mr) : ".n" + std::to_string(cfg.nr));
+  bool packsA = kind >= PackKind::TransposedA;
+  if (cfg.nr != 2 * cfg.vector) name += (packsA ? ".m" + std::to_string(cfg.mr) : ".n" + std::to_string(cfg.nr));
   if (llvm::Function *f = m.getFunction(name)) return f;
   llvm::LLVMContext &ctx = m.getContext();
   llvm::IRBuilder<> b(ctx);
@@ -165,14 +182,62 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
   auto at = [&](llvm::Value *base, llvm::Value *offset) { return b.CreateGEP(f32, base, offset); };
-  if (kind == PackKind::TransposedA) {
+  if (packsA) {
     forRange(b, k64(0), width, {.step = cfg.mr, .name = "gemm"}, [&](llvm::Value *ir) {
       llvm::Value *tile = at(dst, b.CreateMul(ir, kc));
       llvm::Value *rows = minimum(b, k64(cfg.mr), b.CreateSub(width, ir));
-      forRange(b, k64(0), kc, {.name = "gemm"}, [&](llvm::Value *p) {
-        llvm::Value *from = at(src, b.CreateAdd(ir, b.CreateMul(p, cs)));
+      llvm::Value *first = at(src, b.CreateMul(ir, rs)); // the tile's row 0
+      // RowsA: blocks of 8 steps as 8 x 8 register transposes: groups of 8
+      // rows (the last one overlapping the one before when MR is not a
+      // multiple of 8), or a whole tile of fewer rows (AVX2's 6) padded with
+      // zeros, each step's lanes stored as 4 + 2 (a masked store is
+      // microcoded on AMD: 8 of them per block made the pack 19% of cnn's
+      // step on Zen 4). What remains (a tile with fewer rows than that, the
+      // last kc mod 8 steps) goes one element at a time.
+      llvm::Value *scalarFrom = k64(0);
+      if (kind == PackKind::RowsA) {
+        const int64_t group = std::min<int64_t>(cfg.mr, 8);
+        llvm::Value *blocks = b.CreateAnd(kc, k64(~int64_t(7)));
+        llvm::Value *vectorized = group == 8 ? b.CreateICmpSGE(rows, k64(8)) : b.CreateICmpEQ(rows, k64(cfg.mr));
+        scalarFrom = b.CreateSelect(vectorized, blocks, k64(0));
+        auto storeLanes = [&](llvm::Value *v, llvm::Value *to) { // lanes 0..group-1 of v
+          if (group == 8) {
+            b.CreateAlignedStore(v, to, llvm::Align(4));
+            return;
+          }
+          for (int64_t lane = 0, piece = 4; piece >= 1; piece /= 2) {
+            if (!(group & piece)) continue;
+            llvm::Value *at = b.CreateGEP(f32, to, k64(lane));
+            if (piece == 1) b.CreateStore(b.CreateExtractElement(v, uint64_t(lane)), at);
+            else {
+              std::vector<int> pick;
+              for (int64_t j = 0; j < piece; ++j) pick.push_back(int(lane + j));
+              b.CreateAlignedStore(b.CreateShuffleVector(v, pick), at, llvm::Align(4));
+            }
+            lane += piece;
+          }
+        };
+        forRange(b, k64(0), b.CreateSelect(vectorized, rows, k64(0)), {.step = 8, .name = "gemm"}, [&](llvm::Value *g) {
+          llvm::Value *r0 = group == 8 ? minimum(b, g, b.CreateSub(rows, k64(8))) : k64(0);
+          forRange(b, k64(0), blocks, {.step = 8, .name = "gemm"}, [&](llvm::Value *p8) {
+            std::vector<llvm::Value *> lines(8, llvm::Constant::getNullValue(vec8(b)));
+            for (int64_t r = 0; r < group; ++r)
+              lines[size_t(r)] = b.CreateAlignedLoad(vec8(b), at(first, b.CreateAdd(b.CreateMul(b.CreateAdd(r0, k64(r)), rs), p8)),
+                                                     llvm::Align(4));
+            std::vector<llvm::Value *> steps = transpose8x8(b, lines);
+            for (int64_t q = 0; q < 8; ++q) {
+              storeLanes(steps[size_t(q)], at(tile, b.CreateAdd(b.CreateMul(b.CreateAdd(p8, k64(q)), k64(cfg.mr)), r0)));
+            }
+          });
+        });
+      }
+      forRange(b, scalarFrom, kc, {.name = "gemm"}, [&](llvm::Value *p) {
+        llvm::Value *from = at(first, b.CreateMul(p, cs));
         llvm::Value *to = at(tile, b.CreateMul(p, k64(cfg.mr)));
-        forRange(b, k64(0), rows, {.name = "gemm"}, [&](llvm::Value *r) { b.CreateStore(b.CreateLoad(f32, at(from, r)), at(to, r)); });
+        forRange(b, k64(0), rows, {.name = "gemm"}, [&](llvm::Value *r) {
+          llvm::Value *offset = kind == PackKind::TransposedA ? r : b.CreateMul(r, rs);
+          b.CreateStore(b.CreateLoad(f32, at(from, offset)), at(to, r));
+        });
       });
     });
     b.CreateRetVoid();
@@ -280,10 +345,12 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   llvm::Module &m = *fn->getParent();
   llvm::Type *f32 = b.getFloatTy();
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
-  // op(B)'s layout picks its packing function; op(A) = A^T (rows contiguous,
-  // a step along the depth jumps a whole row of A) is packed per row block
-  // as [tile][p][0:kMR], so that the micro-kernel reads it contiguously
-  // instead of one cache line and page per step. A itself is read in place.
+  // op(B)'s layout picks its packing function, op(A)'s too: the two-vector
+  // kernels read A packed per row block as [tile][p][0:MR] (readsPackedA),
+  // contiguously, instead of MR rows a row stride apart (rows 4 KiB apart,
+  // as a 1024-wide layer's, share one set of L1: 14 rows and 8 ways). The
+  // narrow kernels read A in place unless it is A^T (a step along the depth
+  // would jump a whole row: one cache line and page per step).
   auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
   auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
   PackKind kindB = unitCols && unitCols->isOne()   ? PackKind::Rows
@@ -298,7 +365,11 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   // kernel reads NR columns).
   llvm::Value *inPlace = kindB == PackKind::Rows ? b.CreateICmpSLE(s.m, k64(kGemmInPlaceRowTiles * cfg.mr)) : b.getFalse();
   auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
-  bool packA = unitARows && unitARows->isOne() && s.a.colStride != s.a.rowStride;
+  auto *unitACols = llvm::dyn_cast<llvm::ConstantInt>(s.a.colStride);
+  PackKind kindA = unitACols && unitACols->isOne()   ? PackKind::RowsA
+                   : unitARows && unitARows->isOne() ? PackKind::TransposedA
+                                                     : PackKind::StridedA;
+  bool packA = readsPackedA(cfg) || (kindA == PackKind::TransposedA && s.a.colStride != s.a.rowStride);
   llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(cfg.kc * cfg.nc));
 
   forRange(b, k64(0), s.n, {.step = cfg.nc, .name = "gemm"}, [&](llvm::Value *jc) {
@@ -325,8 +396,8 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
       forRange(b, k64(0), s.m, {.step = cfg.mc, .name = "gemm"}, [&](llvm::Value *ic) {
         llvm::Value *mc = minimum(b, k64(cfg.mc), b.CreateSub(s.m, ic));
         if (packA) {
-          llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(ic, b.CreateMul(pc, s.a.colStride)));
-          b.CreateCall(packFunction(m, cfg, PackKind::TransposedA), {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
+          llvm::Value *src = b.CreateGEP(f32, s.a.base, b.CreateAdd(b.CreateMul(ic, s.a.rowStride), b.CreateMul(pc, s.a.colStride)));
+          b.CreateCall(packFunction(m, cfg, kindA), {kc, mc, src, s.a.rowStride, s.a.colStride, packedA});
         }
         forRange(b, k64(0), panels, {.name = "gemm"}, [&](llvm::Value *jp) {
           llvm::Value *col0 = firstColumn(jp);

@@ -2,7 +2,10 @@
 //
 // A two-layer linear model, y = W2 (W1 x), with loss mean_b sum_j y^2, runs
 // all three product shapes the GEMM sees: X W^T (forward), dY W (backward
-// through a layer) and dY^T X (weight gradients, op(A) = A^T, packed). The
+// through a layer), both with op(A) = A (packed through 8 x 8 transposes by
+// the two-vector kernels, rows and depths on both sides of a multiple of 8,
+// read in place by the narrow ones) and dY^T X (weight gradients,
+// op(A) = A^T, packed). The
 // extents straddle the micro-tiles (AVX2 6 x 16, AVX-512 14 x 32, and the
 // narrow 12 x 8 and 28 x 16 of products with at most a vector of columns:
 // the 9-, 10- and 15-column ones) and the
