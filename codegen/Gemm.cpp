@@ -182,6 +182,22 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
   auto at = [&](llvm::Value *base, llvm::Value *offset) { return b.CreateGEP(f32, base, offset); };
+  // Copies count contiguous floats: one vector of `full` when count is that
+  // (a whole tile's row of A^T, a whole panel's row of B), else a loop.
+  // (The loop alone was 4% of wide's step for A^T and 3% for B on Zen 4.)
+  auto copyRun = [&](llvm::Value *from, llvm::Value *to, llvm::Value *count, int64_t full) {
+    auto *whole = llvm::BasicBlock::Create(ctx, "copy.whole", fn), *part = llvm::BasicBlock::Create(ctx, "copy.part", fn);
+    auto *done = llvm::BasicBlock::Create(ctx, "copy.done", fn);
+    b.CreateCondBr(b.CreateICmpEQ(count, k64(full)), whole, part);
+    b.SetInsertPoint(whole);
+    auto *run = llvm::FixedVectorType::get(f32, unsigned(full));
+    b.CreateAlignedStore(b.CreateAlignedLoad(run, from, llvm::Align(4)), to, llvm::Align(4));
+    b.CreateBr(done);
+    b.SetInsertPoint(part);
+    forRange(b, k64(0), count, {.name = "gemm"}, [&](llvm::Value *j) { b.CreateStore(b.CreateLoad(f32, at(from, j)), at(to, j)); });
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  };
   if (packsA) {
     forRange(b, k64(0), width, {.step = cfg.mr, .name = "gemm"}, [&](llvm::Value *ir) {
       llvm::Value *tile = at(dst, b.CreateMul(ir, kc));
@@ -234,10 +250,11 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
       forRange(b, scalarFrom, kc, {.name = "gemm"}, [&](llvm::Value *p) {
         llvm::Value *from = at(first, b.CreateMul(p, cs));
         llvm::Value *to = at(tile, b.CreateMul(p, k64(cfg.mr)));
-        forRange(b, k64(0), rows, {.name = "gemm"}, [&](llvm::Value *r) {
-          llvm::Value *offset = kind == PackKind::TransposedA ? r : b.CreateMul(r, rs);
-          b.CreateStore(b.CreateLoad(f32, at(from, offset)), at(to, r));
-        });
+        if (kind == PackKind::TransposedA) copyRun(from, to, rows, cfg.mr);
+        else
+          forRange(b, k64(0), rows, {.name = "gemm"}, [&](llvm::Value *r) {
+            b.CreateStore(b.CreateLoad(f32, at(from, b.CreateMul(r, rs))), at(to, r));
+          });
       });
     });
     b.CreateRetVoid();
@@ -257,10 +274,7 @@ llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind ki
   };
   if (kind == PackKind::Rows) {
     forRange(b, k64(0), kc, {.name = "gemm"}, [&](llvm::Value *p) {
-      forRange(b, k64(0), width, {.name = "gemm"}, [&](llvm::Value *j) {
-        llvm::Value *v = b.CreateLoad(f32, at(src, b.CreateAdd(b.CreateMul(p, rs), j)));
-        b.CreateStore(v, at(dst, b.CreateAdd(b.CreateMul(p, k64(cfg.nr)), j)));
-      });
+      copyRun(at(src, b.CreateMul(p, rs)), at(dst, b.CreateMul(p, k64(cfg.nr))), width, cfg.nr);
     });
   } else {
     // Along p, one column at a time (vectorized, the writes would become
