@@ -25,6 +25,12 @@ llvm::Value *minimum(llvm::IRBuilder<> &b, llvm::Value *x, llvm::Value *y) {
 /// one panel, so a packed A would be read once).
 bool readsPackedA(const GemmConfig &cfg) { return cfg.nr > cfg.vector; }
 
+/// Whether a stride is the constant 1.
+bool isUnit(llvm::Value *stride) {
+  auto *c = llvm::dyn_cast<llvm::ConstantInt>(stride);
+  return c && c->isOne();
+}
+
 /// void dlc.gemm.ukrMR(i64 kc, ptr a, i64 aRowStride, i64 aColStride,
 ///                     ptr panel, i64 panelStride, ptr c, i64 ldc, i64 nr, i1 add)
 ///
@@ -149,7 +155,7 @@ enum class PackKind {
   TransposedA, ///< A^T, contiguous along its rows (rs = 1): tiles of MR rows
   RowsA,       ///< A, contiguous along the depth (cs = 1): 8 x 8 register transposes
   StridedA,    ///< A otherwise, one element at a time
-};
+};             // (the A kinds last: packFunction tests kind >= TransposedA)
 
 /// void dlc.gemm.pack*(i64 kc, i64 width, ptr src, i64 rs, i64 cs, ptr dst)
 ///
@@ -157,8 +163,9 @@ enum class PackKind {
 /// A kinds: `width` rows, as tiles dst[tile][p][0:MR] of src[r * rs + p * cs].
 /// (A module has one GemmConfig, so one NR and MR.)
 /// One function per kind and module (not one copy per product): the
-/// products' code stays small, which keeps compile time down. (About 90
-/// lines: the four kinds share the function set-up and the zeroed panel.)
+/// products' code stays small, which keeps compile time down. (One
+/// function for the six kinds: they share the set-up, the B kinds the
+/// zeroed panel, the A kinds the tile loop and its element-wise tail.)
 llvm::Function *packFunction(llvm::Module &m, const GemmConfig &cfg, PackKind kind) {
   static const char *const names[] = {"dlc.gemm.packB.rows", "dlc.gemm.packB.cols", "dlc.gemm.packB.strided",
                                       "dlc.gemm.packA", "dlc.gemm.packA.rows", "dlc.gemm.packA.strided"};
@@ -365,11 +372,7 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   // as a 1024-wide layer's, share one set of L1: 14 rows and 8 ways). The
   // narrow kernels read A in place unless it is A^T (a step along the depth
   // would jump a whole row: one cache line and page per step).
-  auto *unitCols = llvm::dyn_cast<llvm::ConstantInt>(s.b.colStride);
-  auto *unitRows = llvm::dyn_cast<llvm::ConstantInt>(s.b.rowStride);
-  PackKind kindB = unitCols && unitCols->isOne()   ? PackKind::Rows
-                   : unitRows && unitRows->isOne() ? PackKind::Columns
-                                                   : PackKind::Strided;
+  PackKind kindB = isUnit(s.b.colStride) ? PackKind::Rows : isUnit(s.b.rowStride) ? PackKind::Columns : PackKind::Strided;
   llvm::Function *packB = packFunction(m, cfg, kindB);
   // With few rows (at most kGemmInPlaceRowTiles tiles: a dense layer's
   // 10-row weight gradient over 6272 columns), a row-contiguous op(B) is
@@ -378,12 +381,10 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   // multiply. The last, partial panel is still packed (zero padded: the
   // kernel reads NR columns).
   llvm::Value *inPlace = kindB == PackKind::Rows ? b.CreateICmpSLE(s.m, k64(kGemmInPlaceRowTiles * cfg.mr)) : b.getFalse();
-  auto *unitARows = llvm::dyn_cast<llvm::ConstantInt>(s.a.rowStride);
-  auto *unitACols = llvm::dyn_cast<llvm::ConstantInt>(s.a.colStride);
-  PackKind kindA = unitACols && unitACols->isOne()   ? PackKind::RowsA
-                   : unitARows && unitARows->isOne() ? PackKind::TransposedA
-                                                     : PackKind::StridedA;
-  bool packA = readsPackedA(cfg) || (kindA == PackKind::TransposedA && s.a.colStride != s.a.rowStride);
+  PackKind kindA = isUnit(s.a.colStride)   ? PackKind::RowsA
+                   : isUnit(s.a.rowStride) ? PackKind::TransposedA
+                                           : PackKind::StridedA;
+  bool packA = readsPackedA(cfg) || kindA == PackKind::TransposedA;
   llvm::Value *packedA = b.CreateGEP(f32, s.workspace, k64(cfg.kc * cfg.nc));
 
   forRange(b, k64(0), s.n, {.step = cfg.nc, .name = "gemm"}, [&](llvm::Value *jc) {
