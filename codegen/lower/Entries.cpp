@@ -6,11 +6,18 @@
 // loss_and_grad followed by the optimizer update of every param (one copy of
 // the gradient kernels keeps compile time down).
 //
+// The kernels that forward and loss_and_grad share come out as the same
+// code: the functions they are grouped into are emitted twice and kept
+// once (mergeIdenticalFunctions).
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
 
+#include <unordered_map>
 #include <unordered_set>
 
+#include <llvm/IR/InstIterator.h>
+#include <llvm/IR/StructuralHash.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -19,6 +26,59 @@
 #include "ir/Printer.h"
 
 namespace dlc {
+
+namespace {
+
+/// A function's code as text, its name and its instructions' metadata left
+/// out: two internal functions with one key compute the same thing.
+std::string codeKey(llvm::Function &f) {
+  std::vector<std::pair<llvm::Instruction *, llvm::SmallVector<std::pair<unsigned, llvm::MDNode *>, 2>>> saved;
+  for (llvm::Instruction &i : llvm::instructions(f))
+    if (i.hasMetadataOtherThanDebugLoc()) {
+      saved.emplace_back(&i, llvm::SmallVector<std::pair<unsigned, llvm::MDNode *>, 2>{});
+      i.getAllMetadataOtherThanDebugLoc(saved.back().second);
+      for (auto &[kind, node] : saved.back().second) i.setMetadata(kind, nullptr);
+    }
+  std::string name = f.getName().str(), key;
+  f.setName("");
+  llvm::raw_string_ostream os(key);
+  f.print(os);
+  f.setName(name);
+  for (auto &[i, attachments] : saved)
+    for (auto &[kind, node] : attachments) i->setMetadata(kind, node);
+  return key;
+}
+
+/// Keeps one of each set of identical internal functions: forward's kernel
+/// groups and their row-range bodies come out again, word for word, in
+/// loss_and_grad (mnist: 2 of its 5 kernel functions), and compile time is
+/// the code's size. The metadata kept is the first function's: its alias
+/// scopes say which arena ranges its accesses touch (assignAliasScopes),
+/// facts of the code, so they hold for the copy. Until nothing changes:
+/// merging two callees makes their callers identical.
+void mergeIdenticalFunctions(llvm::Module &m) {
+  for (bool changed = true; changed;) {
+    // A structural hash first (opcodes and types: cheap); the text only of
+    // functions whose hashes meet.
+    std::unordered_map<uint64_t, std::vector<llvm::Function *>> byHash;
+    for (llvm::Function &f : m)
+      if (!f.isDeclaration() && f.hasLocalLinkage()) byHash[llvm::StructuralHash(f)].push_back(&f);
+    std::vector<llvm::Function *> copies;
+    for (auto &[hash, candidates] : byHash) {
+      if (candidates.size() < 2) continue;
+      std::unordered_map<std::string, llvm::Function *> first;
+      for (llvm::Function *f : candidates)
+        if (auto [it, inserted] = first.try_emplace(codeKey(*f), f); !inserted) {
+          f->replaceAllUsesWith(it->second);
+          copies.push_back(f);
+        }
+    }
+    for (llvm::Function *f : copies) f->eraseFromParent();
+    changed = !copies.empty();
+  }
+}
+
+} // namespace
 
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                                          llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
@@ -65,6 +125,7 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     e.callEntry(m->getFunction(prefix + "_update"));
     e.finish();
   }
+  mergeIdenticalFunctions(*m);
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) {

@@ -6,6 +6,8 @@
 // share one compile-cache entry.
 //
 //===----------------------------------------------------------------------===//
+#include <set>
+
 #include <catch2/catch.hpp>
 
 #include <llvm/IR/IRBuilder.h>
@@ -178,4 +180,67 @@ TEST_CASE("a model compiled on 2 threads computes the bits of 1 thread's and hit
   CHECK(a == b);
   CHECK(c == b);
   llvm::sys::fs::remove_directories(dir);
+}
+
+namespace {
+
+/// The defined functions that `entry` calls, directly or not.
+std::set<const llvm::Function *> reachable(const llvm::Function *entry) {
+  std::set<const llvm::Function *> seen{entry};
+  std::vector<const llvm::Function *> work{entry};
+  while (!work.empty()) {
+    const llvm::Function *f = work.back();
+    work.pop_back();
+    for (const llvm::BasicBlock &bb : *f)
+      for (const llvm::Instruction &i : bb)
+        for (const llvm::Value *op : i.operands()) // calls, and functions passed to the thread pool
+          if (auto *callee = llvm::dyn_cast<llvm::Function>(op->stripPointerCasts()))
+            if (!callee->isDeclaration() && seen.insert(callee).second) work.push_back(callee);
+  }
+  return seen;
+}
+
+} // namespace
+
+TEST_CASE("the kernels forward and loss_and_grad share are one function, not two", "[partitions][lowering]") {
+  std::string error;
+  auto tm = hostTargetMachine(error);
+  REQUIRE(tm);
+  llvm::LLVMContext ctx;
+  // Layers wide enough that their products are split over threads: each
+  // product's row-range body is a function of its own.
+  auto m = lowerModelText(R"(model m {
+  input  x : [784]
+  label  y : class(10)
+  param  A1 : [256, 784] ~ he
+  param  b1 : [256] ~ zeros
+  param  A2 : [256, 256] ~ he
+  param  b2 : [256] ~ zeros
+  param  A3 : [10, 256] ~ he
+  w = A3 @ relu(A2 @ relu(A1 @ x + b1) + b2)
+  loss cross_entropy(w, y)
+  output w
+}
+train m {
+  optimizer sgd(lr = 0.01)
+  batch 64
+}
+)", ctx, *tm);
+  std::set<const llvm::Function *> forward = reachable(m->getFunction("m_forward")),
+                                   train = reachable(m->getFunction("m_loss_and_grad"));
+  // The hidden layers' products with their bias and relu epilogues run in
+  // both entries: forward's row-range bodies of them are reached from
+  // loss_and_grad too (each entry had its own copy before).
+  std::vector<std::string> shared;
+  for (const llvm::Function *f : forward)
+    if (train.count(f) && f->getName().starts_with("m_forward")) shared.push_back(f->getName().str());
+  INFO("forward's kernel functions: " << forward.size());
+  CHECK(!shared.empty());
+  // No function is left twice: nothing shared is also defined again under
+  // loss_and_grad's name.
+  for (const std::string &name : shared) {
+    std::string twin = "m_loss_and_grad" + name.substr(std::string("m_forward").size());
+    INFO(name << " and " << twin);
+    CHECK(m->getFunction(twin) == nullptr);
+  }
 }
