@@ -152,7 +152,13 @@ void KernelEmitter::convRowsFilter(const Node &n, const ConvGeometry &g, llvm::V
   const Node *x = n.operands[0], *dy = n.operands[1];
   int64_t width = layout_.gemm.vector;
   auto *vec = llvm::FixedVectorType::get(f32_, unsigned(width));
-  auto groups = filterGroups(g.O, g.KW, vectorRegisters() - g.KW - 1);
+  // Each filter of a group holds KW accumulators and, live beside them, its
+  // dy: the back end's scheduler loads every filter's dy ahead of the FMAs.
+  // Budgeting only the accumulators (8 filters x 3 taps = 24 of AVX-512's 32
+  // registers, plus 8 dy and 3 image vectors) spilled every accumulator in
+  // the inner loop. More groups cost only the image's loads again: dy is
+  // read once either way.
+  auto groups = filterGroups(g.O, g.KW + 1, vectorRegisters() - g.KW);
   std::vector<llvm::Value *> acc; // acc[o * KW + kw]
   for (int64_t a = 0; a < groups[0].second * g.KW; ++a) acc.push_back(windowVariable(vec));
   for (auto [first, count] : groups) {
