@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Lowering.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -20,6 +21,7 @@
 #include <llvm/IR/StructuralHash.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Transforms/Utils/FunctionComparator.h>
 
 #include "codegen/lower/KernelEmitter.h"
 #include "ir/PhaseTimer.h"
@@ -29,50 +31,62 @@ namespace dlc {
 
 namespace {
 
-/// A function's code as text, its name and its instructions' metadata left
-/// out: two internal functions with one key compute the same thing.
-std::string codeKey(llvm::Function &f) {
-  std::vector<std::pair<llvm::Instruction *, llvm::SmallVector<std::pair<unsigned, llvm::MDNode *>, 2>>> saved;
-  for (llvm::Instruction &i : llvm::instructions(f))
-    if (i.hasMetadataOtherThanDebugLoc()) {
-      saved.emplace_back(&i, llvm::SmallVector<std::pair<unsigned, llvm::MDNode *>, 2>{});
-      i.getAllMetadataOtherThanDebugLoc(saved.back().second);
-      for (auto &[kind, node] : saved.back().second) i.setMetadata(kind, nullptr);
-    }
-  std::string name = f.getName().str(), key;
-  f.setName("");
-  llvm::raw_string_ostream os(key);
-  f.print(os);
-  f.setName(name);
-  for (auto &[i, attachments] : saved)
-    for (auto &[kind, node] : attachments) i->setMetadata(kind, node);
-  return key;
-}
+/// The metadata attached to a function's instructions, taken off while
+/// functions are compared (LLVM's comparator tells apart the alias scopes
+/// of two copies) and put back after.
+class DetachedMetadata {
+public:
+  explicit DetachedMetadata(llvm::Function &f) {
+    for (llvm::Instruction &i : llvm::instructions(f))
+      if (i.hasMetadataOtherThanDebugLoc()) {
+        saved_.emplace_back(&i, llvm::SmallVector<std::pair<unsigned, llvm::MDNode *>, 2>{});
+        i.getAllMetadataOtherThanDebugLoc(saved_.back().second);
+        for (auto &[kind, node] : saved_.back().second) i.setMetadata(kind, nullptr);
+      }
+  }
+  ~DetachedMetadata() {
+    for (auto &[i, attachments] : saved_)
+      for (auto &[kind, node] : attachments) i->setMetadata(kind, node);
+  }
+
+private:
+  std::vector<std::pair<llvm::Instruction *, llvm::SmallVector<std::pair<unsigned, llvm::MDNode *>, 2>>> saved_;
+};
 
 /// Keeps one of each set of identical internal functions: forward's kernel
 /// groups and their row-range bodies come out again, word for word, in
 /// loss_and_grad (mnist: 2 of its 5 kernel functions), and compile time is
-/// the code's size. The metadata kept is the first function's: its alias
-/// scopes say which arena ranges its accesses touch (assignAliasScopes),
-/// facts of the code, so they hold for the copy. Until nothing changes:
-/// merging two callees makes their callers identical.
+/// the code's size. Candidates share a structural hash (opcodes, types and
+/// constants); LLVM's FunctionComparator (MergeFunctions' exact test) then
+/// decides, with the metadata off. The metadata kept is the first
+/// function's: its alias scopes say which arena ranges its accesses touch
+/// (assignAliasScopes), facts of the code, so they hold for the copy. Until
+/// nothing changes: merging two callees makes their callers identical.
 void mergeIdenticalFunctions(llvm::Module &m) {
   for (bool changed = true; changed;) {
-    // A structural hash first (opcodes and types: cheap); the text only of
-    // functions whose hashes meet.
     std::unordered_map<uint64_t, std::vector<llvm::Function *>> byHash;
     for (llvm::Function &f : m)
-      if (!f.isDeclaration() && f.hasLocalLinkage()) byHash[llvm::StructuralHash(f)].push_back(&f);
+      if (!f.isDeclaration() && f.hasLocalLinkage())
+        byHash[llvm::StructuralHash(f, /*DetailedHash=*/true)].push_back(&f);
     std::vector<llvm::Function *> copies;
     for (auto &[hash, candidates] : byHash) {
       if (candidates.size() < 2) continue;
-      std::unordered_map<std::string, llvm::Function *> first;
-      for (llvm::Function *f : candidates)
-        if (auto [it, inserted] = first.try_emplace(codeKey(*f), f); !inserted) {
-          f->replaceAllUsesWith(it->second);
-          copies.push_back(f);
+      std::vector<std::unique_ptr<DetachedMetadata>> detached;
+      for (llvm::Function *f : candidates) detached.push_back(std::make_unique<DetachedMetadata>(*f));
+      llvm::GlobalNumberState numbers;
+      std::vector<llvm::Function *> kept; // in module order: the first of each set stays
+      for (llvm::Function *f : candidates) {
+        auto same = std::find_if(kept.begin(), kept.end(), [&](llvm::Function *k) {
+          return llvm::FunctionComparator(k, f, &numbers).compare() == 0;
+        });
+        if (same == kept.end()) {
+          kept.push_back(f);
+          continue;
         }
-    }
+        f->replaceAllUsesWith(*same);
+        copies.push_back(f);
+      }
+    } // the metadata goes back on here
     for (llvm::Function *f : copies) f->eraseFromParent();
     changed = !copies.empty();
   }
