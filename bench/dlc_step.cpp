@@ -132,6 +132,7 @@ int main(int argc, char **argv) {
       if (i >= 2 && std::chrono::duration<double>(std::chrono::steady_clock::now() - warm).count() > 2) break;
     }
     std::vector<double> times, cpuTimes; // wall and process CPU time (all threads) per step
+    size_t oneThread = 0; // timed steps the runtime's thread governor ran on one thread (docs/abi.md)
     auto cpuMs = [] {
       timespec t;
       clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -154,13 +155,14 @@ int main(int argc, char **argv) {
         return 1;
       }
       times.push_back(std::chrono::duration<double, std::milli>(e - s).count());
+      oneThread += m.hyper("step_threads") == 1;
     }
     double median = percentile(times, 0.5);
     double flops = 2.0 * double(n) * (3 * bm.forwardMacs - bm.firstLayerMacs);
     std::printf("peer=dlc%s%s threads=%d model=%s shape=%s batch=%lld step_ms=%.4f step_p10_ms=%.4f step_p90_ms=%.4f "
-                "step_n=%zu step_cpu_ms=%.4f step_gflops=%.2f compile_ms=%.1f loss_after=%.4f\n",
+                "step_n=%zu steps_on_1_thread=%zu step_cpu_ms=%.4f step_gflops=%.2f compile_ms=%.1f loss_after=%.4f\n",
                 options.cpu.empty() ? "" : " cpu=", options.cpu.c_str(), threads, bm.peerName, bm.shape, (long long)n, median, percentile(times, 0.1), percentile(times, 0.9),
-                times.size(), percentile(cpuTimes, 0.5), flops / (median * 1e6), compileMs, loss);
+                times.size(), oneThread, percentile(cpuTimes, 0.5), flops / (median * 1e6), compileMs, loss);
     std::fflush(stdout);
   }
   return 0;

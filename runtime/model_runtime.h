@@ -86,6 +86,39 @@ void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, in
 int dlc_set_num_threads(int threads); /* returns the count now in effect */
 int dlc_get_num_threads(void);
 
+/* The thread governor: which of the pool's `wanted` threads (> 1) or one
+ * thread a model's next call runs on, from the times of its earlier calls.
+ * On a VM the two vCPUs can sit on one physical core (SMT siblings) or on
+ * far cores (a cache line crossing between them costing 330 ns instead of
+ * 65): then a step that splits its products over two threads runs slower
+ * than on one (the cnn benchmark's 2-thread step 1.4 ms against 0.57 at one
+ * thread on the Zen 4 of session 14, in such processes; 0.40 otherwise).
+ * Results do not depend on the count, so the governor may switch between
+ * any two steps. It explores (three calls at `wanted`, then three at one
+ * thread, the last two of each timed), keeps the faster for a
+ * cycle of steps (64, doubled up to 4096 each time exploring confirms the
+ * choice), and explores again early when eight steps in a row take more than
+ * 1.5 times the choice's explored time. A new batch size or thread count
+ * starts over. set_hyper("adaptive_threads", 0) turns it off. */
+typedef struct {
+  int64_t batch;    /* the batch size of the calls it times */
+  int wanted;       /* the pool's thread count it chooses against (0: nothing yet) */
+  int phase;        /* the exploration step (0..DLC_GOVERNOR_EXPLORE-1), or DLC_GOVERNOR_EXPLORE: the cycle */
+  int last;         /* the thread count of the call in flight */
+  int choice;       /* the threads of the cycle */
+  int64_t left;     /* calls left in the cycle */
+  int64_t cycle;    /* the cycle's length */
+  int slow;         /* consecutive calls slower than 1.5x the choice's explored time */
+  double best[2];   /* the fastest explored call: [0] one thread, [1] `wanted` */
+} dlc_governor;
+#define DLC_GOVERNOR_EXPLORE 6
+#define DLC_GOVERNOR_FIRST_CYCLE 64
+#define DLC_GOVERNOR_LONGEST_CYCLE 4096
+/* The threads for the next call of batch `batch` with the pool at `wanted`. */
+int dlc_governor_threads(dlc_governor *g, int64_t batch, int wanted);
+/* The wall time of that call. */
+void dlc_governor_record(dlc_governor *g, double seconds);
+
 /* The 32 bits that key the dropout masks of training step `step` (1 for
  * the first) of a model created with `seed`: a splitmix64 mix of the two,
  * written to the arena before each loss_and_grad and train_step (for the

@@ -18,6 +18,9 @@ struct dlc_model {
   int64_t step;
   uint64_t seed;      /* create's: with the step, it keys the dropout masks */
   int check_numerics; /* set_hyper("check_numerics", 1) */
+  int adaptive_threads; /* set_hyper("adaptive_threads", 0) turns the governors off */
+  int step_threads;     /* the threads of the last forward, loss_and_grad or train_step (0: none yet) */
+  dlc_governor governor[3]; /* one per entry: forward, loss_and_grad, train_step */
   char error[256];
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dlc/dlc.hpp"
+#include "runtime/model_runtime.h"
 #include "TestUtil.h"
 
 using namespace dlc;
@@ -192,4 +193,107 @@ TEST_CASE("kernels flush subnormal floats to zero on every thread and restore th
     CHECK(*std::min_element(y.begin(), y.end()) == 0.0f);
   }
   REQUIRE(r.model->setHyper("threads", 1) == DLC_OK);
+}
+
+namespace {
+
+/// Runs `calls` calls through the governor, each taking `oneThread` or
+/// `twoThreads` seconds by the count it chose; returns the counts chosen.
+std::vector<int> governed(dlc_governor &g, int calls, double oneThread, double twoThreads, int64_t batch = 64) {
+  std::vector<int> chosen;
+  for (int i = 0; i < calls; ++i) {
+    int t = dlc_governor_threads(&g, batch, 2);
+    chosen.push_back(t);
+    dlc_governor_record(&g, t == 1 ? oneThread : twoThreads);
+  }
+  return chosen;
+}
+
+} // namespace
+
+TEST_CASE("the thread governor keeps the faster count, explores again each cycle and when the machine changes",
+          "[threads][governor]") {
+  const std::vector<int> explore = {2, 2, 2, 1, 1, 1};
+  dlc_governor g{};
+  SECTION("one thread faster: after exploring, a cycle of 64 calls on one") {
+    std::vector<int> c = governed(g, 6 + 64 + 6, 1e-3, 3e-3);
+    CHECK(std::vector<int>(c.begin(), c.begin() + 6) == explore);
+    CHECK(std::count(c.begin() + 6, c.begin() + 70, 1) == 64);
+    CHECK(std::vector<int>(c.begin() + 70, c.end()) == explore); // the cycle's end: explore again
+    // The same choice again: the next cycle is twice as long.
+    std::vector<int> d = governed(g, 128 + 1, 1e-3, 3e-3);
+    CHECK(std::count(d.begin(), d.begin() + 128, 1) == 128);
+    CHECK(d.back() == 2);
+  }
+  SECTION("two threads faster: the cycle runs on two") {
+    std::vector<int> c = governed(g, 6 + 64, 3e-3, 1e-3);
+    CHECK(std::count(c.begin() + 6, c.end(), 2) == 64);
+  }
+  SECTION("the first call at each count (moving the data, waking the workers) is not timed") {
+    for (int i = 0; i < 6; ++i) {
+      int t = dlc_governor_threads(&g, 64, 2);
+      dlc_governor_record(&g, i % 3 == 0 ? (t == 2 ? 1.0 : 1e-6) : (t == 2 ? 1e-3 : 2e-3));
+    }
+    CHECK(dlc_governor_threads(&g, 64, 2) == 2);
+  }
+  SECTION("eight calls in a row at 1.5x the explored time: explore again at once") {
+    governed(g, 6 + 10, 3e-3, 1e-3);               // two threads chosen, 1 ms
+    std::vector<int> c = governed(g, 8 + 6, 1e-3, 2e-3); // two threads now take 2 ms
+    CHECK(std::count(c.begin(), c.begin() + 8, 2) == 8);
+    CHECK(std::vector<int>(c.begin() + 8, c.end()) == explore);
+    CHECK(dlc_governor_threads(&g, 64, 2) == 1); // and one thread is the faster now
+  }
+  SECTION("a new batch size or thread count starts over; one thread is not governed") {
+    governed(g, 6 + 3, 1e-3, 3e-3);
+    CHECK(dlc_governor_threads(&g, 65, 2) == 2); // exploring again
+    dlc_governor_record(&g, 1e-3);
+    CHECK(dlc_governor_threads(&g, 65, 2) == 2);
+    dlc_governor_record(&g, 1e-3);
+    CHECK(dlc_governor_threads(&g, 65, 2) == 2);
+    dlc_governor_record(&g, 1e-3);
+    CHECK(dlc_governor_threads(&g, 65, 2) == 1);
+    dlc_governor_record(&g, 1e-3);
+    CHECK(dlc_governor_threads(&g, 65, 1) == 1);
+    dlc_governor_record(&g, 5.0); // not timed
+    CHECK(dlc_governor_threads(&g, 65, 3) == 3);
+  }
+}
+
+TEST_CASE("a governed 2-thread run uses both counts and trains bit-identically to one thread", "[codegen][threads][governor]") {
+  std::vector<std::vector<float>> result[2];
+  int used[3] = {0, 0, 0};
+  for (int threads : {1, 2}) {
+    CompileOptions o;
+    o.maxBatch = 100;
+    o.seed = 7;
+    CompileResult r = compileString(test::readExample("mnist_mlp.net"), o);
+    INFO(r.rendered);
+    REQUIRE(r);
+    REQUIRE(r.model->setHyper("threads", threads) == DLC_OK);
+    CHECK(r.model->hyper("adaptive_threads") == 1);
+    CHECK(r.model->hyper("step_threads") == 0);
+    Batch b(*r.model, 100);
+    float loss = 0;
+    for (int step = 0; step < 24; ++step) {
+      REQUIRE(r.model->trainStep(100, b.in, b.lab, &loss) == DLC_OK);
+      int t = int(r.model->hyper("step_threads"));
+      REQUIRE((t == 1 || t == 2));
+      if (threads == 2) ++used[t];
+      else CHECK(t == 1);
+    }
+    for (const dlc_tensor_info &t : r.model->tensors())
+      if (t.role == DLC_ROLE_PARAM) result[threads - 1].push_back(param(*r.model, t.name));
+    if (threads == 2) {
+      REQUIRE(r.model->setHyper("adaptive_threads", 0) == DLC_OK);
+      REQUIRE(r.model->trainStep(100, b.in, b.lab, &loss) == DLC_OK);
+      CHECK(r.model->hyper("step_threads") == 2);
+      CHECK(r.model->setHyper("adaptive_threads", 2) == DLC_ERR_VALUE);
+      CHECK(r.model->setHyper("step_threads", 1) == DLC_ERR_NAME);
+      CHECK(std::string(r.model->lastError()) == "set_hyper: step_threads is read-only (the threads the last step ran on)");
+    }
+  }
+  CHECK(used[1] >= 3); // the exploration's one-thread steps
+  CHECK(used[2] >= 3);
+  REQUIRE(result[0].size() == result[1].size());
+  for (size_t i = 0; i < result[0].size(); ++i) CHECK(result[0][i] == result[1][i]);
 }
