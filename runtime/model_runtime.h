@@ -89,9 +89,9 @@ int dlc_get_num_threads(void);
 /* The thread governor: which of the pool's `wanted` threads (> 1) or one
  * thread a model's next call runs on, from the times of its earlier calls.
  * On a VM the two vCPUs can sit on one physical core (SMT siblings) or on
- * far cores (a cache line crossing between them costing 330 ns instead of
- * 65): then a step that splits its products over two threads runs slower
- * than on one (the cnn benchmark's 2-thread step 1.4 ms against 0.57 at one
+ * far cores (a cache line's round trip between them 28 or 330 ns instead of
+ * 65): then a step that splits its products over two threads can run slower
+ * than on one (the cnn benchmark's 2-thread step 1.5 ms against 0.57 at one
  * thread on the Zen 4 of session 14, in such processes; 0.40 otherwise).
  * Results do not depend on the count, so the governor may switch between
  * any two steps. It explores (three calls at `wanted`, then three at one
