@@ -202,7 +202,8 @@ namespace {
 /// written only costs the next run the compile).
 std::optional<std::vector<std::string>> objectCode(const Graph &g, const ModelLayout &layout,
                                                    const CompileOptions &options, llvm::TargetMachine &tm,
-                                                   DiagnosticEngine &diags, bool &fromCache, std::string &error) {
+                                                   DiagnosticEngine &diags, bool &fromCache, bool &kernelsFromCache,
+                                                   std::string &error) {
   std::optional<CompileCache> cache;
   std::string key;
   if (options.cache) {
@@ -218,7 +219,11 @@ std::optional<std::vector<std::string>> objectCode(const Graph &g, const ModelLa
   auto module = lowerModel(g, layout, "dlc_jit", ctx, diags);
   if (!module) return std::nullopt;
   std::vector<std::string> objects;
-  if (!compileModule(*module, tm, options.optLevel, options.compileThreads, objects, error)) return std::nullopt;
+  std::optional<CompileCache> kernels;
+  if (options.kernelCache) kernels.emplace(options.cacheDir);
+  if (!compileModule(*module, tm, options.optLevel, options.compileThreads, objects, error, kernels ? &*kernels : nullptr,
+                     &kernelsFromCache))
+    return std::nullopt;
   std::string ignored;
   if (cache) cache->store(key, packObjects(objects), ignored);
   return objects;
@@ -324,7 +329,7 @@ CompileResult compileSource(const std::string &name, const std::string &text, co
       }
       ModelLayout layout = planLayout(*g, capacity, opt, gemm);
       std::optional<std::vector<std::string>> code =
-          objectCode(*g, layout, options, *tm, diags, result.fromCache, error);
+          objectCode(*g, layout, options, *tm, diags, result.fromCache, result.kernelsFromCache, error);
       if (!code && diags.hasErrors()) {
         collect(diags, result);
         return result;

@@ -437,6 +437,31 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
   });
 }
 
+bool isGemmLibraryFunction(const llvm::Function &f) { return f.getName().starts_with("dlc.gemm."); }
+
+void completeGemmLibrary(llvm::Module &m, const GemmConfig &cfg) {
+  if (std::none_of(m.begin(), m.end(), [](const llvm::Function &f) { return isGemmLibraryFunction(f); })) return;
+  std::vector<GemmConfig> configs = {cfg};
+  if (std::optional<GemmConfig> narrow = narrowGemmConfig(cfg)) configs.push_back(*narrow);
+  for (const GemmConfig &c : configs) {
+    microKernel(m, c, c.mr);
+    int64_t part = 1;
+    while (2 * part < c.mr) part *= 2;
+    for (; part >= 1; part /= 2) microKernel(m, c, part);
+    for (PackKind k : {PackKind::Rows, PackKind::Columns, PackKind::Strided, PackKind::TransposedA, PackKind::RowsA,
+                       PackKind::StridedA})
+      packFunction(m, c, k);
+  }
+  std::vector<llvm::Function *> library;
+  for (llvm::Function &f : m)
+    if (isGemmLibraryFunction(f)) library.push_back(&f);
+  std::sort(library.begin(), library.end(), [](llvm::Function *a, llvm::Function *b) { return a->getName() < b->getName(); });
+  for (llvm::Function *f : library) {
+    f->removeFromParent();
+    m.getFunctionList().push_back(f);
+  }
+}
+
 std::string GemmConfig::describe() const {
   return fmt::format("{} {}x{}, kc {} mc {} nc {}", vector == 16 ? "avx512" : "avx2", mr, nr, kc, mc, nc);
 }

@@ -112,4 +112,14 @@ using TileCallback = std::function<void(llvm::Value *row0, llvm::Value *rows, ll
 void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &config, const GemmSpec &spec,
               const TileCallback &onTile);
 
+/// When `m` uses the GEMM (holds a "dlc.gemm." function), adds every
+/// micro-kernel and packing function of `cfg` and of its narrow config that
+/// it lacks, and moves all of them, by name, to the end of the module: the
+/// kernel library is then the same functions in the same order for every
+/// model compiled with `cfg`, and its object code is compiled once per host
+/// and kept in the compile cache (codegen/ParallelCodegen.h).
+void completeGemmLibrary(llvm::Module &m, const GemmConfig &cfg);
+/// Whether `f` belongs to the GEMM's kernel library.
+bool isGemmLibraryFunction(const llvm::Function &f);
+
 } // namespace dlc

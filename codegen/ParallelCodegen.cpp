@@ -21,34 +21,36 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
+#include "codegen/CompileCache.h"
+#include "codegen/Gemm.h"
 #include "codegen/Target.h"
 #include "ir/PhaseTimer.h"
 
 namespace dlc {
 
-unsigned defaultCompileThreads() { return std::max(1u, llvm::hardware_concurrency().compute_thread_count()); }
+namespace {
 
-std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partitions) {
-  std::vector<const llvm::Function *> functions;
-  std::vector<unsigned> sizes;
-  uint64_t total = 0;
-  for (const llvm::Function &f : m)
-    if (!f.isDeclaration()) {
-      functions.push_back(&f);
-      sizes.push_back(f.getInstructionCount());
-      total += sizes.back();
-    }
+/// Functions of `sizes` instructions into `partitions` partitions (a power of
+/// two, chosen here).
+std::vector<unsigned> spread(const std::vector<unsigned> &sizes, unsigned partitions);
+
+std::vector<unsigned> balance(const std::vector<unsigned> &sizes, uint64_t total, unsigned &partitions) {
   partitions = 1;
-  while (partitions < kMaxPartitions && 2 * partitions <= functions.size() &&
+  while (partitions < kMaxPartitions && 2 * partitions <= sizes.size() &&
          total > uint64_t(partitions) * kPartitionInstructions)
     partitions *= 2;
+  return spread(sizes, partitions);
+}
+
+/// Functions of `sizes` instructions into `partitions` partitions.
+std::vector<unsigned> spread(const std::vector<unsigned> &sizes, unsigned partitions) {
   // Largest first, each into the partition with the fewest instructions so
   // far (ties: the lower index; equal sizes: module order): deterministic.
-  std::vector<size_t> order(functions.size());
+  std::vector<size_t> order(sizes.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
   std::vector<uint64_t> load(partitions, 0);
-  std::vector<unsigned> assigned(functions.size(), 0);
+  std::vector<unsigned> assigned(sizes.size(), 0);
   for (size_t i : order) {
     unsigned p = unsigned(std::min_element(load.begin(), load.end()) - load.begin());
     assigned[i] = p;
@@ -56,6 +58,41 @@ std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partit
   }
   return assigned;
 }
+
+} // namespace
+
+unsigned defaultCompileThreads() { return std::max(1u, llvm::hardware_concurrency().compute_thread_count()); }
+
+std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partitions) {
+  std::vector<const llvm::Function *> functions;
+  std::vector<unsigned> sizes;
+  std::vector<size_t> library; // the GEMM's kernel library: a partition of its own, the last
+  uint64_t total = 0;
+  for (const llvm::Function &f : m)
+    if (!f.isDeclaration()) {
+      if (isGemmLibraryFunction(f)) {
+        library.push_back(functions.size() + library.size());
+        continue;
+      }
+      functions.push_back(&f);
+      sizes.push_back(f.getInstructionCount());
+      total += sizes.back();
+    }
+  std::vector<unsigned> assigned = balance(sizes, total, partitions);
+  if (library.empty()) return assigned;
+  // The library in kLibraryPartitions of its own (it is half or more of a
+  // model's code: on one partition the first compile waited for it).
+  std::vector<unsigned> librarySizes;
+  for (const llvm::Function &f : m)
+    if (!f.isDeclaration() && isGemmLibraryFunction(f)) librarySizes.push_back(f.getInstructionCount());
+  std::vector<unsigned> inLibrary = spread(librarySizes, std::min<unsigned>(kLibraryPartitions, unsigned(library.size())));
+  std::vector<unsigned> all;
+  for (size_t i = 0, next = 0, lib = 0; i < functions.size() + library.size(); ++i)
+    all.push_back(lib < library.size() && library[lib] == i ? partitions + inLibrary[lib++] : assigned[next++]);
+  partitions += *std::max_element(inLibrary.begin(), inLibrary.end()) + 1;
+  return all;
+}
+
 
 namespace {
 
@@ -70,7 +107,7 @@ std::unique_ptr<llvm::TargetMachine> copyTargetMachine(const llvm::TargetMachine
 /// bodies, every other function declared. `m`'s internal functions are made
 /// hidden first, so that a partition can call what another defines.
 std::vector<std::string> splitIntoBitcode(llvm::Module &m, const std::vector<unsigned> &assigned,
-                                          unsigned partitions) {
+                                          unsigned partitions, unsigned firstLibrary) {
   PhaseTimer timer("splitting into partitions");
   llvm::DenseMap<const llvm::GlobalValue *, unsigned> partitionOf;
   size_t next = 0;
@@ -89,6 +126,19 @@ std::vector<std::string> splitIntoBitcode(llvm::Module &m, const std::vector<uns
       auto it = partitionOf.find(gv);
       return it != partitionOf.end() ? it->second == p : p == 0;
     });
+    if (p >= firstLibrary) { // the kernel library: the same bytes for every model (its cache key)
+      std::vector<llvm::Function *> declared; // the intrinsics it calls, by name (the model made them in its order)
+      for (llvm::Function &f : llvm::make_early_inc_range(*part))
+        if (f.isDeclaration() && f.use_empty()) f.eraseFromParent();
+        else if (f.isDeclaration()) declared.push_back(&f);
+      std::sort(declared.begin(), declared.end(), [](auto *x, auto *y) { return x->getName() < y->getName(); });
+      for (llvm::Function *f : declared) {
+        f->removeFromParent();
+        part->getFunctionList().push_back(f);
+      }
+      part->setModuleIdentifier("dlc.gemm");
+      part->setSourceFileName("dlc.gemm");
+    }
     llvm::raw_string_ostream out(bitcode[p]);
     llvm::WriteBitcodeToFile(*part, out);
   }
@@ -112,35 +162,70 @@ bool compilePartition(const std::string &bitcode, const llvm::TargetMachine &lik
 } // namespace
 
 bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel, unsigned threads,
-                   std::vector<std::string> &objects, std::string &error) {
+                   std::vector<std::string> &objects, std::string &error, const CompileCache *kernelCache,
+                   bool *kernelsFromCache) {
+  if (kernelsFromCache) *kernelsFromCache = false;
   unsigned partitions = 1;
   std::vector<unsigned> assigned = partitionFunctions(m, partitions);
+  unsigned firstLibrary = partitions; // the library's partitions are the last ones
+  size_t index = 0;
+  for (const llvm::Function &f : m)
+    if (!f.isDeclaration()) {
+      if (isGemmLibraryFunction(f)) firstLibrary = std::min(firstLibrary, assigned[index]);
+      ++index;
+    }
   if (partitions == 1) { // as it is, in the caller's context
     objects.assign(1, "");
     auto own = copyTargetMachine(tm);
     optimizeModule(m, *own, optLevel);
     return emitObjectCode(m, *own, objects[0], error);
   }
-  std::vector<std::string> bitcode = splitIntoBitcode(m, assigned, partitions);
+  std::vector<std::string> bitcode = splitIntoBitcode(m, assigned, partitions, firstLibrary);
   objects.assign(bitcode.size(), "");
   std::vector<std::string> errors(bitcode.size());
   std::vector<char> ok(bitcode.size(), 0);
+  // The kernel library's objects, from the cache when an earlier model on
+  // this host compiled the same library (the key: its bitcode, the target
+  // and the -O level).
+  std::string libraryKey;
+  bool hit = false;
+  size_t compiled = bitcode.size(); // the partitions to compile: [0, compiled)
+  if (firstLibrary < partitions && kernelCache) {
+    std::string libraryBitcode;
+    for (unsigned p = firstLibrary; p < partitions; ++p) libraryBitcode += bitcode[p];
+    libraryKey = kernelLibraryCacheKey(libraryBitcode, tm, optLevel);
+    if (std::optional<std::string> code = kernelCache->load(libraryKey))
+      if (auto cached = unpackObjects(*code); cached && cached->size() == partitions - firstLibrary) {
+        for (unsigned p = firstLibrary; p < partitions; ++p) {
+          objects[p] = std::move((*cached)[p - firstLibrary]);
+          ok[p] = 1;
+        }
+        compiled = firstLibrary;
+        hit = true;
+      }
+  }
   if (threads == 0) threads = defaultCompileThreads();
   if (llvm::TimePassesIsEnabled) threads = 1;
-  threads = std::min<unsigned>(threads, unsigned(bitcode.size()));
+  threads = std::min<unsigned>(threads, unsigned(compiled));
   if (threads <= 1) {
-    for (size_t p = 0; p < bitcode.size(); ++p) ok[p] = compilePartition(bitcode[p], tm, optLevel, objects[p], errors[p]);
+    for (size_t p = 0; p < compiled; ++p) ok[p] = compilePartition(bitcode[p], tm, optLevel, objects[p], errors[p]);
   } else {
     llvm::DefaultThreadPool pool(llvm::hardware_concurrency(threads));
-    for (size_t p = 0; p < bitcode.size(); ++p)
+    for (size_t p = 0; p < compiled; ++p)
       pool.async([&, p] { ok[p] = compilePartition(bitcode[p], tm, optLevel, objects[p], errors[p]); });
     pool.wait();
   }
-  for (size_t p = 0; p < bitcode.size(); ++p)
+  for (size_t p = 0; p < ok.size(); ++p)
     if (!ok[p]) {
       error = errors[p];
       return false;
     }
+  if (kernelsFromCache) *kernelsFromCache = hit;
+  if (!libraryKey.empty() && !hit) {
+    std::string ignored; // a cache that cannot be written costs the next model the compile
+    kernelCache->store(libraryKey,
+                       packObjects(std::vector<std::string>(objects.begin() + firstLibrary, objects.end())), ignored);
+  }
   return true;
 }
 

@@ -27,12 +27,18 @@
 
 namespace dlc {
 
+class CompileCache;
+
 /// The partition count grows with the module by powers of two, about this
 /// many LLVM instructions (before optimization) to a partition, up to
 /// kMaxPartitions: each partition costs the back end a fixed amount, and a
 /// power of two splits evenly over 2, 4 or 8 cores.
 constexpr unsigned kPartitionInstructions = 2000;
 constexpr unsigned kMaxPartitions = 16;
+/// The GEMM's kernel library (codegen/Gemm.h) goes into partitions of its
+/// own, after the model's: this many (it is about half of a small model's
+/// code, and the first compile of it runs on two cores).
+constexpr unsigned kLibraryPartitions = 2;
 
 /// The threads a compile uses when asked for 0: one per core this process
 /// may run on.
@@ -47,8 +53,16 @@ std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partit
 /// one object file per partition. `m` is consumed (its internal functions
 /// are made hidden). With -time-passes the partitions compile one at a time
 /// (LLVM's timers are not thread-safe). False with `error` on failure.
+///
+/// The GEMM's kernel library (codegen/Gemm.h: completeGemmLibrary) is in
+/// the last kLibraryPartitions partitions, with nothing of the model in
+/// them: their bitcode is the same for every model compiled for one target
+/// and GEMM config. With `kernelCache` its object comes from there when an earlier
+/// compile stored it (`*kernelsFromCache` then true), and is stored there
+/// when compiled.
 bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel, unsigned threads,
-                   std::vector<std::string> &objects, std::string &error);
+                   std::vector<std::string> &objects, std::string &error, const CompileCache *kernelCache = nullptr,
+                   bool *kernelsFromCache = nullptr);
 
 /// Writes the objects of compileModule to `path` as one relocatable object:
 /// one is written as it is, several are combined by the C compiler `cc` (a

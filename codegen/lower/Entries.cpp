@@ -11,6 +11,7 @@
 // once (mergeIdenticalFunctions).
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/Gemm.h"
 #include "codegen/Lowering.h"
 
 #include <algorithm>
@@ -66,7 +67,7 @@ void mergeIdenticalFunctions(llvm::Module &m) {
   for (bool changed = true; changed;) {
     std::unordered_map<uint64_t, std::vector<llvm::Function *>> byHash;
     for (llvm::Function &f : m)
-      if (!f.isDeclaration() && f.hasLocalLinkage())
+      if (!f.isDeclaration() && f.hasLocalLinkage() && !isGemmLibraryFunction(f)) // the library stays whole
         byHash[llvm::StructuralHash(f, /*DetailedHash=*/true)].push_back(&f);
     std::vector<llvm::Function *> copies;
     for (auto &[hash, candidates] : byHash) {
@@ -140,6 +141,7 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     e.finish();
   }
   mergeIdenticalFunctions(*m);
+  completeGemmLibrary(*m, layout.gemm);
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) {

@@ -6,6 +6,7 @@
 // share one compile-cache entry.
 //
 //===----------------------------------------------------------------------===//
+#include <fstream>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include <llvm/Support/FileSystem.h>
 
 #include "TestUtil.h"
+#include "codegen/Gemm.h"
 #include "codegen/Lowering.h"
 #include "codegen/ParallelCodegen.h"
 #include "codegen/Target.h"
@@ -243,4 +245,92 @@ train m {
     INFO(name << " and " << twin);
     CHECK(m->getFunction(twin) == nullptr);
   }
+}
+
+namespace {
+
+/// The .dlco entries in `dir`.
+int cacheEntries(const std::string &dir) {
+  int n = 0;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec))
+    n += llvm::StringRef(it->path()).ends_with(".dlco");
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("the GEMM kernel library is one partition, the same for every model, compiled once per host",
+          "[partitions][cache]") {
+  std::string error;
+  auto tm = hostTargetMachine(error);
+  REQUIRE(tm);
+  // Two models of different shapes lower to the same library: the same
+  // functions in the same order at the module's end.
+  llvm::LLVMContext ctx;
+  auto a = lowerModelText(kModel, ctx, *tm), b = lowerModelText(test::readExample("fashion_cnn.net"), ctx, *tm);
+  auto library = [](const llvm::Module &m) {
+    std::vector<std::string> names;
+    bool seen = false;
+    for (const llvm::Function &f : m) {
+      if (f.isDeclaration()) continue;
+      if (isGemmLibraryFunction(f)) names.push_back(f.getName().str());
+      else CHECK_FALSE(seen); // no model function after the library's first
+      seen = seen || isGemmLibraryFunction(f);
+    }
+    return names;
+  };
+  std::vector<std::string> la = library(*a), lb = library(*b);
+  CHECK(la.size() >= 20); // micro-kernels (the tile, its power-of-two edges, the narrow ones) and packing
+  CHECK(la == lb);
+  unsigned pa = 0, pb = 0;
+  std::vector<unsigned> assigned = partitionFunctions(*a, pa);
+  size_t i = 0;
+  for (const llvm::Function &f : *a)
+    if (!f.isDeclaration()) CHECK((assigned[i++] >= pa - kLibraryPartitions) == isGemmLibraryFunction(f));
+  partitionFunctions(*b, pb);
+  CHECK(pa >= 1 + kLibraryPartitions); // the model's own, then the library's
+
+  // Compiled: the first model stores the library's object, the second loads
+  // it (one entry, no new one), and computes the bits of a compile without it.
+  std::string dir = test::tempDir("dlc-kernels-test");
+  CompileOptions options;
+  options.cacheDir = dir;
+  options.cache = false; // the model's own code is compiled every time
+  CompileResult first = compileString(kModel, options);
+  INFO(first.rendered);
+  REQUIRE(first);
+  CHECK_FALSE(first.kernelsFromCache);
+  CHECK(cacheEntries(dir) == 1);
+  CompileResult second = compileString(test::readExample("fashion_cnn.net"), options);
+  INFO(second.rendered);
+  REQUIRE(second);
+  CHECK(second.kernelsFromCache);
+  CHECK(cacheEntries(dir) == 1);
+  CompileResult again = compileString(kModel, options);
+  REQUIRE(again);
+  CHECK(again.kernelsFromCache);
+  options.kernelCache = false;
+  CompileResult fresh = compileString(kModel, options);
+  REQUIRE(fresh);
+  CHECK_FALSE(fresh.kernelsFromCache);
+  const std::vector<float> expected = run(*fresh.model); // (run trains: once per model)
+  CHECK(run(*again.model) == expected);
+  CHECK(run(*first.model) == expected);
+
+  // A damaged entry is a miss: compiled again, stored again.
+  options.kernelCache = true;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    std::string bytes = test::readBytes(it->path());
+    REQUIRE(bytes.size() > 200);
+    bytes[bytes.size() - 100] ^= 0x40;
+    std::ofstream(it->path(), std::ios::binary) << bytes;
+  }
+  CompileResult repaired = compileString(kModel, options);
+  REQUIRE(repaired);
+  CHECK_FALSE(repaired.kernelsFromCache);
+  CHECK(run(*repaired.model) == expected);
+  CHECK(compileString(kModel, options).kernelsFromCache);
+  llvm::sys::fs::remove_directories(dir);
 }

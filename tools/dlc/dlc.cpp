@@ -172,7 +172,7 @@ cl::opt<Normalize> normalize("normalize", cl::desc("Feature normalization (defau
 cl::SubCommand evalCommand("eval", "Report a trained model's test accuracy and confusion matrix");
 cl::opt<bool> noCache("no-cache",
                       cl::desc("Compile the model even if the compile cache ($DLC_CACHE_DIR, else ~/.cache/dlc) holds "
-                               "its code, and store nothing"),
+                               "its code (or its GEMM kernel library's), and store nothing"),
                       cl::sub(trainCommand), cl::sub(evalCommand), cl::cat(category));
 cl::opt<unsigned> compileThreads("compile-threads",
                                  cl::desc("Threads that optimize and compile the model's code at once (default 0: one "
@@ -415,6 +415,7 @@ int trainMain(ProcessGroup *group) {
   options.optimizer = trainOptimizer;
   options.remat = remat;
   options.cache = !noCache;
+  options.kernelCache = !noCache;
   options.compileThreads = compileThreads;
   CompileResult r = compileFile(trainFile, options);
   if (!r) {
@@ -511,6 +512,7 @@ int evalMain() {
   };
   CompileOptions options;
   options.cache = !noCache;
+  options.kernelCache = !noCache;
   options.compileThreads = compileThreads;
   CompileResult r = compileFile(evalFile, options);
   if (!r) {

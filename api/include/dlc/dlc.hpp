@@ -51,6 +51,10 @@ struct CompileOptions {
   /// Keep the object code in the compile cache and load it from there when
   /// the model, the options and dlc are unchanged (docs/compile-time.md).
   bool cache = true;
+  /// Keep the object code of the GEMM's kernel library (the same for every
+  /// model on a host) in the cache and load it from there: a model not in
+  /// the cache then compiles only its own code (docs/compile-time.md).
+  bool kernelCache = true;
   /// The cache's directory; empty: $DLC_CACHE_DIR, else $XDG_CACHE_HOME/dlc, else ~/.cache/dlc.
   std::string cacheDir;
   /// Threads that optimize and compile the model's partitions at once
@@ -65,6 +69,7 @@ struct CompileResult {
   std::vector<Message> messages; ///< every diagnostic, in order
   std::string rendered;          ///< the same, printed like clang (file:line:col, source line, caret)
   bool fromCache = false;        ///< the object code came from the compile cache (LLVM did not run)
+  bool kernelsFromCache = false; ///< the GEMM kernel library's object came from the cache
   explicit operator bool() const { return model != nullptr; }
 };
 
