@@ -30,10 +30,10 @@ namespace dlc {
 
 namespace {
 
-/// Functions of `sizes` instructions into `partitions` partitions (a power of
-/// two, chosen here).
 std::vector<unsigned> spread(const std::vector<unsigned> &sizes, unsigned partitions);
 
+/// Functions of `sizes` instructions into `partitions` partitions, a power of
+/// two chosen here from their total.
 std::vector<unsigned> balance(const std::vector<unsigned> &sizes, uint64_t total, unsigned &partitions) {
   partitions = 1;
   while (partitions < kMaxPartitions && 2 * partitions <= sizes.size() &&
@@ -66,7 +66,7 @@ unsigned defaultCompileThreads() { return std::max(1u, llvm::hardware_concurrenc
 std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partitions) {
   std::vector<const llvm::Function *> functions;
   std::vector<unsigned> sizes;
-  std::vector<size_t> library; // the GEMM's kernel library: a partition of its own, the last
+  std::vector<size_t> library; // the GEMM's kernel library: partitions of its own, the last
   uint64_t total = 0;
   for (const llvm::Function &f : m)
     if (!f.isDeclaration()) {

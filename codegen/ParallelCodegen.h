@@ -45,7 +45,8 @@ constexpr unsigned kLibraryPartitions = 2;
 unsigned defaultCompileThreads();
 
 /// Which partition each function with a body goes to, in the module's
-/// order (the largest functions first into the least loaded partition).
+/// order (the largest functions first into the least loaded partition; the
+/// GEMM kernel library's functions into the last kLibraryPartitions).
 std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partitions);
 
 /// Optimizes `m` at -O`optLevel` for `tm` and compiles it, partition by
