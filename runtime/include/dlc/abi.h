@@ -96,8 +96,9 @@ typedef struct dlc_api {
   dlc_status (*set_param)(dlc_model *m, const char *name, const float *data, int64_t count);
   dlc_status (*get_grad)(const dlc_model *m, const char *name, float *data, int64_t count);
 
-  /* Optimizer settings ("lr", "momentum", ...: the model header lists them)
-   * and "threads". Defaults come from the model's train block. */
+  /* Optimizer settings ("lr", "momentum", ...: the model header lists them),
+   * "threads" and "adaptive_threads" (docs/abi.md). Defaults come from the
+   * model's train block. */
   dlc_status (*set_hyper)(dlc_model *m, const char *key, double value);
 
   /* Checkpoints in the safetensors format: params, optimizer state (as
