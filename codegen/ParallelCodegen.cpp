@@ -64,32 +64,27 @@ std::vector<unsigned> spread(const std::vector<unsigned> &sizes, unsigned partit
 unsigned defaultCompileThreads() { return std::max(1u, llvm::hardware_concurrency().compute_thread_count()); }
 
 std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partitions) {
-  std::vector<const llvm::Function *> functions;
-  std::vector<unsigned> sizes;
-  std::vector<size_t> library; // the GEMM's kernel library: partitions of its own, the last
+  // The model's functions are balanced over a power of two of partitions;
+  // the GEMM's kernel library goes into kLibraryPartitions of its own after
+  // them (it is half or more of a small model's code: on one partition the
+  // first compile waited for it).
+  std::vector<bool> inLibrary;
+  std::vector<unsigned> modelSizes, librarySizes;
   uint64_t total = 0;
   for (const llvm::Function &f : m)
     if (!f.isDeclaration()) {
-      if (isGemmLibraryFunction(f)) {
-        library.push_back(functions.size() + library.size());
-        continue;
-      }
-      functions.push_back(&f);
-      sizes.push_back(f.getInstructionCount());
-      total += sizes.back();
+      inLibrary.push_back(isGemmLibraryFunction(f));
+      (inLibrary.back() ? librarySizes : modelSizes).push_back(f.getInstructionCount());
+      if (!inLibrary.back()) total += modelSizes.back();
     }
-  std::vector<unsigned> assigned = balance(sizes, total, partitions);
-  if (library.empty()) return assigned;
-  // The library in kLibraryPartitions of its own (it is half or more of a
-  // model's code: on one partition the first compile waited for it).
-  std::vector<unsigned> librarySizes;
-  for (const llvm::Function &f : m)
-    if (!f.isDeclaration() && isGemmLibraryFunction(f)) librarySizes.push_back(f.getInstructionCount());
-  std::vector<unsigned> inLibrary = spread(librarySizes, std::min<unsigned>(kLibraryPartitions, unsigned(library.size())));
+  std::vector<unsigned> model = balance(modelSizes, total, partitions);
+  if (librarySizes.empty()) return model;
+  unsigned libraryPartitions = std::min<unsigned>(kLibraryPartitions, unsigned(librarySizes.size()));
+  std::vector<unsigned> library = spread(librarySizes, libraryPartitions);
   std::vector<unsigned> all;
-  for (size_t i = 0, next = 0, lib = 0; i < functions.size() + library.size(); ++i)
-    all.push_back(lib < library.size() && library[lib] == i ? partitions + inLibrary[lib++] : assigned[next++]);
-  partitions += *std::max_element(inLibrary.begin(), inLibrary.end()) + 1;
+  size_t nextModel = 0, nextLibrary = 0;
+  for (bool lib : inLibrary) all.push_back(lib ? partitions + library[nextLibrary++] : model[nextModel++]);
+  partitions += libraryPartitions;
   return all;
 }
 

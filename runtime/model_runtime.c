@@ -307,16 +307,19 @@ static double seconds_now(void) {
 
 enum { ENTRY_FORWARD, ENTRY_LOSS_AND_GRAD, ENTRY_TRAIN_STEP };
 
-/* Sets the threads of an entry's call (its governor's choice) and returns its start time. */
+/* Sets the threads of an entry's call (its governor's choice) and returns
+ * its start time, or -1 when there is nothing to choose (one thread, or the
+ * governor off): then the call is not timed. */
 static double begin_call(dlc_model *m, int entry, int64_t n) {
   int wanted = dlc_get_num_threads();
-  call_threads = m->adaptive_threads ? dlc_governor_threads(&m->governor[entry], n, wanted) : wanted;
+  int governed = m->adaptive_threads && wanted > 1;
+  call_threads = governed ? dlc_governor_threads(&m->governor[entry], n, wanted) : wanted;
   m->step_threads = call_threads;
-  return seconds_now();
+  return governed ? seconds_now() : -1;
 }
 
 static void end_call(dlc_model *m, int entry, double start) {
-  if (m->adaptive_threads) dlc_governor_record(&m->governor[entry], seconds_now() - start);
+  if (start >= 0) dlc_governor_record(&m->governor[entry], seconds_now() - start);
   call_threads = 0;
 }
 
