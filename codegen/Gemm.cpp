@@ -359,6 +359,147 @@ void callMicroKernel(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig 
   b.SetInsertPoint(done);
 }
 
+/// The sums of the lanes of each of `parts` (at most `width` vectors of
+/// `width` floats): one vector whose lane j is the sum of parts[j] (lanes
+/// from parts.size() on are poison). A tree of shuffles and adds: each level
+/// pairs the vectors and halves the run of lanes each partial sum spans, so
+/// 16 vectors take 15 adds instead of 16 horizontal reductions.
+llvm::Value *laneSums(llvm::IRBuilder<> &b, std::vector<llvm::Value *> parts, int64_t width) {
+  auto *vec = llvm::FixedVectorType::get(b.getFloatTy(), unsigned(width));
+  std::vector<std::vector<int>> owner; // owner[v][lane]: the input whose partial sum that lane holds (-1: padding)
+  for (size_t i = 0; i < parts.size(); ++i) owner.emplace_back(size_t(width), int(i));
+  while (int64_t(parts.size()) < width) {
+    parts.push_back(llvm::ConstantFP::get(vec, -0.0)); // x + -0.0 folds to x
+    owner.emplace_back(size_t(width), -1);
+  }
+  for (int64_t span = width; span > 1; span /= 2) { // each vector: runs of `span` lanes, one partial sum each
+    std::vector<llvm::Value *> next;
+    std::vector<std::vector<int>> nextOwner;
+    for (size_t v = 0; v < parts.size(); v += 2) {
+      std::vector<int> low, high, own;
+      for (int src = 0; src < 2; ++src)
+        for (int64_t run = 0; run < width / span; ++run)
+          for (int64_t l = 0; l < span / 2; ++l) {
+            int lane = int(run * span + l);
+            low.push_back(src * int(width) + lane);
+            high.push_back(src * int(width) + lane + int(span / 2));
+            own.push_back(owner[v + size_t(src)][size_t(lane)]);
+          }
+      next.push_back(b.CreateFAdd(b.CreateShuffleVector(parts[v], parts[v + 1], low),
+                                  b.CreateShuffleVector(parts[v], parts[v + 1], high)));
+      nextOwner.push_back(std::move(own));
+    }
+    parts = std::move(next), owner = std::move(nextOwner);
+  }
+  std::vector<int> order(size_t(width), -1);
+  for (int64_t lane = 0; lane < width; ++lane)
+    if (int j = owner[0][size_t(lane)]; j >= 0) order[size_t(j)] = int(lane);
+  return b.CreateShuffleVector(parts[0], order);
+}
+
+/// void dlc.dot.rR.nN(i64 k, ptr a, i64 lda, ptr b, i64 ldb, ptr c, i64 ldc, i1 add)
+///
+/// c[r, j] (+)= sum_p a[r * lda + p] b[j * ldb + p] for r < R, j < N: R x N
+/// vector accumulators over the depth (whole vectors, then one masked step
+/// for the last k mod vector), each summed across its lanes at the end
+/// (laneSums) and stored with a lane mask. (The AVX-512 ones end in .avx512.)
+llvm::Function *dotKernel(llvm::Module &m, const GemmConfig &cfg, int64_t rows, int64_t cols) {
+  std::string name = fmt::format("dlc.dot.r{}.n{}{}", rows, cols, cfg.vector == 16 ? ".avx512" : "");
+  if (llvm::Function *f = m.getFunction(name)) return f;
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type *i64 = b.getInt64Ty(), *ptr = b.getPtrTy(), *f32 = b.getFloatTy();
+  const int64_t width = cfg.vector;
+  auto *vec = llvm::FixedVectorType::get(f32, unsigned(width));
+  auto *type = llvm::FunctionType::get(b.getVoidTy(), {i64, ptr, i64, ptr, i64, ptr, i64, b.getInt1Ty()}, false);
+  auto *fn = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m);
+  fn->addFnAttr(llvm::Attribute::NoInline);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addFnAttr("min-legal-vector-width", std::to_string(32 * width));
+  for (unsigned i : {1u, 3u, 5u}) fn->addParamAttr(i, llvm::Attribute::NoAlias);
+  llvm::Value *k = fn->getArg(0), *a = fn->getArg(1), *lda = fn->getArg(2), *bm = fn->getArg(3), *ldb = fn->getArg(4),
+              *c = fn->getArg(5), *ldc = fn->getArg(6), *add = fn->getArg(7);
+  auto k64 = [&](int64_t v) { return b.getInt64(v); };
+  auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  auto *loop = llvm::BasicBlock::Create(ctx, "depth", fn);
+  auto *tail = llvm::BasicBlock::Create(ctx, "tail", fn);
+  b.SetInsertPoint(entry);
+  std::vector<llvm::Value *> aRow, bRow; // loop-invariant row starts
+  for (int64_t r = 0; r < rows; ++r) aRow.push_back(b.CreateGEP(f32, a, b.CreateMul(lda, k64(r))));
+  for (int64_t j = 0; j < cols; ++j) bRow.push_back(b.CreateGEP(f32, bm, b.CreateMul(ldb, k64(j))));
+  llvm::Value *whole = b.CreateAnd(k, k64(-width));
+  b.CreateCondBr(b.CreateICmpSGT(whole, k64(0)), loop, tail);
+
+  // Each step: R vectors of A's rows, then one vector of each B row, used R times.
+  auto step = [&](llvm::Value *p, const std::vector<llvm::Value *> &acc, llvm::Value *mask) {
+    auto read = [&](llvm::Value *row) {
+      llvm::Value *at = b.CreateGEP(f32, row, p);
+      if (mask) return static_cast<llvm::Value *>(b.CreateMaskedLoad(vec, at, llvm::Align(4), mask, llvm::Constant::getNullValue(vec)));
+      return static_cast<llvm::Value *>(b.CreateAlignedLoad(vec, at, llvm::Align(4)));
+    };
+    std::vector<llvm::Value *> av, out(acc.size());
+    for (llvm::Value *row : aRow) av.push_back(read(row));
+    for (int64_t j = 0; j < cols; ++j) {
+      llvm::Value *bv = read(bRow[size_t(j)]);
+      for (int64_t r = 0; r < rows; ++r) {
+        size_t i = size_t(r * cols + j);
+        out[i] = b.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {av[size_t(r)], bv, acc[i]});
+      }
+    }
+    return out;
+  };
+  const size_t count = size_t(rows * cols);
+  b.SetInsertPoint(loop);
+  llvm::PHINode *p = b.CreatePHI(i64, 2, "p");
+  std::vector<llvm::Value *> acc;
+  for (size_t i = 0; i < count; ++i) acc.push_back(b.CreatePHI(vec, 2, "acc"));
+  std::vector<llvm::Value *> next = step(p, acc, nullptr);
+  llvm::Value *pNext = b.CreateAdd(p, k64(width), "", true, true);
+  p->addIncoming(k64(0), entry);
+  p->addIncoming(pNext, loop);
+  for (size_t i = 0; i < count; ++i) {
+    llvm::cast<llvm::PHINode>(acc[i])->addIncoming(llvm::Constant::getNullValue(vec), entry);
+    llvm::cast<llvm::PHINode>(acc[i])->addIncoming(next[i], loop);
+  }
+  b.CreateCondBr(b.CreateICmpSLT(pNext, whole), loop, tail);
+
+  b.SetInsertPoint(tail);
+  std::vector<llvm::Value *> sum;
+  for (size_t i = 0; i < count; ++i) {
+    llvm::PHINode *phi = b.CreatePHI(vec, 2, "sum");
+    phi->addIncoming(llvm::Constant::getNullValue(vec), entry);
+    phi->addIncoming(next[i], loop);
+    sum.push_back(phi);
+  }
+  std::vector<llvm::Constant *> iota;
+  for (int64_t l = 0; l < width; ++l) iota.push_back(b.getInt32(uint32_t(l)));
+  llvm::Value *rest = b.CreateVectorSplat(unsigned(width), b.CreateTrunc(b.CreateSub(k, whole), b.getInt32Ty()));
+  sum = step(whole, sum, b.CreateICmpSLT(llvm::ConstantVector::get(iota), rest)); // no lanes when k is whole vectors
+
+  llvm::Value *addMask = b.CreateVectorSplat(unsigned(width), add);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j0 = 0; j0 < cols; j0 += width) {
+      int64_t n = std::min(width, cols - j0);
+      std::vector<llvm::Value *> parts(sum.begin() + r * cols + j0, sum.begin() + r * cols + j0 + n);
+      llvm::Value *v = laneSums(b, parts, width);
+      std::vector<llvm::Constant *> lanes;
+      for (int64_t l = 0; l < width; ++l) lanes.push_back(b.getInt1(l < n));
+      llvm::Value *mask = llvm::ConstantVector::get(lanes);
+      llvm::Value *at = b.CreateGEP(f32, c, b.CreateAdd(b.CreateMul(ldc, k64(r)), k64(j0)));
+      llvm::Value *old = b.CreateMaskedLoad(vec, at, llvm::Align(4), b.CreateAnd(mask, addMask), llvm::Constant::getNullValue(vec));
+      b.CreateMaskedStore(b.CreateFAdd(v, old), at, llvm::Align(4), mask);
+    }
+  b.CreateRetVoid();
+  return fn;
+}
+
+/// Rows of a dot tile for `cols` columns: R x cols accumulators in 3/4 of
+/// the vector registers (the rest hold A's R vectors and one of B).
+int64_t dotRows(const GemmConfig &cfg, int64_t cols) {
+  int64_t accumulators = cfg.vector == 16 ? 24 : 12;
+  return std::clamp<int64_t>(accumulators / cols, 1, 4);
+}
+
 } // namespace
 
 void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, const GemmSpec &s,
@@ -435,6 +576,28 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
       });
     });
   });
+}
+
+int64_t dotTileRows(const GemmConfig &cfg, int64_t cols, int64_t depth) {
+  if (cols < 1 || cols > kDotMaxColumns || depth < kDotMinDepth) return 0;
+  return dotRows(cfg, cols);
+}
+
+void emitDotProduct(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, const GemmSpec &s, int64_t cols,
+                    const TileCallback &onTile) {
+  llvm::Module &m = *fn->getParent();
+  auto k64 = [&](int64_t v) { return b.getInt64(v); };
+  const int64_t rows = dotRows(cfg, cols);
+  llvm::Function *tile = dotKernel(m, cfg, rows, cols), *single = dotKernel(m, cfg, 1, cols);
+  auto call = [&](llvm::Function *kernel, llvm::Value *i, int64_t count) {
+    llvm::Type *f32 = b.getFloatTy();
+    b.CreateCall(kernel, {s.k, b.CreateGEP(f32, s.a.base, b.CreateMul(i, s.a.rowStride)), s.a.rowStride, s.b.base,
+                          s.b.colStride, b.CreateGEP(f32, s.c, b.CreateMul(i, s.ldc)), s.ldc, b.getInt1(s.accumulate)});
+    if (onTile) onTile(i, k64(count), k64(0), k64(cols));
+  };
+  llvm::Value *whole = b.CreateMul(b.CreateUDiv(s.m, k64(rows)), k64(rows)); // rows in whole tiles
+  forRange(b, k64(0), whole, {.step = rows, .name = "dot"}, [&](llvm::Value *i) { call(tile, i, rows); });
+  forRange(b, whole, s.m, {.name = "dot", .scalar = true}, [&](llvm::Value *i) { call(single, i, 1); });
 }
 
 bool isGemmLibraryFunction(const llvm::Function &f) { return f.getName().starts_with("dlc.gemm."); }

@@ -112,6 +112,26 @@ using TileCallback = std::function<void(llvm::Value *row0, llvm::Value *rows, ll
 void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &config, const GemmSpec &spec,
               const TileCallback &onTile);
 
+/// The dot kernel: C = A B^T where A's rows and B's rows run contiguously
+/// along a long depth and C has few columns (a classifier's 10 outputs over
+/// a 6272-wide layer). The packed GEMM's narrow kernel (one vector of
+/// columns per row, broadcasting A) uses cols / vector of its lanes there:
+/// 10 of 16. The dot kernel keeps a tile of R rows x cols dot products in
+/// R * cols vector accumulators, full vectors along the depth (one masked
+/// step at its end), then sums each accumulator's lanes once per tile.
+/// Nothing is packed; the functions are per column count and not part of
+/// the kernel library (dlc.dot.*).
+inline constexpr int64_t kDotMaxColumns = 12; ///< from 13 columns a narrow tile uses 13/16 of its lanes
+inline constexpr int64_t kDotMinDepth = 256;  ///< below it the lane sums cost more than the lanes save
+/// Rows of the dot kernel's tile for a product with `cols` columns and
+/// `depth` (static extents), or 0 when the product does not use it.
+int64_t dotTileRows(const GemmConfig &config, int64_t cols, int64_t depth);
+/// Emits C (+)= A op(B) with the dot kernel: op(B) = B^T, A with column
+/// stride 1 and B with row stride 1 in `spec` (its n the constant `cols`);
+/// `onTile` is called for every finished tile of rows.
+void emitDotProduct(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &config, const GemmSpec &spec,
+                    int64_t cols, const TileCallback &onTile);
+
 /// When `m` uses the GEMM (holds a "dlc.gemm." function), adds every
 /// micro-kernel and packing function of `cfg` and of its narrow config that
 /// it lacks, and moves all of them, by name, to the end of the module: the

@@ -219,8 +219,11 @@ int dlc_get_num_threads(void) {
 /* The threads the calling thread's entry in flight may use (0: the pool's
  * count): its governor's choice (dlc_governor_threads). */
 static __thread int call_threads;
+/* The jobs of that entry's call with work to split (the governor's serial). */
+static __thread int64_t call_splits;
 
 void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain, const float *hyper) {
+  if (total >= 2 * grain) ++call_splits;
   if (call_threads == 1 || dlc_get_num_threads() <= 1 || total < 2 * grain ||
       __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE)) {
     fn(arena, n, 0, total, 0, hyper);
@@ -262,6 +265,10 @@ int dlc_governor_threads(dlc_governor *g, int64_t batch, int wanted) {
     g->batch = batch;
     g->cycle = DLC_GOVERNOR_FIRST_CYCLE;
     g->best[0] = g->best[1] = INFINITY;
+  }
+  if (g->serial) {
+    g->last = 0;
+    return wanted;
   }
   if (g->phase < DLC_GOVERNOR_EXPLORE) g->last = g->phase < DLC_GOVERNOR_EXPLORE / 2 ? wanted : 1;
   else g->last = g->choice;
@@ -309,17 +316,21 @@ enum { ENTRY_FORWARD, ENTRY_LOSS_AND_GRAD, ENTRY_TRAIN_STEP };
 
 /* Sets the threads of an entry's call (its governor's choice) and returns
  * its start time, or -1 when there is nothing to choose (one thread, or the
- * governor off): then the call is not timed. */
+ * governor off, an entry with no work to split): then it is not timed. */
 static double begin_call(dlc_model *m, int entry, int64_t n) {
   int wanted = dlc_get_num_threads();
   int governed = m->adaptive_threads && wanted > 1;
   call_threads = governed ? dlc_governor_threads(&m->governor[entry], n, wanted) : wanted;
+  call_splits = 0;
   m->step_threads = call_threads;
-  return governed ? seconds_now() : -1;
+  return governed && m->governor[entry].last ? seconds_now() : -1;
 }
 
 static void end_call(dlc_model *m, int entry, double start) {
-  if (start >= 0) dlc_governor_record(&m->governor[entry], seconds_now() - start);
+  if (start >= 0) {
+    if (call_splits) dlc_governor_record(&m->governor[entry], seconds_now() - start);
+    else m->governor[entry].serial = 1;
+  }
   call_threads = 0;
 }
 

@@ -99,7 +99,8 @@ int dlc_get_num_threads(void);
  * cycle of steps (64, doubled up to 4096 each time exploring confirms the
  * choice), and explores again early when eight steps in a row take more than
  * 1.5 times the choice's explored time. A new batch size or thread count
- * starts over. set_hyper("adaptive_threads", 0) turns it off. */
+ * starts over. An entry whose call split no work over the pool (a small
+ * model: tiny's 0.4 us step) is not timed again until then. set_hyper("adaptive_threads", 0) turns it off. */
 typedef struct {
   int64_t batch;    /* the batch size of the calls it times */
   int wanted;       /* the pool's thread count it chooses against (0: nothing yet) */
@@ -110,6 +111,7 @@ typedef struct {
   int64_t cycle;    /* the cycle's length */
   int slow;         /* consecutive calls slower than 1.5x the choice's explored time */
   double best[2];   /* the fastest explored call: [0] one thread, [1] `wanted` */
+  int serial;       /* a call of this batch had no work to split over the pool: nothing to choose, not timed */
 } dlc_governor;
 #define DLC_GOVERNOR_EXPLORE 6
 #define DLC_GOVERNOR_FIRST_CYCLE 64

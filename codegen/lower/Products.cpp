@@ -51,6 +51,14 @@ bool isWeightGradient(const Node &n) {
          a->type.shape[0].isSymbolic();
 }
 
+/// Rows of the dot kernel's tile (codegen/Gemm.h) for a product with these
+/// transposes and extents (`cols` a constant), or 0: A and B^T contiguous
+/// along the depth, few columns, a long depth.
+int64_t dotTile(const GemmConfig &g, bool ta, bool tb, llvm::Value *cols, int64_t depth) {
+  auto *n = llvm::dyn_cast<llvm::ConstantInt>(cols);
+  return !ta && tb && n ? dotTileRows(g, n->getSExtValue(), depth) : 0;
+}
+
 /// Dot products up to this depth are unrolled in the loop-nest matmul.
 constexpr int64_t kUnrolledDepth = 8;
 
@@ -120,7 +128,10 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
           store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i, j)));
         });
       };
-    emitGemm(b_, fn_, g, spec, epilogue);
+    if (dotTile(g, s.ta, s.tb, s.n, staticExtent(s.k)))
+      emitDotProduct(b_, fn_, g, spec, llvm::cast<llvm::ConstantInt>(s.n)->getSExtValue(), epilogue);
+    else
+      emitGemm(b_, fn_, g, spec, epilogue);
   };
   MatMulShape s = matmulShape(n);
   if (split.axis == PoolSplit::Columns)
@@ -140,6 +151,11 @@ PoolSplit KernelEmitter::matmulSplit(const Node &n, GemmConfig *kernel) {
   std::optional<GemmConfig> narrow = narrowGemmConfig(layout_.gemm);
   const GemmConfig &g = narrow && cols <= layout_.gemm.vector && rows >= narrow->mr ? *narrow : layout_.gemm;
   if (kernel) *kernel = g;
+  // The dot kernel packs nothing: its rows split at any size that pays for a wake-up.
+  if (int64_t tile = dotTile(layout_.gemm, s.ta, s.tb, s.n, depth)) {
+    if (rows * cols * depth >= kGemmParallelFlops && rows >= 4 * tile) return {PoolSplit::Rows, tile};
+    return {};
+  }
   return productSplit(rows, cols, depth, s.ta, isWeightGradient(n), g);
 }
 

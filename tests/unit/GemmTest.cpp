@@ -12,6 +12,10 @@
 // depth, row and column blocks, and the batch is below the capacity (the
 // last two cases: weight gradients of 10 and 12 rows, which read B in place,
 // over one and two depth blocks); the
+// first layers of 8 to 12 units over a depth from 256 (600, 257, 300,
+// 2048: whole vectors and a masked tail) take the dot kernel, with tiles of
+// 1 to 3 rows and single rows after them (batch 29, 15), the last one split
+// over the pool by rows; the
 // gradients are checked against a naive double-precision computation, at 1
 // and 2 threads (bit-identical: the last case's products are split over
 // the pool by columns, by columns with A^T packed, and by rows), with each
@@ -43,7 +47,8 @@ TEST_CASE("the GEMM's products match a naive product across tile and block edges
   for (const std::string &cpu : cpus)
     for (Case t : {Case{300, 17, 530, 151, 160}, Case{7, 149, 9, 13, 64}, Case{520, 40, 16, 64, 64},
                  Case{45, 33, 47, 29, 32}, Case{200, 15, 95, 43, 48}, Case{520, 200, 300, 97, 100},
-                 Case{600, 10, 10, 64, 64}, Case{100, 12, 5, 250, 256}}) {
+                 Case{600, 10, 10, 64, 64}, Case{100, 12, 5, 250, 256}, Case{257, 8, 9, 29, 32},
+                 Case{300, 12, 5, 15, 16}, Case{2048, 10, 9, 128, 128}}) {
       INFO(fmt::format("cpu '{}' K {} H {} N {} batch {}", cpu, t.k, t.h, t.n, t.batch));
       std::string net = fmt::format("model g {{\n  input x : [{}]\n  param W1 : [{}, {}] ~ normal(0, 0.1)\n"
                                     "  param W2 : [{}, {}] ~ normal(0, 0.1)\n  v = W2 @ (W1 @ x)\n  output o = v\n"

@@ -257,6 +257,49 @@ TEST_CASE("the thread governor keeps the faster count, explores again each cycle
     dlc_governor_record(&g, 5.0); // not timed
     CHECK(dlc_governor_threads(&g, 65, 3) == 3);
   }
+  SECTION("an entry with no work to split keeps the pool's count, untimed, until its batch changes") {
+    CHECK(dlc_governor_threads(&g, 64, 2) == 2);
+    g.serial = 1; // what the runtime sets after such a call
+    for (int i = 0; i < 10; ++i) {
+      CHECK(dlc_governor_threads(&g, 64, 2) == 2);
+      CHECK(g.last == 0);
+      dlc_governor_record(&g, i < 5 ? 1.0 : 1e-6); // ignored
+    }
+    CHECK(g.phase == 0);
+    std::vector<int> c = governed(g, 6, 1e-3, 3e-3, 65); // a new batch: explored again
+    CHECK(c == explore);
+  }
+}
+
+TEST_CASE("a model with no work for the pool is not timed: its steps stay on the pool's count", "[codegen][threads][governor]") {
+  // 2-16-10 at batch 8: no product reaches the pool (the governor would
+  // otherwise explore one thread on its 4th to 6th steps).
+  CompileResult r = compileString("model t {\n  input x : [2]\n  label y : class(10)\n  param W : [16, 2] ~ he\n"
+                                  "  param V : [10, 16] ~ he\n  v = V @ relu(W @ x)\n  output v\n"
+                                  "  loss cross_entropy(v, y)\n}\n"
+                                  "train t {\n  optimizer sgd(lr = 0.1)\n  batch 8\n}\n");
+  INFO(r.rendered);
+  REQUIRE(r);
+  REQUIRE(r.model->setHyper("threads", 2) == DLC_OK);
+  Batch b(*r.model, 8);
+  float loss = 0;
+  for (int step = 0; step < 12; ++step) {
+    REQUIRE(r.model->trainStep(8, b.in, b.lab, &loss) == DLC_OK);
+    CHECK(r.model->hyper("step_threads") == 2);
+  }
+  // The MLP of the governed test above does split work: it explores one thread.
+  CompileOptions o;
+  o.maxBatch = 100;
+  CompileResult mlp = compileString(test::readExample("mnist_mlp.net"), o);
+  REQUIRE(mlp);
+  REQUIRE(mlp.model->setHyper("threads", 2) == DLC_OK);
+  Batch mb(*mlp.model, 100);
+  int oneThread = 0;
+  for (int step = 0; step < 6; ++step) {
+    REQUIRE(mlp.model->trainStep(100, mb.in, mb.lab, &loss) == DLC_OK);
+    oneThread += mlp.model->hyper("step_threads") == 1;
+  }
+  CHECK(oneThread == 3);
 }
 
 TEST_CASE("a governed 2-thread run uses both counts and trains bit-identically to one thread", "[codegen][threads][governor]") {
