@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "dlc/dlc.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -215,14 +216,25 @@ std::optional<std::vector<std::string>> objectCode(const Graph &g, const ModelLa
         return objects;
       }
   }
-  llvm::LLVMContext ctx;
-  auto module = lowerModel(g, layout, "dlc_jit", ctx, diags);
-  if (!module) return std::nullopt;
-  std::vector<std::string> objects;
+  // The GEMM's kernel library: its objects from the kernel cache, else all
+  // of it compiled with the model and stored there (codegen/ParallelCodegen.h).
   std::optional<CompileCache> kernels;
-  if (options.kernelCache) kernels.emplace(options.cacheDir);
-  if (!compileModule(*module, tm, options.optLevel, options.compileThreads, objects, error, kernels ? &*kernels : nullptr,
-                     &kernelsFromCache))
+  std::optional<KernelLibraryCache> library;
+  if (options.kernelCache) {
+    kernels.emplace(options.cacheDir);
+    library = KernelLibraryCache{&*kernels, kernelLibraryCacheKey(layout.gemm, tm, options.optLevel), {}};
+    if (std::optional<std::string> code = kernels->load(library->key))
+      if (auto objects = unpackObjects(*code)) library->objects = std::move(*objects);
+  }
+  llvm::LLVMContext ctx;
+  auto module = lowerModel(g, layout, "dlc_jit", ctx, diags, library && library->objects.empty());
+  if (!module) return std::nullopt;
+  kernelsFromCache = library && !library->objects.empty() &&
+                     std::any_of(module->begin(), module->end(), [](const llvm::Function &f) {
+                       return !f.isDeclaration() && isGemmLibraryFunction(f);
+                     });
+  std::vector<std::string> objects;
+  if (!compileModule(*module, tm, options.optLevel, options.compileThreads, objects, error, library ? &*library : nullptr))
     return std::nullopt;
   std::string ignored;
   if (cache) cache->store(key, packObjects(objects), ignored);

@@ -107,11 +107,11 @@ std::string compileCacheKey(const Graph &g, const ModelLayout &layout, const std
                      layout.optimizer == Optimizer::Adam ? "adam" : "sgd", prefix, printGraph(g));
 }
 
-std::string kernelLibraryCacheKey(llvm::StringRef bitcode, const llvm::TargetMachine &tm, int optLevel) {
+std::string kernelLibraryCacheKey(const GemmConfig &gemm, const llvm::TargetMachine &tm, int optLevel) {
   static const std::string build = buildIdentity();
   return fmt::format("dlc {} (LLVM {}) {}\ntarget {} cpu {} features {}\n-O{}\nGEMM kernel library {}\n", DLC_VERSION,
                      LLVM_VERSION_STRING, build, tm.getTargetTriple().str(), tm.getTargetCPU().str(),
-                     tm.getTargetFeatureString().str(), optLevel, llvm::toHex(sha256(bitcode), /*LowerCase=*/true));
+                     tm.getTargetFeatureString().str(), optLevel, gemm.describe());
 }
 
 CompileCache::CompileCache(std::string directory)

@@ -44,10 +44,10 @@ std::string defaultCacheDirectory();
 std::string compileCacheKey(const Graph &g, const ModelLayout &layout, const std::string &prefix,
                             const llvm::TargetMachine &tm, int optLevel);
 
-/// The key of the GEMM kernel library's object (codegen/ParallelCodegen.h):
-/// dlc's build, the target and -O level, and the library partition's bitcode
-/// (by its SHA-256).
-std::string kernelLibraryCacheKey(llvm::StringRef bitcode, const llvm::TargetMachine &tm, int optLevel);
+/// The key of the GEMM kernel library's objects (codegen/ParallelCodegen.h):
+/// dlc's build, the target and -O level, and the GEMM config; the library
+/// is generated from these alone (codegen/Gemm.h: completeGemmLibrary).
+std::string kernelLibraryCacheKey(const GemmConfig &gemm, const llvm::TargetMachine &tm, int optLevel);
 
 /// A model's object files as one cache entry's code, and back (nullopt when
 /// the sizes do not add up to the code's).

@@ -101,8 +101,7 @@ std::unique_ptr<llvm::TargetMachine> copyTargetMachine(const llvm::TargetMachine
 /// Each of the `partitions` partitions of `m` as bitcode: its functions'
 /// bodies, every other function declared. `m`'s internal functions are made
 /// hidden first, so that a partition can call what another defines.
-std::vector<std::string> splitIntoBitcode(llvm::Module &m, const std::vector<unsigned> &assigned,
-                                          unsigned partitions, unsigned firstLibrary) {
+std::vector<std::string> splitIntoBitcode(llvm::Module &m, const std::vector<unsigned> &assigned, unsigned partitions) {
   PhaseTimer timer("splitting into partitions");
   llvm::DenseMap<const llvm::GlobalValue *, unsigned> partitionOf;
   size_t next = 0;
@@ -121,19 +120,6 @@ std::vector<std::string> splitIntoBitcode(llvm::Module &m, const std::vector<uns
       auto it = partitionOf.find(gv);
       return it != partitionOf.end() ? it->second == p : p == 0;
     });
-    if (p >= firstLibrary) { // the kernel library: the same bytes for every model (its cache key)
-      std::vector<llvm::Function *> declared; // the intrinsics it calls, by name (the model made them in its order)
-      for (llvm::Function &f : llvm::make_early_inc_range(*part))
-        if (f.isDeclaration() && f.use_empty()) f.eraseFromParent();
-        else if (f.isDeclaration()) declared.push_back(&f);
-      std::sort(declared.begin(), declared.end(), [](auto *x, auto *y) { return x->getName() < y->getName(); });
-      for (llvm::Function *f : declared) {
-        f->removeFromParent();
-        part->getFunctionList().push_back(f);
-      }
-      part->setModuleIdentifier("dlc.gemm");
-      part->setSourceFileName("dlc.gemm");
-    }
     llvm::raw_string_ostream out(bitcode[p]);
     llvm::WriteBitcodeToFile(*part, out);
   }
@@ -157,9 +143,16 @@ bool compilePartition(const std::string &bitcode, const llvm::TargetMachine &lik
 } // namespace
 
 bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel, unsigned threads,
-                   std::vector<std::string> &objects, std::string &error, const CompileCache *kernelCache,
-                   bool *kernelsFromCache) {
-  if (kernelsFromCache) *kernelsFromCache = false;
+                   std::vector<std::string> &objects, std::string &error, const KernelLibraryCache *library) {
+  // A cached library: the model's calls go to its objects.
+  bool linked = false;
+  if (library && !library->objects.empty())
+    for (llvm::Function &f : m)
+      if (!f.isDeclaration() && isGemmLibraryFunction(f)) {
+        f.deleteBody();
+        f.setVisibility(llvm::GlobalValue::HiddenVisibility);
+        linked = true;
+      }
   unsigned partitions = 1;
   std::vector<unsigned> assigned = partitionFunctions(m, partitions);
   unsigned firstLibrary = partitions; // the library's partitions are the last ones
@@ -169,44 +162,28 @@ bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel,
       if (isGemmLibraryFunction(f)) firstLibrary = std::min(firstLibrary, assigned[index]);
       ++index;
     }
+  auto addLibrary = [&] {
+    if (linked) objects.insert(objects.end(), library->objects.begin(), library->objects.end());
+    return true;
+  };
   if (partitions == 1) { // as it is, in the caller's context
     objects.assign(1, "");
     auto own = copyTargetMachine(tm);
     optimizeModule(m, *own, optLevel);
-    return emitObjectCode(m, *own, objects[0], error);
+    return emitObjectCode(m, *own, objects[0], error) && addLibrary();
   }
-  std::vector<std::string> bitcode = splitIntoBitcode(m, assigned, partitions, firstLibrary);
+  std::vector<std::string> bitcode = splitIntoBitcode(m, assigned, partitions);
   objects.assign(bitcode.size(), "");
   std::vector<std::string> errors(bitcode.size());
   std::vector<char> ok(bitcode.size(), 0);
-  // The kernel library's objects, from the cache when an earlier model on
-  // this host compiled the same library (the key: its bitcode, the target
-  // and the -O level).
-  std::string libraryKey;
-  bool hit = false;
-  size_t compiled = bitcode.size(); // the partitions to compile: [0, compiled)
-  if (firstLibrary < partitions && kernelCache) {
-    std::string libraryBitcode;
-    for (unsigned p = firstLibrary; p < partitions; ++p) libraryBitcode += bitcode[p];
-    libraryKey = kernelLibraryCacheKey(libraryBitcode, tm, optLevel);
-    if (std::optional<std::string> code = kernelCache->load(libraryKey))
-      if (auto cached = unpackObjects(*code); cached && cached->size() == partitions - firstLibrary) {
-        for (unsigned p = firstLibrary; p < partitions; ++p) {
-          objects[p] = std::move((*cached)[p - firstLibrary]);
-          ok[p] = 1;
-        }
-        compiled = firstLibrary;
-        hit = true;
-      }
-  }
   if (threads == 0) threads = defaultCompileThreads();
   if (llvm::TimePassesIsEnabled) threads = 1;
-  threads = std::min<unsigned>(threads, unsigned(compiled));
+  threads = std::min<unsigned>(threads, partitions);
   if (threads <= 1) {
-    for (size_t p = 0; p < compiled; ++p) ok[p] = compilePartition(bitcode[p], tm, optLevel, objects[p], errors[p]);
+    for (size_t p = 0; p < partitions; ++p) ok[p] = compilePartition(bitcode[p], tm, optLevel, objects[p], errors[p]);
   } else {
     llvm::DefaultThreadPool pool(llvm::hardware_concurrency(threads));
-    for (size_t p = 0; p < compiled; ++p)
+    for (size_t p = 0; p < partitions; ++p)
       pool.async([&, p] { ok[p] = compilePartition(bitcode[p], tm, optLevel, objects[p], errors[p]); });
     pool.wait();
   }
@@ -215,13 +192,12 @@ bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel,
       error = errors[p];
       return false;
     }
-  if (kernelsFromCache) *kernelsFromCache = hit;
-  if (!libraryKey.empty() && !hit) {
+  if (library && library->cache && !linked && firstLibrary < partitions) {
     std::string ignored; // a cache that cannot be written costs the next model the compile
-    kernelCache->store(libraryKey,
-                       packObjects(std::vector<std::string>(objects.begin() + firstLibrary, objects.end())), ignored);
+    library->cache->store(library->key,
+                          packObjects(std::vector<std::string>(objects.begin() + firstLibrary, objects.end())), ignored);
   }
-  return true;
+  return addLibrary();
 }
 
 namespace {

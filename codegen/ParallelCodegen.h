@@ -55,15 +55,20 @@ std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partit
 /// are made hidden). With -time-passes the partitions compile one at a time
 /// (LLVM's timers are not thread-safe). False with `error` on failure.
 ///
-/// The GEMM's kernel library (codegen/Gemm.h: completeGemmLibrary) is in
-/// the last kLibraryPartitions partitions, with nothing of the model in
-/// them: their bitcode is the same for every model compiled for one target
-/// and GEMM config. With `kernelCache` its object comes from there when an earlier
-/// compile stored it (`*kernelsFromCache` then true), and is stored there
-/// when compiled.
+/// The GEMM's kernel library (codegen/Gemm.h) is in the last
+/// kLibraryPartitions partitions, with nothing of the model in them. With
+/// `library` (the JIT's kernel cache): when it holds the library's objects
+/// (an earlier compile on this host stored them), `m`'s library functions
+/// are compiled as declarations and those objects are added to `objects`;
+/// otherwise `m` holds the whole library (lowerModel's wholeKernelLibrary)
+/// and its partitions' objects are stored under the key.
+struct KernelLibraryCache {
+  const CompileCache *cache = nullptr;
+  std::string key;                  ///< kernelLibraryCacheKey
+  std::vector<std::string> objects; ///< from the cache (a hit), else empty
+};
 bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel, unsigned threads,
-                   std::vector<std::string> &objects, std::string &error, const CompileCache *kernelCache = nullptr,
-                   bool *kernelsFromCache = nullptr);
+                   std::vector<std::string> &objects, std::string &error, const KernelLibraryCache *library = nullptr);
 
 /// Writes the objects of compileModule to `path` as one relocatable object:
 /// one is written as it is, several are combined by the C compiler `cc` (a

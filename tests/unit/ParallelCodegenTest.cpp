@@ -50,7 +50,7 @@ std::unique_ptr<llvm::Module> lowerModelText(const std::string &text, llvm::LLVM
   PassContext pc(diags);
   REQUIRE(runPipeline(g, defaultPipeline(), pc));
   ModelLayout layout = planLayout(*g, 64, Optimizer::SGD, gemmConfigFor(tm, true));
-  auto m = lowerModel(*g, layout, "m", ctx, diags);
+  auto m = lowerModel(*g, layout, "m", ctx, diags, true);
   INFO(renderDiagnostics(diags));
   REQUIRE(m);
   return m;
