@@ -216,23 +216,23 @@ std::optional<std::vector<std::string>> objectCode(const Graph &g, const ModelLa
         return objects;
       }
   }
-  // The GEMM's kernel library: its objects from the kernel cache, else all
-  // of it compiled with the model and stored there (codegen/ParallelCodegen.h).
+  llvm::LLVMContext ctx;
+  auto module = lowerModel(g, layout, "dlc_jit", ctx, diags);
+  if (!module) return std::nullopt;
+  // The GEMM's kernel library, when the model calls it: its objects from the
+  // kernel cache, else all of it compiled with the model and stored there
+  // (codegen/ParallelCodegen.h).
   std::optional<CompileCache> kernels;
   std::optional<KernelLibraryCache> library;
-  if (options.kernelCache) {
+  bool callsGemm = std::any_of(module->begin(), module->end(),
+                               [](const llvm::Function &f) { return !f.isDeclaration() && isGemmLibraryFunction(f); });
+  if (options.kernelCache && callsGemm) {
     kernels.emplace(options.cacheDir);
-    library = KernelLibraryCache{&*kernels, kernelLibraryCacheKey(layout.gemm, tm, options.optLevel), {}};
+    library = KernelLibraryCache{&*kernels, kernelLibraryCacheKey(layout.gemm, tm, options.optLevel), layout.gemm, {}};
     if (std::optional<std::string> code = kernels->load(library->key))
       if (auto objects = unpackObjects(*code)) library->objects = std::move(*objects);
   }
-  llvm::LLVMContext ctx;
-  auto module = lowerModel(g, layout, "dlc_jit", ctx, diags, library && library->objects.empty());
-  if (!module) return std::nullopt;
-  kernelsFromCache = library && !library->objects.empty() &&
-                     std::any_of(module->begin(), module->end(), [](const llvm::Function &f) {
-                       return !f.isDeclaration() && isGemmLibraryFunction(f);
-                     });
+  kernelsFromCache = library && !library->objects.empty();
   std::vector<std::string> objects;
   if (!compileModule(*module, tm, options.optLevel, options.compileThreads, objects, error, library ? &*library : nullptr))
     return std::nullopt;

@@ -4,6 +4,7 @@
 #include "codegen/lower/Loops.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <string>
 
@@ -580,11 +581,17 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, c
 
 int64_t dotTileRows(const GemmConfig &cfg, int64_t cols, int64_t depth) {
   if (cols < 1 || cols > kDotMaxColumns || depth < kDotMinDepth) return 0;
-  return dotRows(cfg, cols);
+  // With one row per tile (AVX2's 16 registers for 8 to 12 columns) every
+  // row of A re-reads all of B: not measured against the narrow kernel
+  // (no AVX2-only host since session 10), so those products keep it.
+  int64_t rows = dotRows(cfg, cols);
+  return rows >= 2 ? rows : 0;
 }
 
 void emitDotProduct(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &cfg, const GemmSpec &s, int64_t cols,
                     const TileCallback &onTile) {
+  assert(isUnit(s.a.colStride) && isUnit(s.b.rowStride) && "the dot kernel reads A's and B's rows along the depth");
+  assert(llvm::isa<llvm::ConstantInt>(s.n) && llvm::cast<llvm::ConstantInt>(s.n)->getSExtValue() == cols);
   llvm::Module &m = *fn->getParent();
   auto k64 = [&](int64_t v) { return b.getInt64(v); };
   const int64_t rows = dotRows(cfg, cols);

@@ -121,10 +121,11 @@ void emitGemm(llvm::IRBuilder<> &b, llvm::Function *fn, const GemmConfig &config
 /// step at its end), then sums each accumulator's lanes once per tile.
 /// Nothing is packed; the functions are per column count and not part of
 /// the kernel library (dlc.dot.*).
-inline constexpr int64_t kDotMaxColumns = 12; ///< from 13 columns a narrow tile uses 13/16 of its lanes
+inline constexpr int64_t kDotMaxColumns = 12; ///< from 13 columns an AVX-512 narrow tile uses 13/16 of its lanes
 inline constexpr int64_t kDotMinDepth = 256;  ///< below it the lane sums cost more than the lanes save
 /// Rows of the dot kernel's tile for a product with `cols` columns and
-/// `depth` (static extents), or 0 when the product does not use it.
+/// `depth` (static extents), or 0 when the product does not use it (also
+/// when a tile would have one row: AVX2, not measured there).
 int64_t dotTileRows(const GemmConfig &config, int64_t cols, int64_t depth);
 /// Emits C (+)= A op(B) with the dot kernel: op(B) = B^T, A with column
 /// stride 1 and B with row stride 1 in `spec` (its n the constant `cols`);

@@ -35,11 +35,10 @@ namespace dlc {
 /// in the arena at its `layout` offset; n is the batch, 1 <= n <=
 /// layout.capacity; hyper holds the HyperIndex values. Null, with diagnostics, when a value has no
 /// buffer or an op no lowering (a compiler bug: tests/unit/OpTableTest.cpp
-/// compiles every op table row). With `wholeKernelLibrary` the module holds
-/// all of the GEMM's kernel library (codegen/Gemm.h: completeGemmLibrary),
-/// the same for every model, as the kernel cache keeps it; otherwise only
-/// the kernels the model calls (a compile without that cache, a .so).
+/// compiles every op table row). Of the GEMM's kernel library the module
+/// holds the kernels the model calls (compileModule completes it for the
+/// kernel cache).
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
-                                         llvm::LLVMContext &ctx, DiagnosticEngine &diags, bool wholeKernelLibrary = false);
+                                         llvm::LLVMContext &ctx, DiagnosticEngine &diags);
 
 } // namespace dlc

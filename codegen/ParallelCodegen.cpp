@@ -144,7 +144,8 @@ bool compilePartition(const std::string &bitcode, const llvm::TargetMachine &lik
 
 bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel, unsigned threads,
                    std::vector<std::string> &objects, std::string &error, const KernelLibraryCache *library) {
-  // A cached library: the model's calls go to its objects.
+  // A cached library: the model's calls go to its objects. Else, for the
+  // cache, the whole library: the same objects serve every later model.
   bool linked = false;
   if (library && !library->objects.empty())
     for (llvm::Function &f : m)
@@ -153,6 +154,7 @@ bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel,
         f.setVisibility(llvm::GlobalValue::HiddenVisibility);
         linked = true;
       }
+  if (library && library->objects.empty()) completeGemmLibrary(m, library->gemm);
   unsigned partitions = 1;
   std::vector<unsigned> assigned = partitionFunctions(m, partitions);
   unsigned firstLibrary = partitions; // the library's partitions are the last ones

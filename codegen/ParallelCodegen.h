@@ -25,6 +25,8 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include "codegen/GemmConfig.h"
+
 namespace dlc {
 
 class CompileCache;
@@ -57,14 +59,16 @@ std::vector<unsigned> partitionFunctions(const llvm::Module &m, unsigned &partit
 ///
 /// The GEMM's kernel library (codegen/Gemm.h) is in the last
 /// kLibraryPartitions partitions, with nothing of the model in them. With
-/// `library` (the JIT's kernel cache): when it holds the library's objects
-/// (an earlier compile on this host stored them), `m`'s library functions
-/// are compiled as declarations and those objects are added to `objects`;
-/// otherwise `m` holds the whole library (lowerModel's wholeKernelLibrary)
-/// and its partitions' objects are stored under the key.
+/// `library` (the JIT's kernel cache, for a module that calls the GEMM):
+/// when it holds the library's objects (an earlier compile on this host
+/// stored them), `m`'s library functions are compiled as declarations and
+/// those objects are added to `objects`; otherwise the whole library of
+/// `gemm` is added to `m` (completeGemmLibrary) and its partitions' objects
+/// are stored under the key.
 struct KernelLibraryCache {
   const CompileCache *cache = nullptr;
-  std::string key;                  ///< kernelLibraryCacheKey
+  std::string key;                  ///< kernelLibraryCacheKey of `gemm`
+  GemmConfig gemm;                  ///< the module's config
   std::vector<std::string> objects; ///< from the cache (a hit), else empty
 };
 bool compileModule(llvm::Module &m, const llvm::TargetMachine &tm, int optLevel, unsigned threads,

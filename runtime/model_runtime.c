@@ -219,11 +219,13 @@ int dlc_get_num_threads(void) {
 /* The threads the calling thread's entry in flight may use (0: the pool's
  * count): its governor's choice (dlc_governor_threads). */
 static __thread int call_threads;
-/* The jobs of that entry's call with work to split (the governor's serial). */
-static __thread int64_t call_splits;
+/* Whether that entry's call had work to split (else the governor marks it
+ * serial: the split pattern depends on the batch alone, as extents are
+ * constants or the batch). */
+static __thread int call_splits;
 
 void dlc_parallel_for(dlc_rows_fn fn, float *arena, int64_t n, int64_t total, int64_t grain, const float *hyper) {
-  if (total >= 2 * grain) ++call_splits;
+  if (total >= 2 * grain) call_splits = 1;
   if (call_threads == 1 || dlc_get_num_threads() <= 1 || total < 2 * grain ||
       __atomic_exchange_n(&pool.busy, 1, __ATOMIC_ACQUIRE)) {
     fn(arena, n, 0, total, 0, hyper);

@@ -96,7 +96,7 @@ void mergeIdenticalFunctions(llvm::Module &m) {
 } // namespace
 
 std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layout, const std::string &prefix,
-                                         llvm::LLVMContext &ctx, DiagnosticEngine &diags, bool wholeKernelLibrary) {
+                                         llvm::LLVMContext &ctx, DiagnosticEngine &diags) {
   PhaseTimer timer("lowering to LLVM IR");
   auto m = std::make_unique<llvm::Module>(g.name, ctx);
   std::vector<std::string> printed = printedNames(g);
@@ -141,7 +141,6 @@ std::unique_ptr<llvm::Module> lowerModel(const Graph &g, const ModelLayout &layo
     e.finish();
   }
   mergeIdenticalFunctions(*m);
-  if (wholeKernelLibrary) completeGemmLibrary(*m, layout.gemm);
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) {

@@ -147,7 +147,7 @@ private:
   void lowerMatMul(const Node &n);
   void lowerMatMulGemm(const Node &n);
   void lowerMatMulLoops(const Node &n);
-  PoolSplit matmulSplit(const Node &n, GemmConfig *kernel = nullptr);
+  PoolSplit matmulSplit(const Node &n, GemmConfig *kernel = nullptr, int64_t *dotRows = nullptr);
 
   // Convolutions.cpp
   struct ConvImage;

@@ -105,7 +105,8 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
   // The kernel (the narrow one for at most a vector of columns, GemmConfig.h)
   // and the split over the pool.
   GemmConfig g = layout_.gemm;
-  PoolSplit split = matmulSplit(n, &g);
+  int64_t dotRows = 0; // the dot kernel's tile rows, 0: the packed GEMM
+  PoolSplit split = matmulSplit(n, &g, &dotRows);
   // The block rows [r0, r1) x columns [c0, c1) of the product (null bounds:
   // all of them), on packing workspace `tid`.
   auto block = [&](llvm::Value *r0, llvm::Value *r1, llvm::Value *c0, llvm::Value *c1, llvm::Value *tid) {
@@ -128,7 +129,7 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
           store(target, off, applyEpilogue(n, load(target, off), outIndex(n, i, j)));
         });
       };
-    if (dotTile(g, s.ta, s.tb, s.n, staticExtent(s.k)))
+    if (dotRows)
       emitDotProduct(b_, fn_, g, spec, llvm::cast<llvm::ConstantInt>(s.n)->getSExtValue(), epilogue);
     else
       emitGemm(b_, fn_, g, spec, epilogue);
@@ -144,7 +145,7 @@ void KernelEmitter::lowerMatMulGemm(const Node &n) {
 
 /// The kernel and pool split lowerMatMulGemm gives the product `n`, or no
 /// split when it lowers to loops.
-PoolSplit KernelEmitter::matmulSplit(const Node &n, GemmConfig *kernel) {
+PoolSplit KernelEmitter::matmulSplit(const Node &n, GemmConfig *kernel, int64_t *dotRows) {
   MatMulShape s = matmulShape(n);
   int64_t rows = staticExtent(s.m), cols = staticExtent(s.n), depth = staticExtent(s.k);
   if (!lowersToGemm(rows, cols, depth)) return {};
@@ -153,6 +154,7 @@ PoolSplit KernelEmitter::matmulSplit(const Node &n, GemmConfig *kernel) {
   if (kernel) *kernel = g;
   // The dot kernel packs nothing: its rows split at any size that pays for a wake-up.
   if (int64_t tile = dotTile(layout_.gemm, s.ta, s.tb, s.n, depth)) {
+    if (dotRows) *dotRows = tile;
     if (rows * cols * depth >= kGemmParallelFlops && rows >= 4 * tile) return {PoolSplit::Rows, tile};
     return {};
   }

@@ -13,9 +13,9 @@
 // last two cases: weight gradients of 10 and 12 rows, which read B in place,
 // over one and two depth blocks); the
 // first layers of 8 to 12 units over a depth from 256 (600, 257, 300,
-// 2048: whole vectors and a masked tail) take the dot kernel, with tiles of
-// 1 to 3 rows and single rows after them (batch 29, 15), the last one split
-// over the pool by rows; the
+// 2048: whole vectors and a masked tail) take the dot kernel on AVX-512,
+// with tiles of 2 or 3 rows and single rows after them (batch 29, 15), the
+// last one split over the pool by rows (on AVX2 the narrow kernel); the
 // gradients are checked against a naive double-precision computation, at 1
 // and 2 threads (bit-identical: the last case's products are split over
 // the pool by columns, by columns with A^T packed, and by rows), with each

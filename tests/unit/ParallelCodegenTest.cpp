@@ -50,9 +50,10 @@ std::unique_ptr<llvm::Module> lowerModelText(const std::string &text, llvm::LLVM
   PassContext pc(diags);
   REQUIRE(runPipeline(g, defaultPipeline(), pc));
   ModelLayout layout = planLayout(*g, 64, Optimizer::SGD, gemmConfigFor(tm, true));
-  auto m = lowerModel(*g, layout, "m", ctx, diags, true);
+  auto m = lowerModel(*g, layout, "m", ctx, diags);
   INFO(renderDiagnostics(diags));
   REQUIRE(m);
+  completeGemmLibrary(*m, layout.gemm); // what compileModule adds for the kernel cache
   return m;
 }
 

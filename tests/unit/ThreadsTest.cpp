@@ -300,6 +300,7 @@ TEST_CASE("a model with no work for the pool is not timed: its steps stay on the
     oneThread += mlp.model->hyper("step_threads") == 1;
   }
   CHECK(oneThread == 3);
+  REQUIRE(mlp.model->setHyper("threads", 1) == DLC_OK); // the pool is the process's
 }
 
 TEST_CASE("a governed 2-thread run uses both counts and trains bit-identically to one thread", "[codegen][threads][governor]") {
